@@ -1,0 +1,21 @@
+"""achievements-db: levels, step tallies, badges and notifications for PostgreSQL.
+
+The SQL in migrations/ is the product; this package installs it (``achievements-db migrate``)
+and offers thin typed helpers over its functions (:class:`Client`, :class:`AsyncClient`).
+"""
+
+from achievements_db.client import AsyncClient, Client, Requirement
+from achievements_db.errors import AchievementsError
+from achievements_db.migrator import MigrationStatus, migrate, rollback, status
+
+__all__ = [
+    "AchievementsError",
+    "AsyncClient",
+    "Client",
+    "MigrationStatus",
+    "Requirement",
+    "migrate",
+    "rollback",
+    "status",
+]
+__version__ = "0.1.0"

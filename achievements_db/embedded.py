@@ -1,0 +1,47 @@
+"""The embedded PostgreSQL (pgserver) used when no database is given.
+
+It lives in a per-user data directory (ACHIEVEMENTS_DB_HOME overrides it) and keeps running
+after the command exits, so that psql "$(achievements-db url)" can reach it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import platformdirs
+
+from achievements_db.database import Target, describe, parse_conninfo
+from achievements_db.errors import AchievementsError
+
+
+def data_dir() -> Path:
+    """Where the embedded cluster keeps its files."""
+    home = os.environ.get("ACHIEVEMENTS_DB_HOME")
+    base = Path(home) if home else platformdirs.user_data_path("achievements-db")
+    return base / "pgdata"
+
+
+def start_embedded() -> Target:
+    """Starts the embedded server if it is not running and returns how to reach it."""
+    try:
+        with warnings.catch_warnings():
+            # pgserver computes a runtime dir at import; without XDG_RUNTIME_DIR it warns.
+            warnings.simplefilter("ignore")
+            import pgserver
+    except ImportError:  # pragma: no cover - pgserver is a dependency
+        raise AchievementsError(
+            "no database given and pgserver is not installed; pass --database-url or set DATABASE_URL"
+        ) from None
+    pgdata = data_dir()
+    pgdata.mkdir(parents=True, exist_ok=True)
+    try:
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
+    except Exception as exc:  # pgserver raises plain exceptions with the server's log
+        raise AchievementsError(f"cannot start the embedded PostgreSQL in {pgdata}: {exc}") from None
+    uri = server.get_uri()
+    return Target(
+        conninfo=uri,
+        description=f"embedded PostgreSQL in {pgdata} ({describe(parse_conninfo(uri))})",
+    )

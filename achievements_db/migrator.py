@@ -1,0 +1,169 @@
+"""Applies and rolls back the numbered migrations with yoyo, one transaction each.
+
+Concurrent runs are serialized by a session advisory lock, so two `migrate` at once apply
+every migration exactly once. yoyo's bookkeeping tables live in schema achievements_migrations.
+The install options travel to the SQL as achievements.* settings; the SQL checks them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import io
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
+
+import psycopg
+from yoyo import read_migrations
+from yoyo.backends import get_backend_class
+from yoyo.connections import DatabaseURI
+from yoyo.migrations import default_migration_table
+
+from achievements_db.database import Target, connect, parse_conninfo
+from achievements_db.errors import AchievementsError
+from achievements_db.resources import migrations_dir
+
+BOOKKEEPING_SCHEMA = "achievements_migrations"
+# pg_advisory_lock(MIGRATION_LOCK): held by one migrate/rollback at a time per database.
+MIGRATION_LOCK = (1633838659, 0)
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """One migration and whether this database has it."""
+
+    id: str
+    applied: bool
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """Options chosen at first install (see migrations/0001_foundation.sql)."""
+
+    user_id_type: str | None = None
+    app_roles: str | None = None
+    service_roles: str | None = None
+
+    def settings(self) -> dict[str, str]:
+        chosen = {
+            "achievements.user_id_type": self.user_id_type,
+            "achievements.app_roles": self.app_roles,
+            "achievements.service_roles": self.service_roles,
+        }
+        return {k: v for k, v in chosen.items() if v is not None}
+
+
+def _options_string(settings: dict[str, str]) -> str:
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace(" ", "\\ ")
+
+    return " ".join(f"-c {k}={escape(v)}" for k, v in settings.items())
+
+
+def _yoyo_backend(target: Target, settings: dict[str, str]):
+    params = parse_conninfo(target.conninfo)
+    port = params.pop("port", None)
+    args = {**params, "schema": BOOKKEEPING_SCHEMA}
+    for key in ("user", "password", "host", "dbname"):
+        args.pop(key, None)
+    if settings:
+        args["options"] = (params.get("options", "") + " " + _options_string(settings)).strip()
+    uri = DatabaseURI(
+        scheme="postgresql+psycopg",
+        username=params.get("user"),
+        password=params.get("password"),
+        hostname=params.get("host"),
+        port=int(port) if port else None,
+        database=params.get("dbname"),
+        args=args,
+    )
+    backend = get_backend_class("postgresql+psycopg")(uri, default_migration_table)
+    backend.init_database()
+    return backend
+
+
+@contextmanager
+def _locked(target: Target) -> Iterator[psycopg.Connection]:
+    with connect(target) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s, %s)", MIGRATION_LOCK)
+        try:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {BOOKKEEPING_SCHEMA}")
+            yield conn
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", MIGRATION_LOCK)
+
+
+def _is_installed(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT to_regnamespace('achievements_private') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def _run(label: str, action):
+    """Runs a yoyo action with its result printing silenced; database errors become one line."""
+    try:
+        with redirect_stdout(io.StringIO()):
+            return action()
+    except psycopg.Error as exc:
+        diag = getattr(exc, "diag", None)
+        hint = f" (hint: {diag.message_hint})" if diag is not None and diag.message_hint else ""
+        raise AchievementsError(f"{label} failed: {_first_line(exc)}{hint}") from None
+
+
+def migrate(target: Target, options: InstallOptions | None = None) -> list[str]:
+    """Applies every pending migration; returns their ids. Refuses options an install cannot change."""
+    options = options or InstallOptions()
+    migrations = read_migrations(str(migrations_dir()))
+    with _locked(target) as conn:
+        if _is_installed(conn):
+            _run("checking install options", lambda: conn.execute(
+                "SELECT achievements_private.check_install_options(%s, %s, %s)",
+                (options.user_id_type, options.app_roles, options.service_roles),
+            ))
+        backend = _yoyo_backend(target, options.settings())
+        try:
+            pending = backend.to_apply(migrations)
+            applied: list[str] = []
+            for migration in pending:
+                _run(f"migration {migration.id}", lambda m=migration: backend.apply_one(m))
+                applied.append(migration.id)
+            return applied
+        finally:
+            backend.connection.close()
+
+
+def rollback(target: Target, count: int | None = 1) -> list[str]:
+    """Rolls back the newest `count` applied migrations (all when None); returns their ids."""
+    migrations = read_migrations(str(migrations_dir()))
+    with _locked(target):
+        backend = _yoyo_backend(target, {})
+        try:
+            to_undo = list(backend.to_rollback(migrations))
+            if count is not None:
+                to_undo = to_undo[:count]
+            undone: list[str] = []
+            for migration in to_undo:
+                _run(f"rollback of {migration.id}", lambda m=migration: backend.rollback_one(m))
+                undone.append(migration.id)
+            return undone
+        finally:
+            backend.connection.close()
+
+
+def status(target: Target) -> list[MigrationStatus]:
+    """Every migration this package ships, in order, and whether the database has it."""
+    migrations = read_migrations(str(migrations_dir()))
+    with connect(target) as conn:
+        present = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (f"{BOOKKEEPING_SCHEMA}._yoyo_migration",)
+        ).fetchone()
+        applied: set[str] = set()
+        if present and present[0]:
+            rows = conn.execute(
+                f"SELECT migration_id FROM {BOOKKEEPING_SCHEMA}._yoyo_migration"
+            ).fetchall()
+            applied = {r[0] for r in rows}
+    return [MigrationStatus(id=m.id, applied=m.id in applied) for m in migrations]

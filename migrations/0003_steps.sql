@@ -1,0 +1,262 @@
+-- 0003 steps: the step log (user_steps), the per-user tallies (user_achievements), the one
+-- path that keeps them in step, and the functions that record, undo and read progress.
+--
+-- Every change to a tally is a row in user_steps: record_step(), undo_step(), the tracking
+-- triggers and direct inserts all land there, and one statement-level trigger folds each
+-- statement's rows into the tallies. A negative count is an undo.
+
+CREATE TABLE achievements.user_steps (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id    achievements.user_ref NOT NULL,
+    name       text NOT NULL CHECK (name <> ''),
+    count      int NOT NULL DEFAULT 1 CHECK (count <> 0),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE achievements.user_steps IS
+    'Append-only log of steps: a row with count n stands for n steps (negative: n undone). Inserting rows here records steps. Deleting rows prunes history and leaves tallies as they are.';
+CREATE INDEX user_steps_user_idx ON achievements.user_steps (user_id, name, id);
+
+CREATE TABLE achievements.user_achievements (
+    user_id    achievements.user_ref NOT NULL,
+    name       text NOT NULL,
+    count      int NOT NULL,
+    first_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, name)
+);
+COMMENT ON TABLE achievements.user_achievements IS
+    'Tally per user and step, written only by achievements-db: the sum of that user''s rows in user_steps, never below 0.';
+
+-- Folds one statement's new user_steps rows into the tallies with one upsert per (user, step).
+-- Guarantees: exact under concurrency (each upsert adds to the latest committed tally under its
+-- row lock); tallies are locked in (user_id, name) order, so concurrent statements cannot
+-- deadlock on each other; raises AD003, undoing the whole statement, when a tally would go
+-- below zero.
+CREATE FUNCTION achievements_private.tally_new_steps()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    below record;
+BEGIN
+    WITH tallied AS (
+        INSERT INTO achievements.user_achievements AS t (user_id, name, count)
+        SELECT s.user_id, s.name, sum(s.count)::int
+          FROM new_steps AS s
+         GROUP BY s.user_id, s.name
+         ORDER BY s.user_id, s.name
+        ON CONFLICT (user_id, name)
+        DO UPDATE SET count = t.count + excluded.count, updated_at = now()
+        RETURNING t.user_id, t.name, t.count
+    )
+    SELECT * INTO below FROM tallied WHERE tallied.count < 0 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'step "%" of user % would fall below zero (to %)', below.name, below.user_id, below.count
+            USING ERRCODE = 'AD003',
+                  HINT = 'Undo with achievements.undo_step(), which stops at zero, or insert smaller negative counts.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER _100_tally_new_steps
+    AFTER INSERT ON achievements.user_steps
+    REFERENCING NEW TABLE AS new_steps
+    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.tally_new_steps();
+
+-- Refuses UPDATE on the append-only log, before any row changes.
+CREATE FUNCTION achievements_private.refuse_step_update()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'achievements.user_steps is an append-only log; its rows cannot be updated'
+        USING ERRCODE = 'AD004',
+              HINT = 'Record a correction instead: achievements.undo_step() or a row with a negative count.';
+END
+$$;
+
+CREATE TRIGGER _000_refuse_update
+    BEFORE UPDATE ON achievements.user_steps
+    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.refuse_step_update();
+
+-- Row level security: a role reads its own rows; service roles read (and log) every row.
+ALTER TABLE achievements.user_steps ENABLE ROW LEVEL SECURITY;
+ALTER TABLE achievements.user_achievements ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON achievements.user_steps FOR SELECT
+    USING (user_id = (SELECT achievements.current_user_id()));
+CREATE POLICY own_rows ON achievements.user_achievements FOR SELECT
+    USING (user_id = (SELECT achievements.current_user_id()));
+SELECT achievements_private.create_service_policy('achievements.user_steps');
+SELECT achievements_private.create_service_policy('achievements.user_achievements');
+
+SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.user_steps, achievements.user_achievements');
+SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.user_steps, achievements.user_achievements');
+SELECT achievements_private.grant_to_service_roles('INSERT', 'TABLE achievements.user_steps');
+
+-- Raises AD005 when no user is given, and 42501 when the caller is subject to row level
+-- security, asks about another user than its own, and holds no policy that shows every row.
+-- Returns the user, so that callers can write `who := achievements._readable_user(who)`.
+-- Not API: public only because SECURITY INVOKER functions of every role call it.
+CREATE FUNCTION achievements._readable_user(user_id achievements.user_ref)
+RETURNS achievements.user_ref
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF user_id IS NULL THEN
+        RAISE EXCEPTION 'no user: user_id is NULL and the request carries no user claim'
+            USING ERRCODE = 'AD005',
+                  HINT = 'Pass a user id, or set request.jwt.claims (PostgREST, Supabase) or jwt.claims.user_id.';
+    END IF;
+    IF user_id IS DISTINCT FROM achievements.current_user_id()
+       AND row_security_active('achievements.user_achievements')
+       AND NOT EXISTS (
+           SELECT 1
+             FROM pg_policy p
+            WHERE p.polrelid = 'achievements.user_achievements'::regclass
+              AND p.polname = 'service_roles_all'
+              AND EXISTS (SELECT 1 FROM unnest(p.polroles) AS r
+                           WHERE r = 0 OR pg_has_role(current_user, r, 'USAGE')))
+    THEN
+        RAISE EXCEPTION 'permission denied: role % may read only its own progress', current_user
+            USING ERRCODE = '42501',
+                  HINT = 'Ask for the user of the request (leave user_id out), or call from a service role.';
+    END IF;
+    RETURN user_id;
+END
+$$;
+
+-- Records `count` steps of `step` for a user; returns the user's new tally of that step.
+-- Exact under concurrency (see tally_new_steps). Raises AD002 for a count below 1 or an empty
+-- step, AD005 for a NULL user. Callable by the owner and the service roles.
+CREATE FUNCTION achievements.record_step(user_id achievements.user_ref, step text, count int DEFAULT 1)
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    tally int;
+BEGIN
+    IF record_step.user_id IS NULL THEN
+        RAISE EXCEPTION 'record_step: user_id is NULL' USING ERRCODE = 'AD005',
+            HINT = 'Pass the id of the user who took the step.';
+    END IF;
+    IF record_step.count IS NULL OR record_step.count < 1 OR coalesce(step, '') = '' THEN
+        RAISE EXCEPTION 'record_step: count must be a positive number and step a non-empty name (got count %, step %)',
+                        coalesce(record_step.count::text, 'NULL'), coalesce(quote_literal(step), 'NULL')
+            USING ERRCODE = 'AD002',
+                  HINT = 'To take steps back, call achievements.undo_step(user_id, step, count).';
+    END IF;
+    INSERT INTO achievements.user_steps (user_id, name, count)
+    VALUES (record_step.user_id, step, record_step.count);
+    SELECT t.count INTO tally
+      FROM achievements.user_achievements AS t
+     WHERE t.user_id = record_step.user_id AND t.name = step;
+    RETURN tally;
+END
+$$;
+COMMENT ON FUNCTION achievements.record_step(achievements.user_ref, text, int) IS
+    'Records count (default 1) steps for a user; returns the new tally. Exact under concurrency.';
+
+-- Takes back up to `count` steps of `step`; a tally never goes below 0. Returns the new tally.
+-- Locks the tally row first, so concurrent undos of one tally never take back more than it has.
+-- Logs the amount actually taken back as a negative row (nothing when the tally is already 0).
+-- Raises AD002 for a count below 1 or an empty step, AD005 for a NULL user.
+CREATE FUNCTION achievements.undo_step(user_id achievements.user_ref, step text, count int DEFAULT 1)
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    tally int;
+    taken int;
+BEGIN
+    IF undo_step.user_id IS NULL THEN
+        RAISE EXCEPTION 'undo_step: user_id is NULL' USING ERRCODE = 'AD005',
+            HINT = 'Pass the id of the user whose step is undone.';
+    END IF;
+    IF undo_step.count IS NULL OR undo_step.count < 1 OR coalesce(step, '') = '' THEN
+        RAISE EXCEPTION 'undo_step: count must be a positive number and step a non-empty name (got count %, step %)',
+                        coalesce(undo_step.count::text, 'NULL'), coalesce(quote_literal(step), 'NULL')
+            USING ERRCODE = 'AD002',
+                  HINT = 'count is how many steps to take back, e.g. achievements.undo_step(user_id, step, 1).';
+    END IF;
+    SELECT t.count INTO tally
+      FROM achievements.user_achievements AS t
+     WHERE t.user_id = undo_step.user_id AND t.name = step
+       FOR UPDATE;
+    taken := least(coalesce(tally, 0), undo_step.count);
+    IF taken > 0 THEN
+        INSERT INTO achievements.user_steps (user_id, name, count)
+        VALUES (undo_step.user_id, step, -taken);
+    END IF;
+    RETURN coalesce(tally, 0) - taken;
+END
+$$;
+COMMENT ON FUNCTION achievements.undo_step(achievements.user_ref, text, int) IS
+    'Takes back up to count (default 1) steps for a user, never below 0; returns the new tally.';
+
+-- Raises AD001 unless `level` is a row of achievements.levels.
+CREATE FUNCTION achievements._assert_level(level text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM achievements.levels AS l WHERE l.name = _assert_level.level) THEN
+        RAISE EXCEPTION 'unknown level %', coalesce(quote_literal(level), 'NULL')
+            USING ERRCODE = 'AD001',
+                  HINT = 'Levels are the rows of achievements.levels: SELECT name FROM achievements.levels.';
+    END IF;
+END
+$$;
+
+-- The requirements of `level_name` that the user has not met yet, by priority: required_count is
+-- what is still missing. Raises AD001 for an unknown level, AD005 without a user, 42501 when an
+-- application role asks about another user.
+CREATE FUNCTION achievements.steps_required(
+    level_name text,
+    user_id achievements.user_ref DEFAULT achievements.current_user_id())
+RETURNS TABLE (id int, name text, level text, required_count int, priority int)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    who achievements.user_ref := achievements._readable_user(steps_required.user_id);
+BEGIN
+    PERFORM achievements._assert_level(level_name);
+    RETURN QUERY
+        SELECT r.id, r.name, r.level, r.required_count - coalesce(t.count, 0), r.priority
+          FROM achievements.level_requirements AS r
+          LEFT JOIN achievements.user_achievements AS t
+                 ON t.user_id = who AND t.name = r.name
+         WHERE r.level = level_name
+           AND coalesce(t.count, 0) < r.required_count
+         ORDER BY r.priority, r.name;
+END
+$$;
+COMMENT ON FUNCTION achievements.steps_required(text, achievements.user_ref) IS
+    'Requirements of a level the user has not met, by priority; required_count is what is still missing.';
+
+-- Whether the user meets every requirement of `level_name` (true for a level without requirements).
+-- Same errors as steps_required.
+CREATE FUNCTION achievements.user_achieved(
+    level_name text,
+    user_id achievements.user_ref DEFAULT achievements.current_user_id())
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN NOT EXISTS (SELECT 1 FROM achievements.steps_required(level_name, user_id));
+COMMENT ON FUNCTION achievements.user_achieved(text, achievements.user_ref) IS
+    'Whether the user meets every requirement of the level.';
+
+REVOKE EXECUTE ON FUNCTION achievements.record_step(achievements.user_ref, text, int),
+                           achievements.undo_step(achievements.user_ref, text, int) FROM PUBLIC;
+SELECT achievements_private.grant_to_service_roles('EXECUTE',
+    'FUNCTION achievements.record_step(achievements.user_ref, text, int), achievements.undo_step(achievements.user_ref, text, int)');

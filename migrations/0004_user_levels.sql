@@ -1,0 +1,109 @@
+-- 0004 user_levels: levels are awarded, not only computed. A user gets a row the moment their
+-- tallies first meet every requirement of a level, whichever way the steps arrived.
+-- Awarded levels are kept: a later undo, or a requirement added later, does not take them away.
+
+CREATE TABLE achievements.user_levels (
+    user_id     achievements.user_ref NOT NULL,
+    level       text NOT NULL REFERENCES achievements.levels (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    achieved_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, level)
+);
+COMMENT ON TABLE achievements.user_levels IS
+    'Levels each user has reached, awarded once, at the moment the last requirement was met; kept when a step is undone later.';
+CREATE INDEX user_levels_level_idx ON achievements.user_levels (level, achieved_at);
+
+-- Takes the transaction-scoped lock that serializes level and badge checks of one user.
+-- Without it, two transactions that each complete one of two requirements would each miss the
+-- other's uncommitted tally and neither would award the level. Locks are taken in key order.
+CREATE FUNCTION achievements_private.lock_users(user_ids achievements.user_ref[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_advisory_xact_lock(1633838659, k)
+      FROM (SELECT DISTINCT hashtext(u::text) AS k FROM unnest(user_ids) AS u) AS keys
+     ORDER BY k;
+$$;
+
+-- Awards the levels whose every requirement the users of the changed tallies now meet.
+-- Guarantees: once per user and level (primary key, ON CONFLICT DO NOTHING); none lost to
+-- concurrent transactions under READ COMMITTED (per-user lock, then a fresh snapshot).
+CREATE FUNCTION achievements_private.award_levels()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    candidates achievements.user_ref[];
+BEGIN
+    SELECT array_agg(DISTINCT c.user_id) INTO candidates
+      FROM changed_tallies AS c
+     WHERE EXISTS (SELECT 1 FROM achievements.level_requirements AS r
+                    WHERE r.name = c.name AND c.count >= r.required_count);
+    IF candidates IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM achievements_private.lock_users(candidates);
+    INSERT INTO achievements.user_levels (user_id, level)
+    SELECT DISTINCT c.user_id, r.level
+      FROM changed_tallies AS c
+      JOIN achievements.level_requirements AS r ON r.name = c.name AND c.count >= r.required_count
+     WHERE NOT EXISTS (SELECT 1 FROM achievements.user_levels AS ul
+                        WHERE ul.user_id = c.user_id AND ul.level = r.level)
+       AND NOT EXISTS (SELECT 1
+                         FROM achievements.level_requirements AS r2
+                         LEFT JOIN achievements.user_achievements AS t
+                                ON t.user_id = c.user_id AND t.name = r2.name
+                        WHERE r2.level = r.level AND coalesce(t.count, 0) < r2.required_count)
+     ORDER BY 1, 2
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER _200_award_levels_on_insert
+    AFTER INSERT ON achievements.user_achievements
+    REFERENCING NEW TABLE AS changed_tallies
+    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.award_levels();
+CREATE TRIGGER _200_award_levels_on_update
+    AFTER UPDATE ON achievements.user_achievements
+    REFERENCING NEW TABLE AS changed_tallies
+    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.award_levels();
+
+-- Awards `level_name` (every level when NULL) to every user who already meets it, in one
+-- set-based statement; returns how many levels were awarded. Idempotent. Levels without
+-- requirements are never awarded (no step reaches them). Raises AD001 for an unknown level.
+CREATE FUNCTION achievements.backfill_levels(level_name text DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    awarded int;
+BEGIN
+    IF level_name IS NOT NULL THEN
+        PERFORM achievements._assert_level(level_name);
+    END IF;
+    INSERT INTO achievements.user_levels (user_id, level)
+    SELECT t.user_id, r.level
+      FROM achievements.level_requirements AS r
+      JOIN achievements.user_achievements AS t ON t.name = r.name AND t.count >= r.required_count
+     WHERE level_name IS NULL OR r.level = level_name
+     GROUP BY t.user_id, r.level
+    HAVING count(*) = (SELECT count(*) FROM achievements.level_requirements AS r2 WHERE r2.level = r.level)
+     ORDER BY 1, 2
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS awarded = ROW_COUNT;
+    RETURN awarded;
+END
+$$;
+COMMENT ON FUNCTION achievements.backfill_levels(text) IS
+    'Awards a level (all when NULL) to every user who already meets it; returns how many were awarded. Idempotent.';
+
+ALTER TABLE achievements.user_levels ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON achievements.user_levels FOR SELECT
+    USING (user_id = (SELECT achievements.current_user_id()));
+SELECT achievements_private.create_service_policy('achievements.user_levels');
+SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.user_levels');
+SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.user_levels');
+REVOKE EXECUTE ON FUNCTION achievements.backfill_levels(text) FROM PUBLIC;
