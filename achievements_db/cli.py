@@ -1,4 +1,4 @@
-"""The achievements-db command: migrate, rollback, status, url.
+"""The achievements-db command: migrate, rollback, status, url, bench.
 
 Every command works on --database-url, else DATABASE_URL, else the embedded PostgreSQL, and
 says which one it used. Errors print one line to stderr and exit 1.
@@ -50,6 +50,13 @@ def _cmd_url(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace, target: Target) -> int:
+    from achievements_db import bench
+
+    bench.run(target, scale=args.scale, json_path=args.json)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="achievements-db",
@@ -82,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="list applied and pending migrations")
     status.set_defaults(run=_cmd_status)
+
+    bench = commands.add_parser(
+        "bench", help="benchmark tracking against bare twin tables in a scratch database")
+    bench.add_argument("--scale", type=float, default=1.0,
+                       help="multiply every workload size and duration (default 1)")
+    bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    bench.set_defaults(run=_cmd_bench)
 
     url = commands.add_parser("url", help="print the connection string of the database in use")
     url.set_defaults(run=_cmd_url)
