@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -152,7 +152,7 @@ def _has_table(conn: psycopg.Connection, name: str) -> bool:
 
 
 def _missing(conn: psycopg.Connection, *needs: str) -> str | None:
-    """The first of `needs` (functions, or tables written as 'table achievements.x') not installed."""
+    """The first of `needs` (functions; tables as "table achievements.x") not installed."""
     for need in needs:
         if need.startswith("table "):
             if not _has_table(conn, need[6:]):
@@ -177,10 +177,8 @@ def _setup(conn: psycopg.Connection) -> None:
 
 def _checkpoint(conn: psycopg.Connection) -> None:
     """Starts a timed run with no dirty buffers pending, so a checkpoint rarely lands inside it."""
-    try:
+    with suppress(psycopg.errors.InsufficientPrivilege):
         conn.execute("CHECKPOINT")
-    except psycopg.errors.InsufficientPrivilege:
-        pass
 
 
 def _timed(conn: psycopg.Connection, sql: str, params: Sequence[object] = ()) -> float:
@@ -505,11 +503,11 @@ def _build_population(conn: psycopg.Connection, users: int, log: Callable[[str],
     conn.execute(
         "INSERT INTO achievements.user_steps (user_id, name, count)"
         " SELECT bench.uid(g), 'bench_s' || (g %% %s), 1 + (g * 7919) %% 1000"
-        "   FROM generate_series(1, %s) AS g", (STEPS, users))
+        "   FROM generate_series(1::bigint, %s) AS g", (STEPS, users))
     conn.execute(
         "INSERT INTO achievements.user_steps (user_id, name, count)"
         " SELECT bench.uid(g), 'bench_plays', 1 + (g * 104729) %% 1000"
-        "   FROM generate_series(1, %s) AS g", (users,))
+        "   FROM generate_series(1::bigint, %s) AS g", (users,))
     log(f"  {users:,} users: {2 * users:,} tallies via user_steps in "
         f"{time.perf_counter() - started:.1f} s")
     conn.execute("INSERT INTO achievements.levels (name) VALUES ('bench_master')")
@@ -592,8 +590,10 @@ def _population_reads(target: Target, users: int, sizes: Sizes, log: Callable[[s
             if missing:
                 figures[label] = f"needs {missing}"
                 continue
-            figures[label] = _time_calls(conn, sql, lambda: (rnd.randint(1, users),)
-                                         if "%s" in sql else (), sizes.read_calls)
+            takes_user = "%s" in sql
+            figures[label] = _time_calls(
+                conn, sql, lambda t=takes_user: (rnd.randint(1, users),) if t else (),
+                sizes.read_calls)
     return figures
 
 
@@ -661,7 +661,8 @@ def format_table(results: Sequence[Result]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = []
     for n, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:-1], widths[1:])]
+        numbers = zip(row[1:-1], widths[1:], strict=True)
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in numbers]
         lines.append("  ".join(cells + [row[-1]]).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 6)
@@ -676,9 +677,19 @@ def server_settings(target: Target) -> dict[str, str]:
     return dict(rows)
 
 
+WORKLOADS = ("bulk", "single", "hot", "reads")
+
+
 def run(server: Target, scale: float = 1.0, json_path: str | None = None,
-        log: Callable[[str], None] | None = None, prefer_threads: bool = False) -> list[Result]:
-    """Runs every workload on `server` in scratch databases and prints the table to stdout."""
+        log: Callable[[str], None] | None = None, prefer_threads: bool = False,
+        only: Sequence[str] = WORKLOADS) -> list[Result]:
+    """Runs the workloads on `server` in scratch databases and prints the table to stdout.
+
+    When a workload fails, the rows measured so far are printed before the error propagates."""
+    unknown = set(only) - set(WORKLOADS)
+    if unknown:
+        raise AchievementsError(
+            f"unknown workload {', '.join(sorted(unknown))}; choose from {', '.join(WORKLOADS)}")
     sizes = Sizes.scaled(scale)
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     driver = choose_driver(prefer_threads)
@@ -687,28 +698,41 @@ def run(server: Target, scale: float = 1.0, json_path: str | None = None,
         + ", ".join(f"{k}={v}" for k, v in settings.items()))
     started = datetime.now(timezone.utc)
     results: list[Result] = []
-    with scratch_database(server, "main", say) as db, connect(db) as conn:
-        _setup(conn)
-        for name, step in [
-            ("bulk host insert", lambda: [bench_bulk_host_insert(conn, sizes)]),
-            ("bulk log insert", lambda: [bench_bulk_log_insert(conn, sizes)]),
-            ("single-row host insert", lambda: [bench_single_host_insert(conn, db, driver, sizes)]),
-            ("single-row record_step", lambda: [bench_single_record_step(conn, db, driver, sizes)]),
-            ("hot user", lambda: bench_hot_user(conn, db, driver, sizes)),
-        ]:
-            say(f"running {name}")
-            results.extend(step())
-    results.extend(bench_population(server, sizes, say))
+    try:
+        if {"bulk", "single", "hot"} & set(only):
+            with scratch_database(server, "main", say) as db, connect(db) as conn:
+                _setup(conn)
+                steps: list[tuple[str, str, Callable[[], list[Result]]]] = [
+                    ("bulk", "bulk host insert", lambda: [bench_bulk_host_insert(conn, sizes)]),
+                    ("bulk", "bulk log insert", lambda: [bench_bulk_log_insert(conn, sizes)]),
+                    ("single", "single-row host insert",
+                     lambda: [bench_single_host_insert(conn, db, driver, sizes)]),
+                    ("single", "single-row record_step",
+                     lambda: [bench_single_record_step(conn, db, driver, sizes)]),
+                    ("hot", "hot user", lambda: bench_hot_user(conn, db, driver, sizes)),
+                ]
+                for group, name, step in steps:
+                    if group in only:
+                        say(f"running {name}")
+                        results.extend(step())
+        if "reads" in only:
+            results.extend(bench_population(server, sizes, say))
+    finally:
+        _report(results, started, scale, sizes, driver, settings, json_path)
+    return results
 
+
+def _report(results: list[Result], started: datetime, scale: float, sizes: Sizes,
+            driver: Driver, settings: dict[str, str], json_path: str | None) -> None:
     print(f"achievements-db bench, {started:%Y-%m-%d %H:%M} UTC, scale {scale:g}, "
           f"{os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
           f"driver {driver.name}")
     print("server: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
     print(format_table(results))
     judged = [r for r in results if r.passed is not None]
-    print(f"{sum(r.passed for r in judged)} of {len(judged)} targets met"
-          + (f", {sum(r.note.startswith('skipped') for r in results)} skipped"
-             if any(r.note.startswith("skipped") for r in results) else ""))
+    skipped = sum(r.note.startswith("skipped") for r in results)
+    print(f"{sum(bool(r.passed) for r in judged)} of {len(judged)} targets met"
+          + (f", {skipped} skipped" if skipped else ""), flush=True)
     if json_path:
         Path(json_path).write_text(json.dumps({
             "started_at": started.isoformat(),
@@ -720,4 +744,3 @@ def run(server: Target, scale: float = 1.0, json_path: str | None = None,
             "settings": settings,
             "results": [asdict(r) for r in results],
         }, indent=2) + "\n")
-    return results

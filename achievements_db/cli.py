@@ -53,7 +53,8 @@ def _cmd_url(args: argparse.Namespace, target: Target) -> int:
 def _cmd_bench(args: argparse.Namespace, target: Target) -> int:
     from achievements_db import bench
 
-    bench.run(target, scale=args.scale, json_path=args.json)
+    only = bench.WORKLOADS if args.only is None else tuple(args.only.split(","))
+    bench.run(target, scale=args.scale, json_path=args.json, only=only)
     return 0
 
 
@@ -95,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--scale", type=float, default=1.0,
                        help="multiply every workload size and duration (default 1)")
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    bench.add_argument("--only", metavar="LIST",
+                       help="run only these workload groups: bulk,single,hot,reads (default all)")
     bench.set_defaults(run=_cmd_bench)
 
     url = commands.add_parser("url", help="print the connection string of the database in use")
