@@ -31,12 +31,18 @@ def parse_conninfo(url: str) -> dict[str, str]:
                 f"database URL has scheme {scheme!r}; use postgresql://user:password@host:port/dbname"
             )
     try:
-        return {k: str(v) for k, v in conninfo_to_dict(url).items()}
+        params = {k: str(v) for k, v in conninfo_to_dict(url).items()}
     except psycopg.ProgrammingError as exc:
         raise AchievementsError(
             f"invalid database URL: {str(exc).strip().splitlines()[0]}; "
             "use postgresql://user:password@host:port/dbname"
         ) from None
+    ports = params.get("port", "5432").split(",")
+    if not all(p.isdigit() and 0 < int(p) < 65536 for p in ports):
+        raise AchievementsError(
+            f"invalid database URL: port {params['port']!r} is not a number from 1 to 65535"
+        )
+    return params
 
 
 def describe(params: dict[str, str]) -> str:

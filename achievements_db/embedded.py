@@ -7,6 +7,8 @@ after the command exits, so that psql "$(achievements-db url)" can reach it.
 from __future__ import annotations
 
 import os
+import signal
+import time
 import warnings
 from pathlib import Path
 
@@ -45,3 +47,22 @@ def start_embedded() -> Target:
         conninfo=uri,
         description=f"embedded PostgreSQL in {pgdata} ({describe(parse_conninfo(uri))})",
     )
+
+
+def stop_embedded(timeout: float = 30.0) -> bool:
+    """Stops the embedded server (fast shutdown); False when it was not running."""
+    pid_file = data_dir() / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return False
+    try:
+        os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while pid_file.exists():
+        if time.monotonic() > deadline:
+            raise AchievementsError(f"the embedded PostgreSQL (pid {pid}) did not stop in {timeout:.0f} s")
+        time.sleep(0.1)
+    return True
