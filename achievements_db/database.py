@@ -66,9 +66,11 @@ def resolve(database_url: str | None) -> Target:
 
 
 def connect(target: Target, **kwargs: object) -> psycopg.Connection:
-    """An autocommit connection to `target`; AchievementsError with the server's reason if refused."""
+    """An autocommit connection to `target`; AchievementsError with the reason if refused."""
     try:
         return psycopg.connect(target.conninfo, autocommit=True, **kwargs)  # type: ignore[arg-type]
     except psycopg.OperationalError as exc:
         reason = " ".join(str(exc).split())
-        raise AchievementsError(f"cannot connect to {target.description}: {reason}") from None
+        raise AchievementsError(
+            f"cannot connect to {target.description}: {reason}"
+        ) from None

@@ -34,14 +34,17 @@ def start_embedded() -> Target:
             import pgserver
     except ImportError:  # pragma: no cover - pgserver is a dependency
         raise AchievementsError(
-            "no database given and pgserver is not installed; pass --database-url or set DATABASE_URL"
+            "no database given and pgserver is not installed; "
+            "pass --database-url or set DATABASE_URL"
         ) from None
     pgdata = data_dir()
     pgdata.mkdir(parents=True, exist_ok=True)
     try:
         server = pgserver.get_server(pgdata, cleanup_mode=None)
     except Exception as exc:  # pgserver raises plain exceptions with the server's log
-        raise AchievementsError(f"cannot start the embedded PostgreSQL in {pgdata}: {exc}") from None
+        raise AchievementsError(
+            f"cannot start the embedded PostgreSQL in {pgdata}: {exc}"
+        ) from None
     uri = server.get_uri()
     return Target(
         conninfo=uri,
@@ -63,6 +66,8 @@ def stop_embedded(timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while pid_file.exists():
         if time.monotonic() > deadline:
-            raise AchievementsError(f"the embedded PostgreSQL (pid {pid}) did not stop in {timeout:.0f} s")
+            raise AchievementsError(
+                f"the embedded PostgreSQL (pid {pid}) did not stop in {timeout:.0f} s"
+            )
         time.sleep(0.1)
     return True

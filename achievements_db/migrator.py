@@ -7,8 +7,8 @@ The install options travel to the SQL as achievements.* settings; the SQL checks
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import io
+from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 
@@ -114,7 +114,10 @@ def _run(label: str, action):
 
 
 def migrate(target: Target, options: InstallOptions | None = None) -> list[str]:
-    """Applies every pending migration; returns their ids. Refuses options an install cannot change."""
+    """Applies every pending migration; returns their ids.
+
+    Refuses (AchievementsError) install options that differ from those the database has.
+    """
     options = options or InstallOptions()
     migrations = read_migrations(str(migrations_dir()))
     with _locked(target) as conn:

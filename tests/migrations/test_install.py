@@ -4,12 +4,13 @@ import threading
 
 import psycopg
 import pytest
-from catalog import snapshot
-from conftest import SERVICE_ROLE, TEMPLATE_OPTIONS, conninfo, target
 
 from achievements_db import AchievementsError, migrate, rollback, status
 from achievements_db.migrator import InstallOptions
 from achievements_db.resources import sql_dir
+
+from catalog import snapshot
+from conftest import SERVICE_ROLE, TEMPLATE_OPTIONS, conninfo, target
 
 
 def install_bundle(dbname: str, options: InstallOptions) -> None:

@@ -6,9 +6,10 @@ import sys
 
 import psycopg
 import pytest
-from conftest import conninfo
 
 from achievements_db.database import describe, parse_conninfo
+
+from conftest import conninfo
 
 
 def cli(*args, env=None, database=None):
@@ -32,7 +33,7 @@ def test_migrate_status_rollback(empty_database):
     result = cli("migrate", database=url(name))
     assert result.returncode == 0, result.stderr
     assert "applied 0001_foundation" in result.stdout
-    assert f"database: postgresql://postgres@127.0.0.1:" in result.stderr
+    assert "database: postgresql://postgres@127.0.0.1:" in result.stderr
     again = cli("--database-url", url(name), "migrate")
     assert again.returncode == 0 and "up to date" in again.stdout
     status = cli("status", database=url(name))

@@ -100,7 +100,7 @@ def test_two_requirements_completed_in_concurrent_transactions_award_the_level(d
         first.execute("SELECT achievements.record_step(%s, 'a')", (user,))
         result = {}
 
-        def other(user=user, second=second):
+        def other(user=user, second=second, result=result):
             second.execute("SELECT achievements.record_step(%s, 'b')", (user,))
             second.commit()
             result["done"] = True

@@ -5,6 +5,7 @@ import uuid
 
 import psycopg
 import pytest
+
 from conftest import APP_ROLE, SERVICE_ROLE
 
 
