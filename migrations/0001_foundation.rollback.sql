@@ -8,5 +8,6 @@ DROP DOMAIN achievements.user_ref;
 DROP FUNCTION achievements_private.check_install_options(text, text, text);
 DROP FUNCTION achievements_private.parse_role_list(text, text);
 DROP TABLE achievements_private.install_options;
+DROP TABLE achievements_private.applied_migrations;
 DROP SCHEMA achievements_private;
 DROP SCHEMA achievements;

@@ -35,6 +35,13 @@ CREATE TABLE achievements_private.install_options (
     service_roles text[] NOT NULL
 );
 
+-- What is installed, whichever way it was installed: every migration adds its own id here, so
+-- a database installed from sql/achievements.sql can later be upgraded by the CLI.
+CREATE TABLE achievements_private.applied_migrations (
+    id         text PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Parses a comma-separated role list, e.g. 'anon, authenticated'; PUBLIC stands for every role.
 -- Guarantees: every returned role exists (or is PUBLIC); raises AD006 naming a missing role.
 CREATE FUNCTION achievements_private.parse_role_list(raw text, option_name text)
@@ -204,3 +211,5 @@ COMMENT ON FUNCTION achievements.current_user_id() IS
 
 SELECT achievements_private.grant_to_app_roles('USAGE', 'SCHEMA achievements');
 SELECT achievements_private.grant_to_service_roles('USAGE', 'SCHEMA achievements');
+
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0001_foundation');

@@ -49,6 +49,13 @@ CREATE TABLE achievements_private.install_options (
     service_roles text[] NOT NULL
 );
 
+-- What is installed, whichever way it was installed: every migration adds its own id here, so
+-- a database installed from sql/achievements.sql can later be upgraded by the CLI.
+CREATE TABLE achievements_private.applied_migrations (
+    id         text PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Parses a comma-separated role list, e.g. 'anon, authenticated'; PUBLIC stands for every role.
 -- Guarantees: every returned role exists (or is PUBLIC); raises AD006 naming a missing role.
 CREATE FUNCTION achievements_private.parse_role_list(raw text, option_name text)
@@ -219,6 +226,8 @@ COMMENT ON FUNCTION achievements.current_user_id() IS
 SELECT achievements_private.grant_to_app_roles('USAGE', 'SCHEMA achievements');
 SELECT achievements_private.grant_to_service_roles('USAGE', 'SCHEMA achievements');
 
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0001_foundation');
+
 -- ==== migration 0002_levels ====
 
 -- 0002 levels: named levels and the steps each one requires.
@@ -249,6 +258,8 @@ CREATE INDEX level_requirements_name_idx ON achievements.level_requirements (nam
 
 SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.levels, achievements.level_requirements');
 SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.levels, achievements.level_requirements');
+
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0002_levels');
 
 -- ==== migration 0003_steps ====
 
@@ -515,6 +526,8 @@ REVOKE EXECUTE ON FUNCTION achievements.record_step(achievements.user_ref, text,
 SELECT achievements_private.grant_to_service_roles('EXECUTE',
     'FUNCTION achievements.record_step(achievements.user_ref, text, int), achievements.undo_step(achievements.user_ref, text, int)');
 
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0003_steps');
+
 -- ==== migration 0004_user_levels ====
 
 -- 0004 user_levels: levels are awarded, not only computed. A user gets a row the moment their
@@ -626,5 +639,7 @@ SELECT achievements_private.create_service_policy('achievements.user_levels');
 SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.user_levels');
 SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.user_levels');
 REVOKE EXECUTE ON FUNCTION achievements.backfill_levels(text) FROM PUBLIC;
+
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0004_user_levels');
 
 COMMIT;

@@ -150,3 +150,26 @@ def test_a_role_list_limits_access_to_those_roles(empty_database):
             "       has_schema_privilege('achievements_service', 'achievements', 'USAGE')"
         ).fetchone()
     assert ok == (True, False)
+
+
+def test_the_cli_adopts_a_database_installed_from_the_single_file(empty_database):
+    name = empty_database()
+    install_bundle(name, InstallOptions())
+    assert not any(s.applied for s in status(target(name)))
+    assert migrate(target(name)) == []  # adopted: nothing to apply, nothing applied twice
+    assert all(s.applied for s in status(target(name)))
+    assert rollback(target(name))  # and the CLI can now roll it back
+
+
+def test_rollback_refuses_while_application_objects_depend_on_it(empty_database):
+    name = empty_database()
+    migrate(target(name))
+    with psycopg.connect(conninfo(name), autocommit=True) as conn:
+        conn.execute("CREATE VIEW public.top AS SELECT * FROM achievements.user_levels")
+    before = snapshot(conninfo(name))
+    with pytest.raises(AchievementsError) as err:
+        rollback(target(name))
+    assert "rollback of 0004_user_levels failed" in str(err.value)
+    assert "depend" in str(err.value)
+    assert snapshot(conninfo(name)) == before
+    assert all(s.applied for s in status(target(name)))

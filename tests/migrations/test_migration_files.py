@@ -34,5 +34,15 @@ def test_every_migration_starts_with_a_comment_saying_what_it_does():
         assert path.read_text().startswith("-- "), path.name
 
 
+def test_every_migration_records_itself_and_its_rollback_forgets_it():
+    for path in forward_files():
+        mid = path.name.removesuffix(".sql")
+        record = f"INSERT INTO achievements_private.applied_migrations (id) VALUES ('{mid}');"
+        assert path.read_text().rstrip().endswith(record), path.name
+        rollback = (migrations_dir() / f"{mid}.rollback.sql").read_text()
+        forget = f"DELETE FROM achievements_private.applied_migrations WHERE id = '{mid}';"
+        assert forget in rollback or mid == "0001_foundation", f"{mid}.rollback.sql"
+
+
 def test_the_single_file_install_is_current():
     assert bundle.main(["--check"]) == 0, "run: python -m achievements_db.bundle"
