@@ -58,6 +58,14 @@ def _cmd_bench(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
+def _cmd_stop(args: argparse.Namespace) -> int:
+    from achievements_db.embedded import data_dir, stop_embedded
+
+    stopped = stop_embedded()
+    print(f"{'stopped' if stopped else 'not running:'} embedded PostgreSQL in {data_dir()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="achievements-db",
@@ -102,12 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     url = commands.add_parser("url", help="print the connection string of the database in use")
     url.set_defaults(run=_cmd_url)
+
+    stop = commands.add_parser("stop", help="stop the embedded PostgreSQL")
+    stop.set_defaults(run=_cmd_stop, needs_database=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if not getattr(args, "needs_database", True):
+            return args.run(args)
         target = resolve(args.database_url)
         if args.command != "url":
             print(f"database: {target.description}", file=sys.stderr)

@@ -31,12 +31,18 @@ def parse_conninfo(url: str) -> dict[str, str]:
                 f"database URL has scheme {scheme!r}; use postgresql://user:password@host:port/dbname"
             )
     try:
-        return {k: str(v) for k, v in conninfo_to_dict(url).items()}
+        params = {k: str(v) for k, v in conninfo_to_dict(url).items()}
     except psycopg.ProgrammingError as exc:
         raise AchievementsError(
             f"invalid database URL: {str(exc).strip().splitlines()[0]}; "
             "use postgresql://user:password@host:port/dbname"
         ) from None
+    ports = params.get("port", "5432").split(",")
+    if not all(p.isdigit() and 0 < int(p) < 65536 for p in ports):
+        raise AchievementsError(
+            f"invalid database URL: port {params['port']!r} is not a number from 1 to 65535"
+        )
+    return params
 
 
 def describe(params: dict[str, str]) -> str:
@@ -60,9 +66,11 @@ def resolve(database_url: str | None) -> Target:
 
 
 def connect(target: Target, **kwargs: object) -> psycopg.Connection:
-    """An autocommit connection to `target`; AchievementsError with the server's reason if refused."""
+    """An autocommit connection to `target`; AchievementsError with the reason if refused."""
     try:
         return psycopg.connect(target.conninfo, autocommit=True, **kwargs)  # type: ignore[arg-type]
     except psycopg.OperationalError as exc:
         reason = " ".join(str(exc).split())
-        raise AchievementsError(f"cannot connect to {target.description}: {reason}") from None
+        raise AchievementsError(
+            f"cannot connect to {target.description}: {reason}"
+        ) from None

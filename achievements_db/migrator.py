@@ -7,8 +7,8 @@ The install options travel to the SQL as achievements.* settings; the SQL checks
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import io
+from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 
@@ -113,8 +113,22 @@ def _run(label: str, action):
         raise AchievementsError(f"{label} failed: {_first_line(exc)}{hint}") from None
 
 
+def _adopt(conn: psycopg.Connection, backend, migrations) -> list[str]:
+    """Marks as applied in yoyo what the database says it has (installed with psql)."""
+    installed = {r[0] for r in conn.execute(
+        "SELECT id FROM achievements_private.applied_migrations"
+    ).fetchall()}
+    unknown = [m for m in migrations if m.id in installed and not backend.is_applied(m)]
+    if unknown:
+        backend.mark_migrations(unknown)
+    return [m.id for m in unknown]
+
+
 def migrate(target: Target, options: InstallOptions | None = None) -> list[str]:
-    """Applies every pending migration; returns their ids. Refuses options an install cannot change."""
+    """Applies every pending migration; returns their ids.
+
+    Refuses (AchievementsError) install options that differ from those the database has.
+    """
     options = options or InstallOptions()
     migrations = read_migrations(str(migrations_dir()))
     with _locked(target) as conn:
@@ -125,6 +139,9 @@ def migrate(target: Target, options: InstallOptions | None = None) -> list[str]:
             ))
         backend = _yoyo_backend(target, options.settings())
         try:
+            if _is_installed(conn):
+                _run("adopting an install from sql/achievements.sql",
+                     lambda: _adopt(conn, backend, migrations))
             pending = backend.to_apply(migrations)
             applied: list[str] = []
             for migration in pending:

@@ -14,7 +14,9 @@ def _data_dir(name: str) -> Path:
     checkout = _PACKAGE.parent / name
     if checkout.is_dir():
         return checkout
-    raise FileNotFoundError(f"achievements-db is missing its {name}/ directory (looked in {installed})")
+    raise FileNotFoundError(
+        f"achievements-db is missing its {name}/ directory (looked in {installed})"
+    )
 
 
 def migrations_dir() -> Path:

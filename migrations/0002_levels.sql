@@ -26,3 +26,5 @@ CREATE INDEX level_requirements_name_idx ON achievements.level_requirements (nam
 
 SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.levels, achievements.level_requirements');
 SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.levels, achievements.level_requirements');
+
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0002_levels');

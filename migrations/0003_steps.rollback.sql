@@ -1,4 +1,5 @@
 -- Removes what 0003 created, with every step and tally recorded since.
+DELETE FROM achievements_private.applied_migrations WHERE id = '0003_steps';
 DROP FUNCTION achievements.user_achieved(text, achievements.user_ref);
 DROP FUNCTION achievements.steps_required(text, achievements.user_ref);
 DROP FUNCTION achievements._assert_level(text);

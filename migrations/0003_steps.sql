@@ -260,3 +260,5 @@ REVOKE EXECUTE ON FUNCTION achievements.record_step(achievements.user_ref, text,
                            achievements.undo_step(achievements.user_ref, text, int) FROM PUBLIC;
 SELECT achievements_private.grant_to_service_roles('EXECUTE',
     'FUNCTION achievements.record_step(achievements.user_ref, text, int), achievements.undo_step(achievements.user_ref, text, int)');
+
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0003_steps');

@@ -49,6 +49,13 @@ CREATE TABLE achievements_private.install_options (
     service_roles text[] NOT NULL
 );
 
+-- What is installed, whichever way it was installed: every migration adds its own id here, so
+-- a database installed from sql/achievements.sql can later be upgraded by the CLI.
+CREATE TABLE achievements_private.applied_migrations (
+    id         text PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Parses a comma-separated role list, e.g. 'anon, authenticated'; PUBLIC stands for every role.
 -- Guarantees: every returned role exists (or is PUBLIC); raises AD006 naming a missing role.
 CREATE FUNCTION achievements_private.parse_role_list(raw text, option_name text)
@@ -150,36 +157,47 @@ $$;
 COMMENT ON DOMAIN achievements.user_ref IS
     'The type of every user id in achievements-db; its base type (uuid, bigint or text) is chosen once, at install.';
 
--- Runs GRANT privileges ON object TO every application role chosen at install.
-CREATE FUNCTION achievements_private.grant_to_app_roles(privileges text, object text)
+-- The roles as a GRANT/POLICY role list ("PUBLIC", quoted names); NULL for an empty array.
+CREATE FUNCTION achievements_private.role_list_sql(roles text[])
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(CASE WHEN r = 'PUBLIC' THEN 'PUBLIC' ELSE quote_ident(r) END, ', ')
+      FROM unnest(roles) AS r
+$$;
+
+-- Runs GRANT privileges ON object TO roles (a role_list_sql list); nothing when roles is NULL.
+CREATE FUNCTION achievements_private.grant_to(roles text, privileges text, object text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    r text;
 BEGIN
-    FOR r IN SELECT unnest(app_roles) FROM achievements_private.install_options LOOP
-        EXECUTE format('GRANT %s ON %s TO %s', privileges, object,
-                       CASE WHEN r = 'PUBLIC' THEN 'PUBLIC' ELSE quote_ident(r) END);
-    END LOOP;
+    IF roles IS NOT NULL THEN
+        EXECUTE format('GRANT %s ON %s TO %s', privileges, object, roles);
+    END IF;
 END
+$$;
+
+-- Runs GRANT privileges ON object TO every application role chosen at install.
+CREATE FUNCTION achievements_private.grant_to_app_roles(privileges text, object text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT achievements_private.grant_to(achievements_private.role_list_sql(app_roles), privileges, object)
+      FROM achievements_private.install_options
 $$;
 
 -- Runs GRANT privileges ON object TO every service role chosen at install (none by default).
 CREATE FUNCTION achievements_private.grant_to_service_roles(privileges text, object text)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    r text;
-BEGIN
-    FOR r IN SELECT unnest(service_roles) FROM achievements_private.install_options LOOP
-        EXECUTE format('GRANT %s ON %s TO %s', privileges, object,
-                       CASE WHEN r = 'PUBLIC' THEN 'PUBLIC' ELSE quote_ident(r) END);
-    END LOOP;
-END
+    SELECT achievements_private.grant_to(achievements_private.role_list_sql(service_roles), privileges, object)
+      FROM achievements_private.install_options
 $$;
 
 -- Gives the service roles every row of a per-user table through a policy named service_roles_all.
@@ -190,11 +208,9 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    roles text;
+    roles text := (SELECT achievements_private.role_list_sql(service_roles)
+                     FROM achievements_private.install_options);
 BEGIN
-    SELECT string_agg(CASE WHEN r = 'PUBLIC' THEN 'PUBLIC' ELSE quote_ident(r) END, ', ')
-      INTO roles
-      FROM achievements_private.install_options, unnest(service_roles) AS r;
     IF roles IS NOT NULL THEN
         EXECUTE format('CREATE POLICY service_roles_all ON %s TO %s USING (true) WITH CHECK (true)',
                        tbl, roles);
@@ -218,6 +234,8 @@ COMMENT ON FUNCTION achievements.current_user_id() IS
 
 SELECT achievements_private.grant_to_app_roles('USAGE', 'SCHEMA achievements');
 SELECT achievements_private.grant_to_service_roles('USAGE', 'SCHEMA achievements');
+
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0001_foundation');
 
 -- ==== migration 0002_levels ====
 
@@ -249,6 +267,8 @@ CREATE INDEX level_requirements_name_idx ON achievements.level_requirements (nam
 
 SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.levels, achievements.level_requirements');
 SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.levels, achievements.level_requirements');
+
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0002_levels');
 
 -- ==== migration 0003_steps ====
 
@@ -515,6 +535,8 @@ REVOKE EXECUTE ON FUNCTION achievements.record_step(achievements.user_ref, text,
 SELECT achievements_private.grant_to_service_roles('EXECUTE',
     'FUNCTION achievements.record_step(achievements.user_ref, text, int), achievements.undo_step(achievements.user_ref, text, int)');
 
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0003_steps');
+
 -- ==== migration 0004_user_levels ====
 
 -- 0004 user_levels: levels are awarded, not only computed. A user gets a row the moment their
@@ -626,5 +648,7 @@ SELECT achievements_private.create_service_policy('achievements.user_levels');
 SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.user_levels');
 SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.user_levels');
 REVOKE EXECUTE ON FUNCTION achievements.backfill_levels(text) FROM PUBLIC;
+
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0004_user_levels');
 
 COMMIT;

@@ -1,0 +1,74 @@
+"""The typed Python helpers, sync and async, against the real functions."""
+
+import asyncio
+import json
+import uuid
+
+import psycopg
+import pytest
+
+from achievements_db import AsyncClient, Client, Requirement
+
+from conftest import conninfo
+
+
+@pytest.fixture
+def client(db):
+    db.execute("INSERT INTO achievements.levels (name) VALUES ('newbie')")
+    db.execute(
+        """INSERT INTO achievements.level_requirements (level, name, required_count, priority)
+           VALUES ('newbie', 'post', 3, 1), ('newbie', 'photo', 1, 2)"""
+    )
+    return Client(db)
+
+
+def test_creating_a_client_does_not_touch_the_database():
+    conn = psycopg.Connection.__new__(psycopg.Connection)  # never connected
+    assert Client(conn).conn is conn
+
+
+def test_sync_client_round_trip(client):
+    user = uuid.uuid4()
+    assert client.record_step(user, "post") == 1
+    assert client.record_step(user, "post", 2) == 3
+    assert client.undo_step(user, "post") == 2
+    assert client.steps_required("newbie", user) == [
+        Requirement(id=1, name="post", level="newbie", required_count=1, priority=1),
+        Requirement(id=2, name="photo", level="newbie", required_count=1, priority=2),
+    ]
+    assert client.user_achieved("newbie", user) is False
+    client.record_step(user, "post")
+    client.record_step(user, "photo")
+    assert client.user_achieved("newbie", user) is True
+    assert client.backfill_levels() == 0  # already awarded by the trigger
+
+
+def test_sync_client_uses_the_request_user(client, db):
+    user = uuid.uuid4()
+    client.record_step(user, "photo")
+    db.execute("SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(user)}),))
+    assert client.current_user_id() == user
+    assert [r.name for r in client.steps_required("newbie")] == ["post"]
+
+
+def test_sync_client_passes_sql_errors_through(client):
+    with pytest.raises(psycopg.Error) as err:
+        client.steps_required("nope", uuid.uuid4())
+    assert err.value.sqlstate == "AD001"
+
+
+def test_async_client_round_trip(client, db_name):
+    user = uuid.uuid4()
+
+    async def scenario():
+        async with await psycopg.AsyncConnection.connect(conninfo(db_name), autocommit=True) as conn:
+            aclient = AsyncClient(conn)
+            assert await aclient.record_step(user, "post", 3) == 3
+            assert await aclient.undo_step(user, "post", 1) == 2
+            missing = await aclient.steps_required("newbie", user)
+            assert [(r.name, r.required_count) for r in missing] == [("post", 1), ("photo", 1)]
+            assert await aclient.user_achieved("newbie", user) is False
+            assert await aclient.current_user_id() is None
+            assert await aclient.backfill_levels("newbie") == 0
+
+    asyncio.run(scenario())
