@@ -360,16 +360,18 @@ class PgbenchDriver(Driver):
 
 
 class ThreadDriver(Driver):
-    """Threads, one psycopg connection each, prepared statement, autocommit."""
+    """Threads, one psycopg connection each, prepared statement, autocommit. Like pgbench, a
+    failing call stops the run with an error."""
 
     name = "threads (psycopg)"
 
     def run(self, target: Target, load: Load, clients: int, *, seconds: int | None = None,
             calls: int | None = None) -> LoadRun:
         sql = load.statement.replace(":u", "%s")
+        takes_user = sql != load.statement
         conns = [psycopg.connect(target.conninfo, autocommit=True) for _ in range(clients)]
         counts = [0] * clients
-        failures = [0] * clients
+        errors: list[BaseException] = []
         barrier = threading.Barrier(clients + 1)
         stop = threading.Event()
 
@@ -377,12 +379,14 @@ class ThreadDriver(Driver):
             rnd = random.Random(i)
             conn = conns[i]
             barrier.wait()
-            while not stop.is_set() and (calls is None or counts[i] + failures[i] < calls):
-                try:
-                    conn.execute(sql, (rnd.randint(1, load.users),), prepare=True)
+            try:
+                while not stop.is_set() and (calls is None or counts[i] < calls):
+                    params = (rnd.randint(1, load.users),) if takes_user else ()
+                    conn.execute(sql, params, prepare=True)
                     counts[i] += 1
-                except psycopg.Error:
-                    failures[i] += 1
+            except BaseException as exc:  # noqa: BLE001 - reported below, stops every client
+                errors.append(exc)
+                stop.set()
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
         for t in threads:
@@ -400,8 +404,10 @@ class ThreadDriver(Driver):
             stop.set()
             for conn in conns:
                 conn.close()
+        if errors:
+            raise AchievementsError(f"{load.statement!r} failed: {errors[0]}")
         done = sum(counts)
-        return LoadRun(done / elapsed if elapsed else 0.0, done, sum(failures))
+        return LoadRun(done / elapsed if elapsed else 0.0, done, 0)
 
 
 def choose_driver(prefer_threads: bool = False) -> Driver:
