@@ -481,6 +481,21 @@ def bench_hot_user(conn: psycopg.Connection, target: Target, driver: Driver,
 
     mine, theirs = _alternate(sizes.throughput_reps, run_hot, run_spread, speed)
     _finish(speed, mine, theirs, higher_is_better=True, limit=0.8)
+
+    # The floor on this server: a bare upsert of one counter row, same clients and calls. Every
+    # hot transaction holds the row lock through its commit (a WAL flush), so they serialize.
+    floor = Result(f"reference: bare upsert of one row, {HOT_CLIENTS} clients, vs spread", "tps",
+                   "(reference)")
+    conn.execute("CREATE TABLE IF NOT EXISTS bench.counter (id int PRIMARY KEY, n int NOT NULL)")
+    upsert = ("INSERT INTO bench.counter AS c (id, n) VALUES ({}, 1)"
+              " ON CONFLICT (id) DO UPDATE SET n = c.n + 1")
+    bare_hot, bare_spread = Load(upsert.format(0), 1), Load(upsert.format(":u"), 1_000_000)
+    mine, theirs = _alternate(
+        sizes.throughput_reps,
+        lambda rep: driver.run(target, bare_hot, HOT_CLIENTS, calls=sizes.hot_calls).tps,
+        lambda rep: driver.run(target, bare_spread, HOT_CLIENTS, calls=sizes.hot_calls).tps,
+        floor)
+    _finish(floor, mine, theirs, higher_is_better=True, limit=None)
     row = conn.execute(
         "SELECT count FROM achievements.user_achievements"
         " WHERE user_id = bench.uid(%s) AND name = 'bench_hot'", (HOT_USER,)
@@ -490,7 +505,7 @@ def bench_hot_user(conn: psycopg.Connection, target: Target, driver: Driver,
     exact.ratio = tally / calls if calls else None
     exact.passed = tally == calls and failed == 0
     exact.note = f"{tally} of {calls} calls counted, {failed} failed"
-    return [speed, exact]
+    return [speed, exact, floor]
 
 
 # ---------------------------------------------------------------------------------------------
