@@ -61,12 +61,13 @@ class Sizes:
 
     bulk_rows: int
     bulk_users: int
-    seconds: int
-    hot_calls: int  # per connection
+    seconds: int  # per side and single-row workload, run as `slices` alternating slices
+    slices: int
+    hot_calls: int  # per connection and repetition
+    hot_reps: int
     big_users: int
     small_users: int
     bulk_reps: int
-    throughput_reps: int
     read_calls: int
     badges: int = 100
 
@@ -83,11 +84,12 @@ class Sizes:
             bulk_rows=size(100_000, 100),
             bulk_users=size(10_000, 10),
             seconds=size(10, 1),
-            hot_calls=size(2_000, 20),
+            slices=5 if full else 1,
+            hot_calls=size(1_000, 20),
+            hot_reps=6 if full else 1,
             big_users=size(1_000_000, 200),
             small_users=size(10_000, 20),
             bulk_reps=5 if full else 1,
-            throughput_reps=3 if full else 1,
             read_calls=200 if full else 10,
         )
 
@@ -189,10 +191,9 @@ def _timed(conn: psycopg.Connection, sql: str, params: Sequence[object] = ()) ->
 
 
 def _finish(result: Result, figure: float, twin: float | None, *, higher_is_better: bool,
-            limit: float | None) -> Result:
+            limit: float | None, ratio: float | None = None) -> Result:
     result.figure, result.twin = figure, twin
-    if twin:
-        result.ratio = figure / twin
+    result.ratio = ratio if ratio is not None else (figure / twin if twin else None)
     if limit is not None and result.ratio is not None:
         result.passed = result.ratio >= limit if higher_is_better else result.ratio <= limit
     return result
@@ -237,8 +238,10 @@ CREATE INDEX steps_twin_user_idx ON bench.steps_twin (user_id, name, id);
 
 
 def _alternate(reps: int, tracked: Callable[[int], float], twin: Callable[[int], float],
-               result: Result) -> tuple[float, float]:
-    """Runs both sides `reps` times, alternating which goes first; returns the two medians."""
+               result: Result) -> tuple[float, float, float]:
+    """Runs both sides `reps` times, alternating which goes first. Returns the two medians and
+    the median of the ratios of the pairs run back to back, which drift of a shared machine
+    (other work coming and going over minutes) disturbs least."""
     mine: list[float] = []
     theirs: list[float] = []
     for rep in range(reps):
@@ -249,7 +252,8 @@ def _alternate(reps: int, tracked: Callable[[int], float], twin: Callable[[int],
             mine.append(tracked(rep))
             theirs.append(twin(rep))
     result.samples = {"tracked": mine, "twin": theirs}
-    return statistics.median(mine), statistics.median(theirs)
+    paired = statistics.median(m / t for m, t in zip(mine, theirs, strict=True) if t)
+    return statistics.median(mine), statistics.median(theirs), paired
 
 
 def bench_bulk_host_insert(conn: psycopg.Connection, sizes: Sizes) -> Result:
@@ -274,8 +278,9 @@ def bench_bulk_host_insert(conn: psycopg.Connection, sizes: Sizes) -> Result:
             )
         return one
 
-    mine, twin = _alternate(sizes.bulk_reps, run("plays_tracked"), run("plays_twin"), result)
-    return _finish(result, mine, twin, higher_is_better=False, limit=1.3)
+    mine, twin, ratio = _alternate(sizes.bulk_reps, run("plays_tracked"), run("plays_twin"),
+                                   result)
+    return _finish(result, mine, twin, higher_is_better=False, limit=1.3, ratio=ratio)
 
 
 def bench_bulk_log_insert(conn: psycopg.Connection, sizes: Sizes) -> Result:
@@ -294,9 +299,9 @@ def bench_bulk_log_insert(conn: psycopg.Connection, sizes: Sizes) -> Result:
             )
         return one
 
-    mine, twin = _alternate(sizes.bulk_reps, run("achievements.user_steps"),
+    mine, twin, ratio = _alternate(sizes.bulk_reps, run("achievements.user_steps"),
                             run("bench.steps_twin"), result)
-    return _finish(result, mine, twin, higher_is_better=False, limit=1.5)
+    return _finish(result, mine, twin, higher_is_better=False, limit=1.5, ratio=ratio)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,11 +426,13 @@ HOT_CLIENTS = 4
 
 def _throughput(target: Target, driver: Driver, sizes: Sizes, tracked: Load, twin: Load,
                 result: Result) -> Result:
-    def run(load: Load) -> Callable[[int], float]:
-        return lambda rep: driver.run(target, load, THROUGHPUT_CLIENTS, seconds=sizes.seconds).tps
+    seconds = max(1, round(sizes.seconds / sizes.slices))
 
-    mine, theirs = _alternate(sizes.throughput_reps, run(tracked), run(twin), result)
-    return _finish(result, mine, theirs, higher_is_better=True, limit=0.85)
+    def run(load: Load) -> Callable[[int], float]:
+        return lambda rep: driver.run(target, load, THROUGHPUT_CLIENTS, seconds=seconds).tps
+
+    mine, theirs, ratio = _alternate(sizes.slices, run(tracked), run(twin), result)
+    return _finish(result, mine, theirs, higher_is_better=True, limit=0.85, ratio=ratio)
 
 
 def bench_single_host_insert(conn: psycopg.Connection, target: Target, driver: Driver,
@@ -479,8 +486,8 @@ def bench_hot_user(conn: psycopg.Connection, target: Target, driver: Driver,
     def run_spread(rep: int) -> float:
         return driver.run(target, spread, HOT_CLIENTS, calls=sizes.hot_calls).tps
 
-    mine, theirs = _alternate(sizes.throughput_reps, run_hot, run_spread, speed)
-    _finish(speed, mine, theirs, higher_is_better=True, limit=0.8)
+    mine, theirs, ratio = _alternate(sizes.hot_reps, run_hot, run_spread, speed)
+    _finish(speed, mine, theirs, higher_is_better=True, limit=0.8, ratio=ratio)
 
     # The floor on this server: a bare upsert of one counter row, same clients and calls. Every
     # hot transaction holds the row lock through its commit (a WAL flush), so they serialize.
@@ -490,12 +497,12 @@ def bench_hot_user(conn: psycopg.Connection, target: Target, driver: Driver,
     upsert = ("INSERT INTO bench.counter AS c (id, n) VALUES ({}, 1)"
               " ON CONFLICT (id) DO UPDATE SET n = c.n + 1")
     bare_hot, bare_spread = Load(upsert.format(0), 1), Load(upsert.format(":u"), 1_000_000)
-    mine, theirs = _alternate(
-        sizes.throughput_reps,
+    mine, theirs, ratio = _alternate(
+        sizes.hot_reps,
         lambda rep: driver.run(target, bare_hot, HOT_CLIENTS, calls=sizes.hot_calls).tps,
         lambda rep: driver.run(target, bare_spread, HOT_CLIENTS, calls=sizes.hot_calls).tps,
         floor)
-    _finish(floor, mine, theirs, higher_is_better=True, limit=None)
+    _finish(floor, mine, theirs, higher_is_better=True, limit=None, ratio=ratio)
     row = conn.execute(
         "SELECT count FROM achievements.user_achievements"
         " WHERE user_id = bench.uid(%s) AND name = 'bench_hot'", (HOT_USER,)

@@ -68,7 +68,7 @@ def test_bench_cli_prints_every_workload_with_numbers(db, tmp_path, capsys):
         assert isinstance(row["ratio"], float), row
         assert isinstance(row["passed"], bool) or row["target"] == "(reference)", row
     hot = rows[WORKLOADS.index("hot user: final tally vs calls")]
-    calls = 4 * data["sizes"]["hot_calls"] * data["sizes"]["throughput_reps"]
+    calls = 4 * data["sizes"]["hot_calls"] * data["sizes"]["hot_reps"]
     assert hot["figure"] == hot["twin"] == calls
     assert hot["passed"] is True
     assert _scratch_databases() == []
@@ -79,7 +79,7 @@ def test_hot_user_is_exact_with_the_threaded_driver(db, db_name):
     sizes = bench.Sizes.scaled(TINY)
     speed, exact, _floor = bench.bench_hot_user(db, target(db_name), bench.ThreadDriver(), sizes)
     assert speed.figure and speed.figure > 0 and speed.twin and speed.twin > 0
-    calls = 4 * sizes.hot_calls * sizes.throughput_reps
+    calls = 4 * sizes.hot_calls * sizes.hot_reps
     assert exact.figure == exact.twin == calls
     assert db.execute(
         "SELECT sum(count) FROM achievements.user_steps WHERE name = 'bench_hot'"
