@@ -12,6 +12,6 @@ DROP FUNCTION achievements.tg_achievement_toggle();
 DROP FUNCTION achievements.tg_achievement();
 DROP FUNCTION achievements_private.count_row(text, oid, text, text, text, text[], jsonb, jsonb);
 DROP FUNCTION achievements_private.statement_sql(text, oid, text, text, text, text[]);
-DROP FUNCTION achievements._tracking_user_expr(text, text);
+DROP FUNCTION achievements._tracking_user_expr(text, text, text);
 DROP FUNCTION achievements._tracking_check(text, oid, text[], text);
 DROP FUNCTION achievements._parse_user_ref(text);

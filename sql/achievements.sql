@@ -758,18 +758,17 @@ $$;
 COMMENT ON FUNCTION achievements._tracking_check(text, oid, text[], text) IS
     'Not API: checks tracking trigger arguments against a table (used by the tg_achievement* functions and track()).';
 
--- The SQL expression that reads the user of a row from `ref` (a column reference) in the
--- statement-level queries; $2 is the request's user when there is no user column.
+-- The SQL expression that reads the user of a row (column `user_column` of `alias`) in the
+-- statement-level queries; $2, the request's user, when there is no user column.
 -- Not API: public only because track() runs as its caller.
-CREATE FUNCTION achievements._tracking_user_expr(user_cast text, ref text)
+CREATE FUNCTION achievements._tracking_user_expr(user_cast text, alias text, user_column text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
-RETURN CASE user_cast
-    WHEN 'native' THEN format('%s::achievements.user_ref', ref)
-    WHEN 'parse' THEN format('achievements._parse_user_ref(%s::text)', ref)
-    ELSE '$2' END;
-COMMENT ON FUNCTION achievements._tracking_user_expr(text, text) IS
+RETURN CASE WHEN user_column IS NULL THEN '$2'
+            WHEN user_cast = 'native' THEN format('%s.%I::achievements.user_ref', alias, user_column)
+            ELSE format('achievements._parse_user_ref(%s.%I::text)', alias, user_column) END;
+COMMENT ON FUNCTION achievements._tracking_user_expr(text, text, text) IS
     'Not API: the SQL that reads a row''s user in tracking statements.';
 
 -- Builds the INSERT that logs one statement's steps: one user_steps row per user with the
@@ -796,7 +795,6 @@ DECLARE
     old_table text;
     new_table text;
     qual      text := CASE WHEN mode IN ('boolean', 'toggle_boolean') THEN '%s IS TRUE' ELSE '%s IS NOT NULL' END;
-    user_ref  text;
     sel       text;
 BEGIN
     IF trigger_when <> 'AFTER' THEN
@@ -843,7 +841,7 @@ BEGIN
                FROM (SELECT row_number() OVER () AS ord, o.%I AS v FROM %I AS o) AS o
                JOIN (SELECT row_number() OVER () AS ord, n.%I AS v%s FROM %I AS n) AS n USING (ord)
               WHERE %s AND %s',
-            achievements._tracking_user_expr(w.user_cast, 'n.u'),
+            achievements._tracking_user_expr(w.user_cast, 'n', CASE WHEN w.user_column IS NOT NULL THEN 'u' END),
             w.column_name, old_table,
             w.column_name, CASE WHEN w.user_column IS NOT NULL THEN format(', n.%I AS u', w.user_column) ELSE '' END,
             new_table,
@@ -861,20 +859,19 @@ BEGIN
               WHERE u IS NOT NULL
               GROUP BY u
              HAVING sum(d) <> 0',
-            achievements._tracking_user_expr(w.user_cast, format('o.%I', w.user_column)),
+            achievements._tracking_user_expr(w.user_cast, 'o', w.user_column),
             old_table, format(qual, format('o.%I', w.column_name)),
-            achievements._tracking_user_expr(w.user_cast, format('n.%I', w.user_column)),
+            achievements._tracking_user_expr(w.user_cast, 'n', w.user_column),
             new_table, format(qual, format('n.%I', w.column_name)));
     ELSE
         -- INSERT (every mode): +1 per qualifying new row; DELETE (gauges): -1 per qualifying old row.
-        user_ref := format('r.%I', w.user_column);
         sel := format(
             'SELECT u, %scount(*)::int AS c
                FROM (SELECT %s AS u FROM %I AS r WHERE %s) AS s
               WHERE u IS NOT NULL
               GROUP BY u',
             CASE WHEN op = 'DELETE' THEN '-' ELSE '' END,
-            achievements._tracking_user_expr(w.user_cast, user_ref),
+            achievements._tracking_user_expr(w.user_cast, 'r', w.user_column),
             CASE WHEN op = 'DELETE' THEN old_table ELSE new_table END,
             format(qual, format('r.%I', w.column_name)));
     END IF;
@@ -1204,7 +1201,8 @@ BEGIN
         RETURN false;
     END IF;
 
-    args := format('%L, %L', column_name, step) || coalesce(format(', %L', user_column), '');
+    args := format('%L, %L', column_name, step)
+            || CASE WHEN user_column IS NOT NULL THEN format(', %L', user_column) ELSE '' END;
     -- (Re)create what is missing: after a DROP TRIGGER by hand, track() repairs.
     IF NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = names[1]) THEN
         EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
@@ -1237,7 +1235,7 @@ BEGIN
                                    WHERE a.name = $1) AS t USING (user_id)) AS d
               WHERE diff <> 0
               ORDER BY user_id',
-            achievements._tracking_user_expr(w.user_cast, format('r.%I', user_column)),
+            achievements._tracking_user_expr(w.user_cast, 'r', user_column),
             tbl,
             format(CASE WHEN mode = 'toggle_boolean' THEN '%s IS TRUE' ELSE '%s IS NOT NULL' END,
                    format('r.%I', column_name)))
@@ -1255,7 +1253,8 @@ COMMENT ON FUNCTION achievements.track(regclass, text, text, text, text) IS
 
 -- Removes the triggers track() created for `step` on `tbl` and its row in tracked_steps; the
 -- tallies stay as they are. Returns false (and changes nothing) when `tbl` does not track
--- `step`. Runs as its caller (owner of the table or a role allowed to drop its triggers).
+-- `step`. Runs as its caller, who must own the table (PostgreSQL lets only the owner drop
+-- triggers; 42501 otherwise). Also forgets the rows of tables dropped since.
 -- Serialized with track() by the same per-table advisory lock.
 CREATE FUNCTION achievements.untrack(tbl regclass, step text)
 RETURNS boolean
@@ -1271,6 +1270,8 @@ BEGIN
         RETURN false;
     END IF;
     PERFORM pg_advisory_xact_lock(1633838660, hashtext(tbl::oid::text));
+    DELETE FROM achievements.tracked_steps AS t
+     WHERE NOT EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = t.tbl);
     DELETE FROM achievements.tracked_steps AS t
      WHERE t.tbl = untrack.tbl AND t.step = untrack.step
     RETURNING t.trigger_names INTO names;
