@@ -880,9 +880,35 @@ BEGIN
 END
 $$;
 
+-- The full check of a row-level tracking trigger: AD106 unless AFTER, then _tracking_check.
+CREATE FUNCTION achievements_private.check_row_trigger(
+    mode text, tbl oid, trigger_name text, trigger_when text, args text[])
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    context text := format('trigger %I on table %s', trigger_name, tbl::regclass);
+BEGIN
+    IF trigger_when <> 'AFTER' THEN
+        RAISE EXCEPTION '%: achievements.%() must run AFTER the change, not %', context,
+                        CASE mode WHEN 'count' THEN 'tg_achievement'
+                                  WHEN 'toggle' THEN 'tg_achievement_toggle'
+                                  WHEN 'boolean' THEN 'tg_achievement_boolean'
+                                  ELSE 'tg_achievement_toggle_boolean' END,
+                        trigger_when
+            USING ERRCODE = 'AD106',
+                  HINT = 'Recreate it as an AFTER trigger, or use achievements.track().';
+    END IF;
+    PERFORM achievements._tracking_check(mode, tbl, args, context);
+END
+$$;
+
 -- Logs the steps of one changed row (row-level tracking triggers): at most one user_steps row
 -- per user, none when nothing changes. Reads the columns from the rows as jsonb, so it works for
--- any table. Same checks and errors as statement_sql (AD101-AD104, AD106).
+-- any table. Same errors as statement_sql (AD101-AD104, AD106). Per row it checks only what the
+-- row itself shows (the keys and value types in the jsonb); anything odd runs the full catalog
+-- check of _tracking_check, which raises the precise error.
 CREATE FUNCTION achievements_private.count_row(
     mode text, tbl oid, trigger_name text, trigger_when text, op text, args text[],
     new_row jsonb, old_row jsonb)
@@ -891,14 +917,13 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    fn        text := CASE mode WHEN 'count' THEN 'tg_achievement'
-                                WHEN 'toggle' THEN 'tg_achievement_toggle'
-                                WHEN 'boolean' THEN 'tg_achievement_boolean'
-                                ELSE 'tg_achievement_toggle_boolean' END;
-    context   text := format('trigger %I on table %s', trigger_name, tbl::regclass);
     is_bool   boolean := mode IN ('boolean', 'toggle_boolean');
-    w         record;
-    claim     achievements.user_ref;
+    first     int := coalesce(array_lower(args, 1), 0);
+    nargs     int := coalesce(cardinality(args), 0);
+    col       text := args[first];
+    step      text := args[first + 1];
+    user_col  text := args[first + 2];
+    any_row   jsonb := coalesce(new_row, old_row);
     old_user  achievements.user_ref;
     new_user  achievements.user_ref;
     old_q     boolean;
@@ -906,24 +931,29 @@ DECLARE
     old_d     int := 0;
     new_d     int := 0;
 BEGIN
-    IF trigger_when <> 'AFTER' THEN
-        RAISE EXCEPTION '%: achievements.%() must run AFTER the change, not %', context, fn, trigger_when
-            USING ERRCODE = 'AD106',
-                  HINT = 'Recreate it as an AFTER trigger, or use achievements.track().';
+    IF NOT coalesce(trigger_when = 'AFTER' AND nargs IN (2, 3) AND coalesce(step, '') <> ''
+                    AND any_row ? col AND (nargs = 2 OR any_row ? user_col)
+                    AND (NOT is_bool
+                         OR (coalesce(jsonb_typeof(new_row -> col), 'null') IN ('boolean', 'null')
+                             AND coalesce(jsonb_typeof(old_row -> col), 'null') IN ('boolean', 'null'))),
+                    false) THEN
+        PERFORM achievements_private.check_row_trigger(mode, tbl, trigger_name, trigger_when, args);
     END IF;
-    w := achievements._tracking_check(mode, tbl, args, context);
-    IF w.user_column IS NULL THEN
-        claim := achievements.current_user_id();
-        old_user := claim;
-        new_user := claim;
+    IF nargs = 2 THEN
+        old_user := achievements.current_user_id();
+        new_user := old_user;
     ELSE
-        old_user := achievements._parse_user_ref(old_row ->> w.user_column);
-        new_user := achievements._parse_user_ref(new_row ->> w.user_column);
+        old_user := achievements._parse_user_ref(old_row ->> user_col);
+        new_user := achievements._parse_user_ref(new_row ->> user_col);
+        IF (old_user IS NULL AND old_row ->> user_col IS NOT NULL)
+           OR (new_user IS NULL AND new_row ->> user_col IS NOT NULL) THEN
+            -- Not a user id: raises AD104 when the column's type cannot hold one; else the row
+            -- simply has no user.
+            PERFORM achievements_private.check_row_trigger(mode, tbl, trigger_name, trigger_when, args);
+        END IF;
     END IF;
-    old_q := CASE WHEN is_bool THEN (old_row ->> w.column_name)::boolean IS TRUE
-                  ELSE old_row ->> w.column_name IS NOT NULL END;
-    new_q := CASE WHEN is_bool THEN (new_row ->> w.column_name)::boolean IS TRUE
-                  ELSE new_row ->> w.column_name IS NOT NULL END;
+    old_q := CASE WHEN is_bool THEN (old_row ->> col)::boolean IS TRUE ELSE old_row ->> col IS NOT NULL END;
+    new_q := CASE WHEN is_bool THEN (new_row ->> col)::boolean IS TRUE ELSE new_row ->> col IS NOT NULL END;
 
     IF mode IN ('toggle', 'toggle_boolean') THEN
         old_d := CASE WHEN old_q THEN -1 ELSE 0 END;
@@ -932,7 +962,7 @@ BEGIN
         new_d := CASE WHEN new_q THEN 1 ELSE 0 END;
     ELSIF op = 'UPDATE' THEN
         new_d := CASE WHEN new_q AND CASE WHEN is_bool THEN NOT old_q
-                                          ELSE (new_row -> w.column_name) IS DISTINCT FROM (old_row -> w.column_name) END
+                                          ELSE (new_row -> col) IS DISTINCT FROM (old_row -> col) END
                       THEN 1 ELSE 0 END;
     END IF;
     IF old_user IS NOT DISTINCT FROM new_user THEN
@@ -941,7 +971,7 @@ BEGIN
     END IF;
     IF old_d <> 0 AND old_user IS NOT NULL OR new_d <> 0 AND new_user IS NOT NULL THEN
         INSERT INTO achievements.user_steps (user_id, name, count)
-        SELECT v.u, w.step, v.d
+        SELECT v.u, step, v.d
           FROM (VALUES (old_user, old_d), (new_user, new_d)) AS v(u, d)
          WHERE v.u IS NOT NULL AND v.d <> 0
          ORDER BY v.u;
