@@ -2,6 +2,9 @@
 that start from a recount, TRUNCATE, names and quoting, users from claims, roles."""
 
 import json
+import random
+import threading
+import time
 
 import psycopg
 import pytest
@@ -327,3 +330,115 @@ def test_a_service_role_tracks_a_table_it_may_trigger(db, connect):
     assert len(triggers(db)) == 4
     assert db.execute("SELECT achievements.untrack('items', 'live')").fetchone()[0] is True
     assert triggers(db) == {}
+
+
+def test_a_gauge_below_its_table_fails_the_write_instead_of_counting_wrong(db):
+    create_host(db, "toggle")
+    (a,) = users(1)
+    db.execute("SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')")
+    db.execute("INSERT INTO items (id, user_id, val) VALUES (1, %s, 'x')", (a,))
+    db.execute("SELECT achievements.undo_step(%s, 'live')", (a,))  # misuse: a gauge step by hand
+    with pytest.raises(psycopg.Error) as info:
+        db.execute("DELETE FROM items")
+    assert info.value.sqlstate == "AD003"
+    assert db.execute("SELECT count(*) FROM items").fetchone()[0] == 1
+    # track() again (after untrack) recounts, and the table can be written again.
+    db.execute("SELECT achievements.untrack('items', 'live')")
+    db.execute("SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')")
+    assert tallies(db, "live") == {a: 1}
+    db.execute("DELETE FROM items")
+    assert tallies(db, "live") == {}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_columns_named_like_the_internal_aliases(db, level):
+    """The generated SQL names its own columns u, d, c, v, ord and aliases o, n, r, s, x."""
+    db.execute("CREATE TABLE items (ord int, u uuid, v json, d text, c int, x int)")
+    fn = "tg_achievement"
+    if level == "track":
+        db.execute("SELECT achievements.track('items', 'json', 'v', 'count', 'u')")
+        db.execute("SELECT achievements.track('items', 'live', 'd', 'toggle', 'u')")
+    elif level == "statement":
+        for event, ref in [("INSERT", "NEW TABLE AS n"), ("UPDATE", "OLD TABLE AS o NEW TABLE AS n"),
+                           ("DELETE", "OLD TABLE AS o")]:
+            for step, col, f in [("json", "v", fn), ("live", "d", "tg_achievement_toggle")]:
+                if event == "DELETE" and f == fn:
+                    continue
+                db.execute(f"CREATE TRIGGER t_{step}_{event} AFTER {event} ON items REFERENCING {ref}"
+                           f" FOR EACH STATEMENT EXECUTE FUNCTION achievements.{f}('{col}', '{step}', 'u')")
+    else:
+        db.execute("CREATE TRIGGER t1 AFTER INSERT OR UPDATE ON items FOR EACH ROW"
+                   " EXECUTE FUNCTION achievements.tg_achievement('v', 'json', 'u')")
+        db.execute("CREATE TRIGGER t2 AFTER INSERT OR UPDATE OR DELETE ON items FOR EACH ROW"
+                   " EXECUTE FUNCTION achievements.tg_achievement_toggle('d', 'live', 'u')")
+    a, b = users(2)
+    db.execute("""INSERT INTO items VALUES (1, %s, '{"a": 1}', 'x', 1, 1), (2, %s, NULL, NULL, 2, 2)""",
+               (a, b))
+    # json has no "=": values are compared as jsonb, so whitespace is no change.
+    db.execute("""UPDATE items SET v = '{"a":1}' WHERE ord = 1""")
+    assert tallies(db, "json") == {a: 1}
+    db.execute("""UPDATE items SET v = '{"a": 2}', d = 'y', u = %s""", (b,))
+    assert tallies(db, "json") == {a: 1, b: 2}
+    assert tallies(db, "live") == {b: 2}
+    db.execute("DELETE FROM items WHERE ord = 1")
+    assert tallies(db, "live") == {b: 1}
+
+
+def test_concurrent_track_calls_of_one_table_take_turns(db, connect):
+    create_host(db, "toggle")
+    (a,) = users(1)
+    db.execute("INSERT INTO items (user_id, val) VALUES (%s, 'x')", (a,))
+    one, two = connect(autocommit=False), connect(autocommit=False)
+    assert one.execute("SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')"
+                       ).fetchone()[0] is True
+    results = []
+    thread = threading.Thread(target=lambda: results.append(two.execute(
+        "SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')").fetchone()[0]))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while db.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted",
+                     (two.info.backend_pid,)).fetchone()[0] == 0:
+        assert time.monotonic() < deadline, "the second track() did not wait"
+        time.sleep(0.01)
+    one.commit()
+    thread.join(timeout=30)
+    two.commit()
+    assert results == [False]
+    assert tallies(db, "live") == {a: 1}
+    assert len(triggers(db)) == 4
+
+
+def test_track_while_others_write_the_table(db, connect):
+    """Writers keep inserting and deleting while a gauge is wired: it still equals the recount."""
+    create_host(db, "toggle")
+    people = users(5)
+    stop = threading.Event()
+    errors = []
+
+    def writer(index):
+        conn = connect()
+        rng = random.Random(index)
+        row_id = index * 1_000_000
+        try:
+            while not stop.is_set():
+                row_id += 1
+                # Autocommit statements: a transaction of several statements over several
+                # users may deadlock with another such transaction (see docs/tracking.md).
+                conn.execute("INSERT INTO items (id, user_id, val) VALUES (%s, %s, %s)",
+                             (row_id, rng.choice(people), rng.choice(["x", None])))
+                conn.execute("DELETE FROM items WHERE id = %s", (row_id - rng.randint(1, 3),))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(1, 4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    db.execute("SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')")
+    time.sleep(0.3)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    assert db.execute("SELECT count(*) FROM items").fetchone()[0] > 0
+    assert tallies(db, "live") == recount(db, "toggle")
