@@ -114,8 +114,7 @@ def test_a_counter_counts_from_now_on(db):
     create_host(db, "count")
     (a,) = users(1)
     db.execute("INSERT INTO items (user_id, val) VALUES (%s, 'x')", (a,))
-    db.execute("SELECT achievements.track('items', 'post', 'val')".replace("'val')",
-                                                                             "'val', 'count', 'user_id')"))
+    db.execute("SELECT achievements.track('items', 'post', 'val', 'count', 'user_id')")
     assert tallies(db, "post") == {}
     db.execute("INSERT INTO items (user_id, val) VALUES (%s, 'x')", (a,))
     assert tallies(db, "post") == {a: 1}
@@ -158,7 +157,8 @@ def test_tracked_lists_what_is_tracked(db):
                     ("items", "edit", "note", "count", "user_id", True),
                     ("items", "post", "val", "count", None, True)]
     db.execute("DROP TABLE flags")
-    assert [r[0] for r in db.execute("SELECT tbl FROM achievements.tracked()")] == ["items", "items"]
+    listed = db.execute("SELECT tbl::text FROM achievements.tracked()").fetchall()
+    assert listed == [("items",), ("items",)]
     db.execute("SELECT achievements.untrack('items', 'edit')")
     assert db.execute("SELECT step FROM achievements.tracked()").fetchall() == [("post",)]
     # The row of the dropped table is cleaned up by the next track()/untrack().
@@ -277,7 +277,8 @@ def test_insert_on_conflict_counts_inserts_and_updates(db):
     db.execute("SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')")
     (a,) = users(1)
     db.execute("INSERT INTO items (id, user_id, val) VALUES (1, %s, 'x'), (2, %s, NULL)", (a, a))
-    db.execute("INSERT INTO items (id, user_id, val) VALUES (1, %s, 'y'), (2, %s, 'y'), (3, %s, 'z')"
+    db.execute("INSERT INTO items (id, user_id, val)"
+               " VALUES (1, %s, 'y'), (2, %s, 'y'), (3, %s, 'z')"
                " ON CONFLICT (id) DO UPDATE SET val = excluded.val", (a, a, a))
     assert tallies(db, "post") == {a: 4}
     assert tallies(db, "live") == recount(db, "toggle") == {a: 3}
@@ -293,8 +294,10 @@ def test_host_writes_by_an_application_role_under_rls_are_counted(db, connect):
     a, b = users(2)
     app = connect()
     app.execute(f"SET ROLE {APP_ROLE}")
-    app.execute("SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(a)}),))
-    app.execute("INSERT INTO items (user_id, val) VALUES (%s, 'x'), (%s, 'y'), (%s, NULL)", (a, a, a))
+    app.execute("SELECT set_config('request.jwt.claims', %s, false)",
+                (json.dumps({"sub": str(a)}),))
+    app.execute("INSERT INTO items (user_id, val) VALUES (%s, 'x'), (%s, 'y'), (%s, NULL)",
+                (a, a, a))
     app.execute("UPDATE items SET val = 'z' WHERE val IS NULL")
     app.execute("DELETE FROM items WHERE val = 'x'")
     # The app role reads its own tallies, and cannot write them.
@@ -304,7 +307,8 @@ def test_host_writes_by_an_application_role_under_rls_are_counted(db, connect):
         app.execute("INSERT INTO achievements.user_steps (user_id, name) VALUES (%s, 'post')", (a,))
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         app.execute("UPDATE achievements.user_achievements SET count = 100")
-    app.execute("SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(b)}),))
+    app.execute("SELECT set_config('request.jwt.claims', %s, false)",
+                (json.dumps({"sub": str(b)}),))
     assert app.execute("SELECT count(*) FROM achievements.user_achievements").fetchone()[0] == 0
     assert tallies(db, "post") == {a: 3}
     assert tallies(db, "live") == recount(db, "toggle") == {a: 2}
@@ -359,21 +363,23 @@ def test_columns_named_like_the_internal_aliases(db, level):
         db.execute("SELECT achievements.track('items', 'json', 'v', 'count', 'u')")
         db.execute("SELECT achievements.track('items', 'live', 'd', 'toggle', 'u')")
     elif level == "statement":
-        for event, ref in [("INSERT", "NEW TABLE AS n"), ("UPDATE", "OLD TABLE AS o NEW TABLE AS n"),
+        for event, ref in [("INSERT", "NEW TABLE AS n"),
+                           ("UPDATE", "OLD TABLE AS o NEW TABLE AS n"),
                            ("DELETE", "OLD TABLE AS o")]:
             for step, col, f in [("json", "v", fn), ("live", "d", "tg_achievement_toggle")]:
                 if event == "DELETE" and f == fn:
                     continue
-                db.execute(f"CREATE TRIGGER t_{step}_{event} AFTER {event} ON items REFERENCING {ref}"
-                           f" FOR EACH STATEMENT EXECUTE FUNCTION achievements.{f}('{col}', '{step}', 'u')")
+                db.execute(f"CREATE TRIGGER t_{step}_{event} AFTER {event} ON items"
+                           f" REFERENCING {ref} FOR EACH STATEMENT"
+                           f" EXECUTE FUNCTION achievements.{f}('{col}', '{step}', 'u')")
     else:
         db.execute("CREATE TRIGGER t1 AFTER INSERT OR UPDATE ON items FOR EACH ROW"
                    " EXECUTE FUNCTION achievements.tg_achievement('v', 'json', 'u')")
         db.execute("CREATE TRIGGER t2 AFTER INSERT OR UPDATE OR DELETE ON items FOR EACH ROW"
                    " EXECUTE FUNCTION achievements.tg_achievement_toggle('d', 'live', 'u')")
     a, b = users(2)
-    db.execute("""INSERT INTO items VALUES (1, %s, '{"a": 1}', 'x', 1, 1), (2, %s, NULL, NULL, 2, 2)""",
-               (a, b))
+    db.execute("""INSERT INTO items VALUES (1, %s, '{"a": 1}', 'x', 1, 1),"""
+               """ (2, %s, NULL, NULL, 2, 2)""", (a, b))
     # json has no "=": values are compared as jsonb, so whitespace is no change.
     db.execute("""UPDATE items SET v = '{"a":1}' WHERE ord = 1""")
     assert tallies(db, "json") == {a: 1}

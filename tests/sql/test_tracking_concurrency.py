@@ -120,7 +120,8 @@ def test_sessions_inserting_users_in_opposite_orders_never_deadlock(db, connect)
             first = 1 + index * 10_000 + round_ * 100
             with conn.transaction():
                 conn.execute("INSERT INTO items (id, user_id, val)"
-                             " SELECT %s + o, u, 'x' FROM unnest(%s::uuid[]) WITH ORDINALITY AS t(u, o)",
+                             " SELECT %s + o, u, 'x'"
+                             " FROM unnest(%s::uuid[]) WITH ORDINALITY AS t(u, o)",
                              (first, order))
                 conn.execute("SELECT pg_sleep(0.005)")
                 conn.execute("UPDATE items SET val = NULL WHERE id = %s", (first + 1,))

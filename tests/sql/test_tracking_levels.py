@@ -42,7 +42,8 @@ def test_awarded_from_tracking_triggers(levels, level):
         db.execute("CREATE TRIGGER p AFTER INSERT OR UPDATE ON posts FOR EACH ROW"
                    " EXECUTE FUNCTION achievements.tg_achievement('body', 'post', 'author')")
         db.execute("CREATE TRIGGER c AFTER INSERT OR UPDATE OR DELETE ON comments FOR EACH ROW"
-                   " EXECUTE FUNCTION achievements.tg_achievement_toggle('body', 'comment', 'author')")
+                   " EXECUTE FUNCTION"
+                   " achievements.tg_achievement_toggle('body', 'comment', 'author')")
     a, b = users(2)
     db.execute("INSERT INTO posts (author, body) VALUES (%s, 'hi'), (%s, 'hi')", (a, b))
     assert awarded(db) == []
@@ -51,7 +52,8 @@ def test_awarded_from_tracking_triggers(levels, level):
     assert awarded(db, b) == []
     # Three posts in one statement: writer, at the moment of that statement.
     before = db.execute("SELECT now()").fetchone()[0]
-    db.execute("INSERT INTO posts (author, body) SELECT %s, 'more' FROM generate_series(1, 3)", (b,))
+    db.execute("INSERT INTO posts (author, body) SELECT %s, 'more' FROM generate_series(1, 3)",
+               (b,))
     assert awarded(db, b) == ["writer"]
     achieved_at = db.execute("SELECT achieved_at FROM achievements.user_levels"
                              " WHERE user_id = %s", (b,)).fetchone()[0]
@@ -79,7 +81,7 @@ def test_awarded_from_inserts_into_user_steps(levels):
 
 
 def test_an_undo_keeps_an_awarded_level(levels):
-    """The documented choice: a level, once awarded, stays (undo, gauge going down, rows deleted)."""
+    """The documented choice: an awarded level stays (undo, gauge going down, rows deleted)."""
     db = levels
     db.execute("SELECT achievements.track('comments', 'comment', 'body', 'toggle', 'author')")
     (a,) = users(1)
@@ -93,7 +95,8 @@ def test_an_undo_keeps_an_awarded_level(levels):
     assert db.execute("SELECT count FROM achievements.user_achievements WHERE user_id = %s"
                       " ORDER BY name", (a,)).fetchall() == [(0,), (0,)]
     assert awarded(db, a) == ["newbie", "writer"]
-    assert db.execute("SELECT achievements.user_achieved('newbie', %s)", (a,)).fetchone()[0] is False
+    assert db.execute("SELECT achievements.user_achieved('newbie', %s)",
+                      (a,)).fetchone()[0] is False
     # Meeting it again awards nothing new: the first achieved_at stays.
     db.execute("SELECT achievements.record_step(%s, 'post', 3)", (a,))
     db.execute("INSERT INTO comments (author, body) VALUES (%s, 'y')", (a,))
@@ -107,7 +110,8 @@ def test_a_requirement_added_later_keeps_an_awarded_level(levels):
     db.execute("SELECT achievements.record_step(%s, 'post')", (a,))
     db.execute("SELECT achievements.record_step(%s, 'comment')", (a,))
     assert awarded(db, a) == ["newbie"]
-    db.execute("INSERT INTO achievements.level_requirements (level, name) VALUES ('newbie', 'like')")
+    db.execute("INSERT INTO achievements.level_requirements (level, name)"
+               " VALUES ('newbie', 'like')")
     assert awarded(db, a) == ["newbie"]
     (b,) = users(1)
     db.execute("SELECT achievements.record_step(%s, 'post')", (b,))
@@ -121,7 +125,8 @@ def test_backfill_levels_awards_every_qualifying_user_once(db):
     # Tallies first, levels later: nothing is awarded until the backfill.
     people = [uuid.UUID(int=i + 1) for i in range(1000)]
     db.execute("INSERT INTO achievements.user_steps (user_id, name, count)"
-               " SELECT u, 'post', 1 + o::int %% 4 FROM unnest(%s::uuid[]) WITH ORDINALITY AS t(u, o)"
+               " SELECT u, 'post', 1 + o::int %% 4"
+               " FROM unnest(%s::uuid[]) WITH ORDINALITY AS t(u, o)"
                " UNION ALL"
                " SELECT u, 'comment', 1 FROM unnest(%s::uuid[]) WITH ORDINALITY AS t(u, o)"
                " WHERE o %% 2 = 0", (people, people))

@@ -94,7 +94,7 @@ def test_updates_that_change_or_keep_the_column(host, mode, level):
     row_id = host.execute("INSERT INTO items (user_id, val) VALUES (%s, %s) RETURNING id",
                           (a, values[0])).fetchone()[0]
     assert tallies(host) == {}
-    for value, expected in zip(values[1:], EXPECTED[mode]):
+    for value, expected in zip(values[1:], EXPECTED[mode], strict=True):
         host.execute("UPDATE items SET val = %s WHERE id = %s", (value, row_id))
         assert tallies(host) == ({a: expected} if expected else {}), (value, expected)
 
@@ -122,7 +122,7 @@ def test_multi_row_update(host, mode, level):
     host.execute("UPDATE items SET val = CASE id WHEN 1 THEN %s WHEN 2 THEN %s WHEN 3 THEN %s END",
                  (on, other, off))
     expected = {
-        "count": {a: 3, b: 1},                 # inserts a:1 b:1; updates of rows 1 and 2 count for a
+        "count": {a: 3, b: 1},                 # inserts a:1 b:1; rows 1 and 2 count for a
         "toggle": {a: 2},                      # rows 1, 2 of a are non-NULL; b has none
         "boolean": {a: 2, b: 1},               # inserts a:1 b:1; row 1 becomes TRUE
         "toggle_boolean": {a: 2},              # rows 1, 2 of a are TRUE
@@ -152,8 +152,8 @@ def test_update_moves_a_row_to_another_user(host, mode, level):
 def test_swapping_users_in_one_statement(host, mode, level):
     a, b = users(2)
     on, _ = on_values(mode)
-    host.execute("INSERT INTO items (id, user_id, val) VALUES (1, %s, %s), (2, %s, %s), (3, %s, %s)",
-                 (a, on, a, on, b, on))
+    host.execute("INSERT INTO items (id, user_id, val)"
+                 " VALUES (1, %s, %s), (2, %s, %s), (3, %s, %s)", (a, on, a, on, b, on))
     host.execute("UPDATE items SET user_id = CASE WHEN user_id = %s THEN %s ELSE %s END",
                  (a, b, a))
     assert tallies(host) == ({a: 1, b: 2} if mode in GAUGES else {a: 2, b: 1})
@@ -176,7 +176,8 @@ def test_delete(host, mode, level):
 def test_rows_without_a_user_are_not_counted(host, mode, level):
     (a,) = users(1)
     on, _ = on_values(mode)
-    host.execute("INSERT INTO items (id, user_id, val) VALUES (1, NULL, %s), (2, NULL, %s)", (on, on))
+    host.execute("INSERT INTO items (id, user_id, val) VALUES (1, NULL, %s), (2, NULL, %s)",
+                 (on, on))
     host.execute("UPDATE items SET user_id = %s WHERE id = 1", (a,))
     assert tallies(host) == ({a: 1} if mode in GAUGES else {})
     host.execute("UPDATE items SET user_id = NULL WHERE id = 1")
