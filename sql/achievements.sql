@@ -675,34 +675,49 @@ DECLARE
                                  WHEN 'toggle' THEN 'tg_achievement_toggle'
                                  WHEN 'boolean' THEN 'tg_achievement_boolean'
                                  ELSE 'tg_achievement_toggle_boolean' END;
-    nargs      int;
+    first      int := coalesce(array_lower(args, 1), 0);  -- TG_ARGV is indexed from 0
+    nargs      int := coalesce(cardinality(args), 0);
     col_type   oid;
-    base_type  oid;
+    col_base   oid;
+    user_type  oid;
+    user_base  oid;
+    user_kind  "char";
     id_type    oid;
     columns    text;
 BEGIN
-    -- TG_ARGV is indexed from 0: renumber from 1.
-    args := (SELECT array_agg(a ORDER BY o) FROM unnest(args) WITH ORDINALITY AS u(a, o));
-    nargs := coalesce(cardinality(args), 0);
     IF nargs NOT IN (2, 3) THEN
         RAISE EXCEPTION '%: achievements.%() takes 2 or 3 arguments (column, step [, user_column]), got %',
                         context, fn, nargs
             USING ERRCODE = 'AD101',
                   HINT = format('Recreate the trigger with EXECUTE FUNCTION achievements.%s(''column'', ''step'') or (''column'', ''step'', ''user_column''), or use achievements.track().', fn);
     END IF;
-    column_name := args[1];
-    step := args[2];
-    user_column := args[3];
+    column_name := args[first];
+    step := args[first + 1];
+    user_column := CASE WHEN nargs = 3 THEN args[first + 2] END;
     IF coalesce(step, '') = '' THEN
         RAISE EXCEPTION '%: the step (second argument of achievements.%()) is empty', context, fn
             USING ERRCODE = 'AD101',
                   HINT = 'Name the step as it appears in achievements.level_requirements.name, e.g. ''post''.';
     END IF;
 
-    SELECT a.atttypid INTO col_type
-      FROM pg_attribute AS a
-     WHERE a.attrelid = tbl AND a.attname = column_name AND a.attnum > 0 AND NOT a.attisdropped;
-    IF NOT FOUND THEN
+    -- One catalog query: both columns, their base types (through up to two domains), the
+    -- category of the user column's type and the base type of achievements.user_ref.
+    SELECT col.atttypid, CASE WHEN cb.typtype = 'd' THEN cb.typbasetype ELSE cb.oid END,
+           usr.atttypid, CASE WHEN ub.typtype = 'd' THEN ub.typbasetype ELSE ub.oid END,
+           ut.typcategory, id.typbasetype
+      INTO col_type, col_base, user_type, user_base, user_kind, id_type
+      FROM pg_type AS id
+      LEFT JOIN pg_attribute AS col
+             ON col.attrelid = tbl AND col.attname = column_name AND col.attnum > 0 AND NOT col.attisdropped
+      LEFT JOIN pg_type AS ct ON ct.oid = col.atttypid
+      LEFT JOIN pg_type AS cb ON cb.oid = CASE WHEN ct.typtype = 'd' THEN ct.typbasetype ELSE ct.oid END
+      LEFT JOIN pg_attribute AS usr
+             ON usr.attrelid = tbl AND usr.attname = user_column AND usr.attnum > 0 AND NOT usr.attisdropped
+      LEFT JOIN pg_type AS ut ON ut.oid = usr.atttypid
+      LEFT JOIN pg_type AS ub ON ub.oid = CASE WHEN ut.typtype = 'd' THEN ut.typbasetype ELSE ut.oid END
+     WHERE id.oid = 'achievements.user_ref'::regtype;
+
+    IF col_type IS NULL THEN
         SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
           FROM pg_attribute AS a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped;
         RAISE EXCEPTION '%: column % does not exist in table %', context,
@@ -710,45 +725,30 @@ BEGIN
             USING ERRCODE = 'AD102',
                   HINT = format('The first argument is the watched column; table %s has: %s.', tbl::regclass, columns);
     END IF;
-    IF mode IN ('boolean', 'toggle_boolean') THEN
-        base_type := col_type;
-        WHILE (SELECT t.typtype FROM pg_type AS t WHERE t.oid = base_type) = 'd' LOOP
-            base_type := (SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = base_type);
-        END LOOP;
-        IF base_type <> 'boolean'::regtype THEN
-            RAISE EXCEPTION '%: achievements.%() watches a boolean column, but % is %', context, fn,
-                            quote_ident(column_name), format_type(col_type, NULL)
-                USING ERRCODE = 'AD104',
-                      HINT = 'Watch a boolean column, or count non-NULL values of any type with tg_achievement / tg_achievement_toggle (modes count / toggle).';
-        END IF;
+    IF mode IN ('boolean', 'toggle_boolean') AND col_base <> 'boolean'::regtype THEN
+        RAISE EXCEPTION '%: achievements.%() watches a boolean column, but % is %', context, fn,
+                        quote_ident(column_name), format_type(col_type, NULL)
+            USING ERRCODE = 'AD104',
+                  HINT = 'Watch a boolean column, or count non-NULL values of any type with tg_achievement / tg_achievement_toggle (modes count / toggle).';
     END IF;
 
     IF nargs = 3 THEN
-        SELECT a.atttypid INTO col_type
-          FROM pg_attribute AS a
-         WHERE a.attrelid = tbl AND a.attname = user_column AND a.attnum > 0 AND NOT a.attisdropped;
-        IF NOT FOUND THEN
+        IF user_type IS NULL THEN
             SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
-          FROM pg_attribute AS a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped;
+              FROM pg_attribute AS a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped;
             RAISE EXCEPTION '%: user column % does not exist in table %', context,
                             coalesce(quote_ident(user_column), 'NULL'), tbl::regclass
                 USING ERRCODE = 'AD103',
                       HINT = format('The third argument is the column holding the user id; table %s has: %s. Leave it out to count for achievements.current_user_id().', tbl::regclass, columns);
         END IF;
-        base_type := col_type;
-        WHILE (SELECT t.typtype FROM pg_type AS t WHERE t.oid = base_type) = 'd' LOOP
-            base_type := (SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = base_type);
-        END LOOP;
-        id_type := (SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = 'achievements.user_ref'::regtype);
         user_cast := CASE
-            WHEN base_type = id_type THEN 'native'
-            WHEN id_type = 'bigint'::regtype AND base_type IN ('smallint'::regtype, 'integer'::regtype) THEN 'native'
-            WHEN id_type = 'text'::regtype THEN 'parse'
-            WHEN (SELECT t.typcategory FROM pg_type AS t WHERE t.oid = base_type) = 'S' THEN 'parse'
+            WHEN user_base = id_type THEN 'native'
+            WHEN id_type = 'bigint'::regtype AND user_base IN ('smallint'::regtype, 'integer'::regtype) THEN 'native'
+            WHEN id_type = 'text'::regtype OR user_kind = 'S' THEN 'parse'
         END;
         IF user_cast IS NULL THEN
             RAISE EXCEPTION '%: user column % is %, which cannot hold a user id of type %', context,
-                            quote_ident(user_column), format_type(col_type, NULL), format_type(id_type, NULL)
+                            quote_ident(user_column), format_type(user_type, NULL), format_type(id_type, NULL)
                 USING ERRCODE = 'AD104',
                       HINT = format('Use a column of type %s (or text holding user ids); the user id type was chosen at install.', format_type(id_type, NULL));
         END IF;
@@ -771,10 +771,10 @@ RETURN CASE WHEN user_column IS NULL THEN '$2'
 COMMENT ON FUNCTION achievements._tracking_user_expr(text, text, text) IS
     'Not API: the SQL that reads a row''s user in tracking statements.';
 
--- Builds the INSERT that logs one statement's steps: one user_steps row per user with the
--- statement's net count (rows whose net is 0 are left out), from the transition tables.
--- $1 is the step, $2 the request's user. Returns NULL when the event cannot change this mode
--- (DELETE and TRUNCATE of a counter). Checks the trigger first: AD101-AD104 (see
+-- Builds the query that counts one statement from its transition tables: one row of two
+-- arrays, the users (in order) and each one's net count for the statement (users whose net is 0
+-- are left out; NULLs when there is nothing to log). $1 is the step, $2 the request's user.
+-- Returns NULL when the event cannot change this mode (DELETE and TRUNCATE of a counter). Checks the trigger first: AD101-AD104 (see
 -- _tracking_check), AD105 when a needed transition table is missing, AD106 unless AFTER.
 -- Counter UPDATEs pair old and new rows by their position in the transition tables, which
 -- PostgreSQL fills together, one old and one new row per updated row.
@@ -806,12 +806,12 @@ BEGIN
     IF op = 'TRUNCATE' THEN
         -- A gauge counts the rows of this table only: after TRUNCATE it is 0 for everyone.
         RETURN CASE WHEN gauge THEN
-            'INSERT INTO achievements.user_steps (user_id, name, count)
-             SELECT t.user_id, t.name, -t.count
-               FROM achievements.user_achievements AS t
-              WHERE t.name = $1 AND t.count > 0
-              ORDER BY t.user_id
-                FOR UPDATE' END;
+            'SELECT array_agg(x.user_id ORDER BY x.user_id), array_agg(-x.count ORDER BY x.user_id)
+               FROM (SELECT t.user_id, t.count
+                       FROM achievements.user_achievements AS t
+                      WHERE t.name = $1 AND t.count > 0
+                      ORDER BY t.user_id
+                        FOR UPDATE) AS x' END;
     END IF;
     IF op = 'DELETE' AND NOT gauge THEN
         RETURN NULL;
@@ -875,8 +875,7 @@ BEGIN
             CASE WHEN op = 'DELETE' THEN old_table ELSE new_table END,
             format(qual, format('r.%I', w.column_name)));
     END IF;
-    RETURN format('INSERT INTO achievements.user_steps (user_id, name, count)
-                   SELECT x.u, $1, x.c FROM (%s) AS x ORDER BY x.u', sel);
+    RETURN format('SELECT array_agg(x.u ORDER BY x.u), array_agg(x.c ORDER BY x.u) FROM (%s) AS x', sel);
 END
 $$;
 
@@ -981,8 +980,8 @@ $$;
 
 -- The four trigger functions. Each guarantees: the statement or row is counted exactly once,
 -- into user_steps (the tally trigger does the rest, exact under concurrency); at statement
--- level one INSERT per statement, tallies locked in user order (no deadlock between statement-
--- level triggers); rows without a user are skipped. SECURITY DEFINER so that roles writing the
+-- level one INSERT per statement (none when it changes no tally), tallies locked in user order
+-- (no deadlock between statement-level triggers); rows without a user are skipped. SECURITY DEFINER so that roles writing the
 -- host table need no right on user_steps; EXECUTE is revoked from PUBLIC because it is checked
 -- when a trigger is created, and a trigger can log steps for any user.
 
@@ -995,6 +994,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     statement text;
+    users     achievements.user_ref[];
+    counts    int[];
 BEGIN
     IF TG_LEVEL = 'ROW' THEN
         PERFORM achievements_private.count_row('count', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
@@ -1003,7 +1004,11 @@ BEGIN
     ELSE
         statement := achievements_private.statement_sql('count', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV);
         IF statement IS NOT NULL THEN
-            EXECUTE statement USING TG_ARGV[1], achievements.current_user_id();
+            EXECUTE statement INTO users, counts USING TG_ARGV[1], achievements.current_user_id();
+            IF users IS NOT NULL THEN
+                INSERT INTO achievements.user_steps (user_id, name, count)
+                SELECT s.user_id, TG_ARGV[1], s.count FROM unnest(users, counts) AS s(user_id, count);
+            END IF;
         END IF;
     END IF;
     RETURN NULL;
@@ -1020,6 +1025,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     statement text;
+    users     achievements.user_ref[];
+    counts    int[];
 BEGIN
     IF TG_LEVEL = 'ROW' THEN
         PERFORM achievements_private.count_row('toggle', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
@@ -1028,7 +1035,11 @@ BEGIN
     ELSE
         statement := achievements_private.statement_sql('toggle', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV);
         IF statement IS NOT NULL THEN
-            EXECUTE statement USING TG_ARGV[1], achievements.current_user_id();
+            EXECUTE statement INTO users, counts USING TG_ARGV[1], achievements.current_user_id();
+            IF users IS NOT NULL THEN
+                INSERT INTO achievements.user_steps (user_id, name, count)
+                SELECT s.user_id, TG_ARGV[1], s.count FROM unnest(users, counts) AS s(user_id, count);
+            END IF;
         END IF;
     END IF;
     RETURN NULL;
@@ -1044,6 +1055,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     statement text;
+    users     achievements.user_ref[];
+    counts    int[];
 BEGIN
     IF TG_LEVEL = 'ROW' THEN
         PERFORM achievements_private.count_row('boolean', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
@@ -1052,7 +1065,11 @@ BEGIN
     ELSE
         statement := achievements_private.statement_sql('boolean', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV);
         IF statement IS NOT NULL THEN
-            EXECUTE statement USING TG_ARGV[1], achievements.current_user_id();
+            EXECUTE statement INTO users, counts USING TG_ARGV[1], achievements.current_user_id();
+            IF users IS NOT NULL THEN
+                INSERT INTO achievements.user_steps (user_id, name, count)
+                SELECT s.user_id, TG_ARGV[1], s.count FROM unnest(users, counts) AS s(user_id, count);
+            END IF;
         END IF;
     END IF;
     RETURN NULL;
@@ -1068,6 +1085,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     statement text;
+    users     achievements.user_ref[];
+    counts    int[];
 BEGIN
     IF TG_LEVEL = 'ROW' THEN
         PERFORM achievements_private.count_row('toggle_boolean', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
@@ -1076,7 +1095,11 @@ BEGIN
     ELSE
         statement := achievements_private.statement_sql('toggle_boolean', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV);
         IF statement IS NOT NULL THEN
-            EXECUTE statement USING TG_ARGV[1], achievements.current_user_id();
+            EXECUTE statement INTO users, counts USING TG_ARGV[1], achievements.current_user_id();
+            IF users IS NOT NULL THEN
+                INSERT INTO achievements.user_steps (user_id, name, count)
+                SELECT s.user_id, TG_ARGV[1], s.count FROM unnest(users, counts) AS s(user_id, count);
+            END IF;
         END IF;
     END IF;
     RETURN NULL;
