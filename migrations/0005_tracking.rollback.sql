@@ -10,6 +10,7 @@ DROP FUNCTION achievements.tg_achievement_toggle_boolean();
 DROP FUNCTION achievements.tg_achievement_boolean();
 DROP FUNCTION achievements.tg_achievement_toggle();
 DROP FUNCTION achievements.tg_achievement();
+DROP FUNCTION achievements_private.count_rows(text, oid, text, text, text, text[], jsonb, jsonb);
 DROP FUNCTION achievements_private.count_row(text, oid, text, text, text, text[], jsonb, jsonb);
 DROP FUNCTION achievements_private.check_row_trigger(text, oid, text, text, text[]);
 DROP FUNCTION achievements_private.statement_sql(text, oid, text, text, text, text[]);

@@ -978,133 +978,170 @@ BEGIN
 END
 $$;
 
--- The four trigger functions. Each guarantees: the statement or row is counted exactly once,
--- into user_steps (the tally trigger does the rest, exact under concurrency); at statement
--- level one INSERT per statement (none when it changes no tally), tallies locked in user order
--- (no deadlock between statement-level triggers); rows without a user are skipped. SECURITY DEFINER so that roles writing the
--- host table need no right on user_steps; EXECUTE is revoked from PUBLIC because it is checked
--- when a trigger is created, and a trigger can log steps for any user.
-
--- Counter: +1 for the row's user each time `column` is set to a non-NULL value (an INSERT with a
--- value, an UPDATE that changes it to another non-NULL value). DELETE and TRUNCATE count nothing.
-CREATE FUNCTION achievements.tg_achievement()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
+-- Counts a small statement (at most achievements.tracking_small_statement rows, default 20)
+-- from its transition tables passed as jsonb arrays (rows in transition-table order): the same
+-- rules and the same single user_steps INSERT as the query of statement_sql, but with queries
+-- planned once per session instead of a query built and planned for every statement. Checks
+-- what the rows show (keys, value types, user ids); anything odd runs statement_sql's checks,
+-- which raise the precise error (AD101-AD106).
+CREATE FUNCTION achievements_private.count_rows(
+    mode text, tbl oid, trigger_name text, trigger_when text, op text, args text[],
+    new_rows jsonb, old_rows jsonb)
+RETURNS void
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    is_bool  boolean := mode IN ('boolean', 'toggle_boolean');
+    gauge    boolean := mode IN ('toggle', 'toggle_boolean');
+    first    int := coalesce(array_lower(args, 1), 0);
+    nargs    int := coalesce(cardinality(args), 0);
+    col      text := args[first];
+    step     text := args[first + 1];
+    user_col text := CASE WHEN nargs = 3 THEN args[first + 2] END;
+    claim    achievements.user_ref;
+    ok       boolean;
+    users    achievements.user_ref[];
+    counts   int[];
+BEGIN
+    SELECT coalesce(bool_and(r.j ? col
+                             AND (user_col IS NULL OR r.j ? user_col)
+                             AND (NOT is_bool OR jsonb_typeof(r.j -> col) IN ('boolean', 'null'))
+                             AND (user_col IS NULL OR r.j ->> user_col IS NULL
+                                  OR achievements._parse_user_ref(r.j ->> user_col) IS NOT NULL)), true)
+      INTO ok
+      FROM jsonb_array_elements(coalesce(new_rows, '[]') || coalesce(old_rows, '[]')) AS r(j);
+    IF NOT coalesce(ok AND trigger_when = 'AFTER' AND nargs IN (2, 3) AND step <> '', false) THEN
+        PERFORM achievements_private.statement_sql(mode, tbl, trigger_name, trigger_when, op, args);
+    END IF;
+    IF nargs = 2 THEN
+        claim := achievements.current_user_id();
+    END IF;
+
+    WITH o AS (SELECT e.ord, e.j FROM jsonb_array_elements(old_rows) WITH ORDINALITY AS e(j, ord)),
+         n AS (SELECT e.ord, e.j FROM jsonb_array_elements(new_rows) WITH ORDINALITY AS e(j, ord)),
+         pairs AS (
+             SELECT o.j AS oj, n.j AS nj,
+                    CASE WHEN user_col IS NULL THEN claim
+                         ELSE achievements._parse_user_ref(o.j ->> user_col) END AS ou,
+                    CASE WHEN user_col IS NULL THEN claim
+                         ELSE achievements._parse_user_ref(n.j ->> user_col) END AS nu,
+                    CASE WHEN is_bool THEN (o.j ->> col)::boolean IS TRUE
+                         ELSE o.j ->> col IS NOT NULL END AS oq,
+                    CASE WHEN is_bool THEN (n.j ->> col)::boolean IS TRUE
+                         ELSE n.j ->> col IS NOT NULL END AS nq
+               FROM o FULL JOIN n USING (ord)),
+         deltas AS (
+             SELECT p.ou AS u, -1 AS d FROM pairs AS p WHERE gauge AND p.oq
+             UNION ALL
+             SELECT p.nu, 1 FROM pairs AS p
+              WHERE p.nq
+                AND (gauge OR p.oj IS NULL
+                     OR CASE WHEN is_bool THEN NOT p.oq
+                             ELSE (p.nj -> col) IS DISTINCT FROM (p.oj -> col) END))
+    SELECT array_agg(x.u ORDER BY x.u), array_agg(x.c ORDER BY x.u) INTO users, counts
+      FROM (SELECT d.u, sum(d.d)::int AS c FROM deltas AS d
+             WHERE d.u IS NOT NULL GROUP BY d.u HAVING sum(d.d) <> 0) AS x;
+    IF users IS NOT NULL THEN
+        INSERT INTO achievements.user_steps (user_id, name, count)
+        SELECT s.user_id, step, s.count FROM unnest(users, counts) AS s(user_id, count);
+    END IF;
+END
+$$;
+
+-- The four trigger functions, one body with the mode filled in:
+--   tg_achievement                 (count)   +1 for the row's user each time `column` is set to a
+--                                   non-NULL value (INSERT with a value, UPDATE to another
+--                                   non-NULL value); DELETE and TRUNCATE count nothing.
+--   tg_achievement_toggle          (toggle)  gauge: the user's rows whose `column` is non-NULL
+--                                   (+1 NULL to value, -1 value to NULL or row deleted, moved
+--                                   with the user column; TRUNCATE sets it to 0, so the step must
+--                                   be fed by this table only).
+--   tg_achievement_boolean         (boolean) +1 each time boolean `column` becomes TRUE (INSERT as
+--                                   TRUE, UPDATE from FALSE or NULL to TRUE).
+--   tg_achievement_toggle_boolean  (toggle_boolean) gauge: the user's rows whose `column` is TRUE.
+-- Each guarantees: the statement or row is counted exactly once, into user_steps (the tally
+-- trigger does the rest, exact under concurrency); at statement level one INSERT per statement
+-- (none when it changes no tally), tallies locked in user order (no deadlock between
+-- statement-level triggers); rows without a user are skipped. Statements of up to
+-- achievements.tracking_small_statement rows (default 20) whose transition tables are named
+-- new_rows / old_rows are counted by count_rows, others by the query of statement_sql.
+-- SECURITY DEFINER so that roles writing the host table need no right on user_steps; EXECUTE
+-- is revoked from PUBLIC because it is checked when a trigger is created, and a trigger can log
+-- steps for any user.
+DO $tracking_functions$
+DECLARE
+    fn   text;
+    mode text;
+BEGIN
+    FOR fn, mode IN SELECT * FROM (VALUES ('tg_achievement', 'count'),
+                                          ('tg_achievement_toggle', 'toggle'),
+                                          ('tg_achievement_boolean', 'boolean'),
+                                          ('tg_achievement_toggle_boolean', 'toggle_boolean')) AS f
+    LOOP
+        EXECUTE format($create$
+CREATE FUNCTION achievements.%I()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $body$
+DECLARE
+    mode      text := %L;
+    small     int;
+    old_table name;
+    new_table name;
+    old_json  jsonb;
+    new_json  jsonb;
+    rows      bigint := 0;
     statement text;
     users     achievements.user_ref[];
     counts    int[];
 BEGIN
     IF TG_LEVEL = 'ROW' THEN
-        PERFORM achievements_private.count_row('count', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
+        PERFORM achievements_private.count_row(mode, TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
             CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
             CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END);
-    ELSE
-        statement := achievements_private.statement_sql('count', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV);
-        IF statement IS NOT NULL THEN
-            EXECUTE statement INTO users, counts USING TG_ARGV[1], achievements.current_user_id();
-            IF users IS NOT NULL THEN
-                INSERT INTO achievements.user_steps (user_id, name, count)
-                SELECT s.user_id, TG_ARGV[1], s.count FROM unnest(users, counts) AS s(user_id, count);
-            END IF;
-        END IF;
+        RETURN NULL;
     END IF;
-    RETURN NULL;
-END
-$$;
 
--- Gauge: the user's tally is the number of the user's rows whose `column` is non-NULL
--- (+1 NULL to value, -1 value to NULL or row deleted, moved when the user column changes;
--- TRUNCATE sets it to 0, so the step must be fed by this table only).
-CREATE FUNCTION achievements.tg_achievement_toggle()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    statement text;
-    users     achievements.user_ref[];
-    counts    int[];
-BEGIN
-    IF TG_LEVEL = 'ROW' THEN
-        PERFORM achievements_private.count_row('toggle', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
-            CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
-            CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END);
-    ELSE
-        statement := achievements_private.statement_sql('toggle', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV);
-        IF statement IS NOT NULL THEN
-            EXECUTE statement INTO users, counts USING TG_ARGV[1], achievements.current_user_id();
-            IF users IS NOT NULL THEN
-                INSERT INTO achievements.user_steps (user_id, name, count)
-                SELECT s.user_id, TG_ARGV[1], s.count FROM unnest(users, counts) AS s(user_id, count);
-            END IF;
+    small := coalesce(nullif(current_setting('achievements.tracking_small_statement', true), '')::int, 20);
+    IF small > 0 AND TG_OP <> 'TRUNCATE' THEN
+        SELECT tg.tgoldtable, tg.tgnewtable INTO old_table, new_table
+          FROM pg_trigger AS tg
+         WHERE tg.tgrelid = TG_RELID AND tg.tgname = TG_NAME;
+        IF TG_OP IN ('INSERT', 'UPDATE') AND new_table = 'new_rows' THEN
+            SELECT jsonb_agg(to_jsonb(r)), count(*) INTO new_json, rows
+              FROM (SELECT * FROM new_rows LIMIT small + 1) AS r;
+        END IF;
+        IF TG_OP IN ('UPDATE', 'DELETE') AND old_table = 'old_rows' THEN
+            SELECT jsonb_agg(to_jsonb(r)), count(*) INTO old_json, rows
+              FROM (SELECT * FROM old_rows LIMIT small + 1) AS r;
+        END IF;
+        IF rows <= small
+           AND (TG_OP <> 'UPDATE' OR (old_table = 'old_rows' AND new_table = 'new_rows'))
+           AND (TG_OP <> 'INSERT' OR new_table = 'new_rows')
+           AND (TG_OP <> 'DELETE' OR old_table = 'old_rows') THEN
+            PERFORM achievements_private.count_rows(mode, TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
+                                                    new_json, old_json);
+            RETURN NULL;
         END IF;
     END IF;
-    RETURN NULL;
-END
-$$;
 
--- Counter: +1 for the row's user each time boolean `column` becomes TRUE (an INSERT as TRUE, an
--- UPDATE from FALSE or NULL to TRUE). DELETE and TRUNCATE count nothing.
-CREATE FUNCTION achievements.tg_achievement_boolean()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    statement text;
-    users     achievements.user_ref[];
-    counts    int[];
-BEGIN
-    IF TG_LEVEL = 'ROW' THEN
-        PERFORM achievements_private.count_row('boolean', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
-            CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
-            CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END);
-    ELSE
-        statement := achievements_private.statement_sql('boolean', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV);
-        IF statement IS NOT NULL THEN
-            EXECUTE statement INTO users, counts USING TG_ARGV[1], achievements.current_user_id();
-            IF users IS NOT NULL THEN
-                INSERT INTO achievements.user_steps (user_id, name, count)
-                SELECT s.user_id, TG_ARGV[1], s.count FROM unnest(users, counts) AS s(user_id, count);
-            END IF;
+    statement := achievements_private.statement_sql(mode, TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV);
+    IF statement IS NOT NULL THEN
+        EXECUTE statement INTO users, counts USING TG_ARGV[1], achievements.current_user_id();
+        IF users IS NOT NULL THEN
+            INSERT INTO achievements.user_steps (user_id, name, count)
+            SELECT s.user_id, TG_ARGV[1], s.count FROM unnest(users, counts) AS s(user_id, count);
         END IF;
     END IF;
     RETURN NULL;
 END
-$$;
-
--- Gauge: the user's tally is the number of the user's rows whose boolean `column` is TRUE
--- (same rules as tg_achievement_toggle, with TRUE in place of non-NULL).
-CREATE FUNCTION achievements.tg_achievement_toggle_boolean()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    statement text;
-    users     achievements.user_ref[];
-    counts    int[];
-BEGIN
-    IF TG_LEVEL = 'ROW' THEN
-        PERFORM achievements_private.count_row('toggle_boolean', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
-            CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
-            CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END);
-    ELSE
-        statement := achievements_private.statement_sql('toggle_boolean', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV);
-        IF statement IS NOT NULL THEN
-            EXECUTE statement INTO users, counts USING TG_ARGV[1], achievements.current_user_id();
-            IF users IS NOT NULL THEN
-                INSERT INTO achievements.user_steps (user_id, name, count)
-                SELECT s.user_id, TG_ARGV[1], s.count FROM unnest(users, counts) AS s(user_id, count);
-            END IF;
-        END IF;
-    END IF;
-    RETURN NULL;
+$body$
+$create$, fn, mode);
+    END LOOP;
 END
-$$;
+$tracking_functions$;
 
 COMMENT ON FUNCTION achievements.tg_achievement() IS
     'Trigger (column, step [, user_column]): +1 each time column is set to a non-NULL value. FOR EACH ROW, or FOR EACH STATEMENT with REFERENCING NEW TABLE AS new_rows [OLD TABLE AS old_rows].';

@@ -17,8 +17,10 @@ FUNCTIONS = {
     "toggle_boolean": "tg_achievement_toggle_boolean",
 }
 # row: FOR EACH ROW, wired by hand; statement: FOR EACH STATEMENT with transition tables, wired
-# by hand; track: achievements.track() (statement level).
-LEVELS = ["row", "statement", "track"]
+# by hand (small statements take the jsonb path); statement_built: the same, with every
+# statement counted by the query built for the table (achievements.tracking_small_statement =
+# 0); track: achievements.track() (statement level).
+LEVELS = ["row", "statement", "statement_built", "track"]
 STEP = "s"
 
 
@@ -49,7 +51,9 @@ def wire(db: psycopg.Connection, mode: str, level: str, table: str = "items",
     if level == "row":
         db.execute(f"CREATE TRIGGER track_val AFTER INSERT OR UPDATE OR DELETE ON {table}"
                    f" FOR EACH ROW EXECUTE FUNCTION achievements.{fn}({args})")
-    elif level == "statement":
+    elif level in ("statement", "statement_built"):
+        if level == "statement_built":
+            db.execute("SET achievements.tracking_small_statement = 0")
         db.execute(f"CREATE TRIGGER track_val_ins AFTER INSERT ON {table}"
                    f" REFERENCING NEW TABLE AS new_rows"
                    f" FOR EACH STATEMENT EXECUTE FUNCTION achievements.{fn}({args})")

@@ -448,3 +448,28 @@ def test_track_while_others_write_the_table(db, connect):
     assert not errors
     assert db.execute("SELECT count(*) FROM items").fetchone()[0] > 0
     assert tallies(db, "live") == recount(db, "toggle")
+
+
+def function_calls(db):
+    return dict(db.execute(
+        "SELECT funcname, calls FROM pg_stat_xact_user_functions"
+        " WHERE schemaname = 'achievements_private'"
+        " AND funcname IN ('count_rows', 'statement_sql')").fetchall())
+
+
+@pytest.mark.parametrize(("rows", "setting", "path"), [
+    (20, None, "count_rows"), (21, None, "statement_sql"),
+    (3, "0", "statement_sql"), (30, "50", "count_rows")])
+def test_small_statements_take_the_planned_once_path(db, rows, setting, path):
+    create_host(db, "toggle")
+    db.execute("SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')")
+    db.execute("SET track_functions = 'pl'")
+    if setting is not None:
+        db.execute("SELECT set_config('achievements.tracking_small_statement', %s, false)",
+                   (setting,))
+    (a,) = users(1)
+    with db.transaction():
+        db.execute("INSERT INTO items (user_id, val) SELECT %s, 'x' FROM generate_series(1, %s)",
+                   (a, rows))
+        assert function_calls(db) == {path: 1}
+    assert tallies(db, "live") == {a: rows}
