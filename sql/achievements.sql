@@ -656,6 +656,8 @@ CREATE FUNCTION achievements._parse_user_ref(raw text)
 RETURNS achievements.user_ref
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN achievements_private.parse_user_ref(raw);
+COMMENT ON FUNCTION achievements._parse_user_ref(text) IS
+    'Not API: text as a user id, NULL when it is not one.';
 
 -- Checks the arguments of a tracking trigger (or of track()) against the table and returns them
 -- by name. `context` starts every message (it names the trigger or track() and the table).
@@ -774,8 +776,9 @@ COMMENT ON FUNCTION achievements._tracking_user_expr(text, text, text) IS
 -- Builds the query that counts one statement from its transition tables: one row of two
 -- arrays, the users (in order) and each one's net count for the statement (users whose net is 0
 -- are left out; NULLs when there is nothing to log). $1 is the step, $2 the request's user.
--- Returns NULL when the event cannot change this mode (DELETE and TRUNCATE of a counter). Checks the trigger first: AD101-AD104 (see
--- _tracking_check), AD105 when a needed transition table is missing, AD106 unless AFTER.
+-- Returns NULL when the event cannot change this mode (DELETE and TRUNCATE of a counter).
+-- Checks the trigger first: AD101-AD104 (see _tracking_check), AD105 when a needed transition
+-- table is missing, AD106 unless AFTER.
 -- Counter UPDATEs pair old and new rows by their position in the transition tables, which
 -- PostgreSQL fills together, one old and one new row per updated row.
 CREATE FUNCTION achievements_private.statement_sql(
