@@ -11,6 +11,7 @@ from _tracking_support import (
     MODES,
     Model,
     create_host,
+    is_boolean,
     recount,
     run_random_sequence,
     tallies,
@@ -60,3 +61,27 @@ def _copy(model):
     clone.rows = dict(model.rows)
     clone.counters = dict(model.counters)
     return clone
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("mode", MODES)
+def test_random_sequence_on_a_partitioned_table(db, mode, level):
+    """Updates that move some rows to another partition and leave others in place: old and new
+    rows still pair up in the transition tables."""
+    if is_boolean(mode):
+        db.execute("CREATE TABLE items (id int, user_id uuid, val boolean, note text)"
+                   " PARTITION BY LIST (val)")
+        for name, values in [("t", "true"), ("f", "false"), ("n", "NULL")]:
+            db.execute(f"CREATE TABLE items_{name} PARTITION OF items FOR VALUES IN ({values})")
+    else:
+        db.execute("CREATE TABLE items (id int, user_id uuid, val text, note text)"
+                   " PARTITION BY LIST ((val IS NULL))")
+        db.execute("CREATE TABLE items_set PARTITION OF items FOR VALUES IN (false)")
+        db.execute("CREATE TABLE items_null PARTITION OF items FOR VALUES IN (true)")
+    wire(db, mode, level)
+    people = users(3) + [None]
+    model = Model(mode)
+    run_random_sequence(db, mode, random.Random(11), model, people, statements=50)
+    assert tallies(db) == model.expected()
+    if mode in GAUGES:
+        assert tallies(db) == recount(db, mode)
