@@ -702,8 +702,9 @@ BEGIN
                   HINT = 'Name the step as it appears in achievements.level_requirements.name, e.g. ''post''.';
     END IF;
 
-    -- One catalog query: both columns, their base types (through up to two domains), the
-    -- category of the user column's type and the base type of achievements.user_ref.
+    -- One catalog query: both columns, their base types (through two levels of domains; deeper
+    -- ones are resolved below), the category of the user column's type and the base type of
+    -- achievements.user_ref.
     SELECT col.atttypid, CASE WHEN cb.typtype = 'd' THEN cb.typbasetype ELSE cb.oid END,
            usr.atttypid, CASE WHEN ub.typtype = 'd' THEN ub.typbasetype ELSE ub.oid END,
            ut.typcategory, id.typbasetype
@@ -728,6 +729,12 @@ BEGIN
                   HINT = format('The first argument is the watched column; table %s has: %s.', tbl::regclass, columns);
     END IF;
     IF mode IN ('boolean', 'toggle_boolean') AND col_base <> 'boolean'::regtype THEN
+        -- Domains over domains: resolve the rest of the chain before refusing.
+        WHILE (SELECT t.typtype FROM pg_type AS t WHERE t.oid = col_base) = 'd' LOOP
+            col_base := (SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = col_base);
+        END LOOP;
+    END IF;
+    IF mode IN ('boolean', 'toggle_boolean') AND col_base <> 'boolean'::regtype THEN
         RAISE EXCEPTION '%: achievements.%() watches a boolean column, but % is %', context, fn,
                         quote_ident(column_name), format_type(col_type, NULL)
             USING ERRCODE = 'AD104',
@@ -743,6 +750,9 @@ BEGIN
                 USING ERRCODE = 'AD103',
                       HINT = format('The third argument is the column holding the user id; table %s has: %s. Leave it out to count for achievements.current_user_id().', tbl::regclass, columns);
         END IF;
+        WHILE user_base <> id_type AND (SELECT t.typtype FROM pg_type AS t WHERE t.oid = user_base) = 'd' LOOP
+            user_base := (SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = user_base);
+        END LOOP;
         user_cast := CASE
             WHEN user_base = id_type THEN 'native'
             WHEN id_type = 'bigint'::regtype AND user_base IN ('smallint'::regtype, 'integer'::regtype) THEN 'native'

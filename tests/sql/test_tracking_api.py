@@ -473,3 +473,19 @@ def test_small_statements_take_the_planned_once_path(db, rows, setting, path):
                    (a, rows))
         assert function_calls(db) == {path: 1}
     assert tallies(db, "live") == {a: rows}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_columns_of_domain_types(db, level):
+    db.execute("CREATE DOMAIN flag AS boolean")
+    db.execute("CREATE DOMAIN flag2 AS flag")
+    db.execute("CREATE DOMAIN flag3 AS flag2")
+    db.execute("CREATE DOMAIN account AS uuid")
+    db.execute("CREATE DOMAIN account2 AS account")
+    db.execute("CREATE DOMAIN account3 AS account2")
+    db.execute("CREATE TABLE items (id int, user_id account3, val flag3, note text)")
+    wire(db, "toggle_boolean", level)
+    (a,) = users(1)
+    db.execute("INSERT INTO items VALUES (1, %s, true), (2, %s, false)", (a, a))
+    db.execute("UPDATE items SET val = true WHERE id = 2")
+    assert tallies(db) == {a: 2}
