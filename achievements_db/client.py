@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -28,6 +29,18 @@ class Requirement:
     level: str
     required_count: int
     priority: int
+
+
+@dataclass(frozen=True)
+class TrackedStep:
+    """A table and step wired by track(); user_column None means the request's user."""
+
+    table: str
+    step: str
+    column: str
+    mode: str
+    user_column: str | None
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,19 @@ def _backfill_levels(level: str | None) -> _Call[int]:
     return _call("backfill_levels", [level], _scalar)
 
 
+def _track(table: str, step: str, column: str, mode: str,
+           user_column: str | None) -> _Call[bool]:
+    return _call("track", [table, step, column, mode, user_column], _scalar)
+
+
+def _untrack(table: str, step: str) -> _Call[bool]:
+    return _call("untrack", [table, step], _scalar)
+
+
+def _tracked() -> _Call[list[TrackedStep]]:
+    return _call("tracked", [], lambda rows: [TrackedStep(*r) for r in rows], table=True)
+
+
 class Client:
     """Sync helpers over a psycopg connection. user_id=None means the request's user."""
 
@@ -108,6 +134,18 @@ class Client:
 
     def backfill_levels(self, level: str | None = None) -> int:
         return self._run(_backfill_levels(level))
+
+    # tracking
+
+    def track(self, table: str, step: str, column: str, mode: str = "count",
+              user_column: str | None = None) -> bool:
+        return self._run(_track(table, step, column, mode, user_column))
+
+    def untrack(self, table: str, step: str) -> bool:
+        return self._run(_untrack(table, step))
+
+    def tracked(self) -> list[TrackedStep]:
+        return self._run(_tracked())
 
 
 class AsyncClient:
@@ -138,3 +176,15 @@ class AsyncClient:
 
     async def backfill_levels(self, level: str | None = None) -> int:
         return await self._run(_backfill_levels(level))
+
+    # tracking
+
+    async def track(self, table: str, step: str, column: str, mode: str = "count",
+                    user_column: str | None = None) -> bool:
+        return await self._run(_track(table, step, column, mode, user_column))
+
+    async def untrack(self, table: str, step: str) -> bool:
+        return await self._run(_untrack(table, step))
+
+    async def tracked(self) -> list[TrackedStep]:
+        return await self._run(_tracked())

@@ -107,5 +107,6 @@ SELECT achievements_private.create_service_policy('achievements.user_levels');
 SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.user_levels');
 SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.user_levels');
 REVOKE EXECUTE ON FUNCTION achievements.backfill_levels(text) FROM PUBLIC;
+SELECT achievements_private.grant_to_service_roles('EXECUTE', 'FUNCTION achievements.backfill_levels(text)');
 
 INSERT INTO achievements_private.applied_migrations (id) VALUES ('0004_user_levels');

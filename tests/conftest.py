@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from itertools import count
 
+import _cluster
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
@@ -13,8 +14,6 @@ from pytest_postgresql import factories
 
 from achievements_db.database import Target
 from achievements_db.migrator import InstallOptions, migrate
-
-import _cluster
 
 CLUSTER = _cluster.new_cluster()
 # Roles the template is installed with: a trusted service role and a plain application role.

@@ -6,10 +6,9 @@ import sys
 
 import psycopg
 import pytest
+from conftest import conninfo
 
 from achievements_db.database import describe, parse_conninfo
-
-from conftest import conninfo
 
 
 def cli(*args, env=None, database=None):

@@ -6,10 +6,9 @@ import uuid
 
 import psycopg
 import pytest
+from conftest import conninfo
 
 from achievements_db import AsyncClient, Client, Requirement
-
-from conftest import conninfo
 
 
 @pytest.fixture

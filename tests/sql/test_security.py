@@ -5,7 +5,6 @@ import uuid
 
 import psycopg
 import pytest
-
 from conftest import APP_ROLE, SERVICE_ROLE
 
 

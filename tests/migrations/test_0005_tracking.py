@@ -1,0 +1,28 @@
+"""0005 rolls back cleanly (after untracking) and applies again; its rollback refuses while a
+table is still tracked, changing nothing."""
+
+import pytest
+from conftest import target
+
+from achievements_db.errors import AchievementsError
+from achievements_db.migrator import migrate, rollback
+
+
+def test_rollback_and_reapply(db, db_name):
+    db.execute("CREATE TABLE posts (id int, author uuid, body text)")
+    db.execute("SELECT achievements.track('posts', 'post', 'body', 'count', 'author')")
+    with pytest.raises(AchievementsError, match="rollback of 0005_tracking failed"):
+        rollback(target(db_name))
+    assert db.execute("SELECT count(*) FROM achievements.tracked()").fetchone()[0] == 1
+
+    db.execute("SELECT achievements.untrack(tbl, step) FROM achievements.tracked()")
+    assert rollback(target(db_name)) == ["0005_tracking"]
+    assert db.execute("SELECT to_regprocedure('achievements.track(regclass,text,text,text,text)')"
+                      ).fetchone()[0] is None
+    assert db.execute("SELECT count(*) FROM pg_proc WHERE proname LIKE '%tracking%'"
+                      " OR proname LIKE 'tg_achievement%'").fetchone()[0] == 0
+
+    assert migrate(target(db_name)) == ["0005_tracking"]
+    db.execute("SELECT achievements.track('posts', 'post', 'body', 'count', 'author')")
+    db.execute("INSERT INTO posts VALUES (1, gen_random_uuid(), 'x')")
+    assert db.execute("SELECT sum(count) FROM achievements.user_achievements").fetchone()[0] == 1
