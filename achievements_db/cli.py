@@ -54,7 +54,12 @@ def _cmd_bench(args: argparse.Namespace, target: Target) -> int:
     from achievements_db import bench
 
     only = bench.WORKLOADS if args.only is None else tuple(args.only.split(","))
-    bench.run(target, scale=args.scale, json_path=args.json, only=only)
+    try:
+        bench.run(target, scale=args.scale, json_path=args.json, only=only)
+    except KeyboardInterrupt:
+        print("achievements-db: bench interrupted; its scratch databases were dropped",
+              file=sys.stderr)
+        return 130
     return 0
 
 
