@@ -1,5 +1,6 @@
 -- Removes what 0006 created, with the badge catalog, every awarded badge and every notification.
 ALTER FUNCTION achievements.backfill_levels(text) RESET achievements.quiet;
+DROP POLICY visible ON achievements.badges;
 DROP FUNCTION achievements.set_badge_public(text, boolean);
 DROP FUNCTION achievements.backfill_badge(text);
 DROP FUNCTION achievements.has_badge(achievements.user_ref, text);
@@ -14,6 +15,7 @@ DROP TRIGGER _300_award_badges_on_insert ON achievements.user_achievements;
 DROP FUNCTION achievements_private.award_badges_on_update();
 DROP FUNCTION achievements_private.award_badges_on_insert();
 DROP FUNCTION achievements._badge_active(timestamptz, timestamptz);
+DROP FUNCTION achievements_private.register_users(achievements.user_ref[]);
 DROP FUNCTION achievements_private.announce_levels(achievements.user_ref[], text[]);
 DROP FUNCTION achievements_private.announce_badges(achievements.user_ref[], text[]);
 DROP FUNCTION achievements_private.publish(bigint[]);

@@ -184,7 +184,8 @@ COMMENT ON TABLE achievements_private.badge_holders IS
     'Holders per badge, as delta rows: holders of b = sum(holders) WHERE badge = b.';
 CREATE INDEX badge_holders_badge_idx ON achievements_private.badge_holders (badge) INCLUDE (holders);
 
--- Every user with a tally, once: badge_stats divides by their number.
+-- Every user with a tally or a badge awarded by call, once: badge_stats divides by their
+-- number. Users are never removed from it.
 CREATE TABLE achievements_private.known_users (
     user_id achievements.user_ref PRIMARY KEY
 );
@@ -422,9 +423,9 @@ BEGIN
         RETURN;
     END IF;
     PERFORM pg_notify('achievements',
-                      jsonb_build_object('id', n.id, 'user_id', n.user_id, 'kind', n.kind)
-                      || jsonb_strip_nulls(jsonb_build_object('badge', n.data -> 'badge', 'level', n.data -> 'level'))
-                      ::text)
+                      (jsonb_build_object('id', n.id, 'user_id', n.user_id, 'kind', n.kind)
+                       || jsonb_strip_nulls(jsonb_build_object('badge', n.data -> 'badge', 'level', n.data -> 'level'))
+                      )::text)
        FROM achievements.notifications AS n
       WHERE n.id = ANY (ids)
       ORDER BY n.id;
@@ -504,6 +505,31 @@ $$;
 -- Automatic awarding
 -- ---------------------------------------------------------------------------------------------
 
+-- Registers users for badge_stats (known_users, once each: the primary key makes a concurrent
+-- registration of the same user wait and then do nothing) and counts the newcomers.
+CREATE FUNCTION achievements_private.register_users(user_ids achievements.user_ref[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    newcomers bigint;
+    delta_id  bigint;
+BEGIN
+    WITH registered AS (
+        INSERT INTO achievements_private.known_users (user_id)
+        SELECT u FROM unnest(user_ids) AS u ORDER BY 1
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) INTO newcomers FROM registered;
+    IF newcomers > 0 THEN
+        INSERT INTO achievements_private.known_user_count (users) VALUES (newcomers) RETURNING id INTO delta_id;
+        PERFORM achievements_private.maybe_compact(delta_id, delta_id);
+    END IF;
+END
+$$;
+
 -- Whether the badge can be earned at this moment (inside its seasonal window, if any).
 CREATE FUNCTION achievements._badge_active(active_from timestamptz, active_until timestamptz)
 RETURNS boolean
@@ -521,22 +547,10 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    newcomers bigint;
-    delta_id  bigint;
-    users     achievements.user_ref[];
-    codes     text[];
+    users achievements.user_ref[];
+    codes text[];
 BEGIN
-    WITH registered AS (
-        INSERT INTO achievements_private.known_users (user_id)
-        SELECT DISTINCT t.user_id FROM new_tallies AS t ORDER BY 1
-        ON CONFLICT DO NOTHING
-        RETURNING 1
-    )
-    SELECT count(*) INTO newcomers FROM registered;
-    IF newcomers > 0 THEN
-        INSERT INTO achievements_private.known_user_count (users) VALUES (newcomers) RETURNING id INTO delta_id;
-        PERFORM achievements_private.maybe_compact(delta_id, delta_id);
-    END IF;
+    PERFORM achievements_private.register_users(ARRAY(SELECT DISTINCT t.user_id FROM new_tallies AS t));
 
     WITH awarded AS (
         INSERT INTO achievements.user_badges (user_id, badge, notified)
@@ -716,6 +730,7 @@ BEGIN
     IF n = 0 THEN
         RETURN false;
     END IF;
+    PERFORM achievements_private.register_users(ARRAY[award_badge.user_id]);
     PERFORM achievements_private.announce_badges(ARRAY[award_badge.user_id], ARRAY[b.code]);
     RETURN true;
 END

@@ -72,5 +72,8 @@ def check_counters(db: psycopg.Connection) -> None:
         "SELECT ub.user_id, sum(b.points), count(*) FROM achievements.user_badges ub"
         " JOIN achievements.badges b ON b.code = ub.badge GROUP BY ub.user_id").fetchall()}
     users = db.execute("SELECT coalesce(sum(users), 0) FROM achievements_private.known_user_count").fetchone()[0]
-    assert users == db.execute(
-        "SELECT count(DISTINCT user_id) FROM achievements.user_achievements").fetchone()[0]
+    assert users == db.execute("SELECT count(*) FROM achievements_private.known_users").fetchone()[0]
+    assert db.execute(
+        "SELECT count(*) FROM (SELECT user_id FROM achievements.user_achievements"
+        " UNION SELECT user_id FROM achievements.user_badges"
+        " EXCEPT SELECT user_id FROM achievements_private.known_users) AS missing").fetchone()[0] == 0
