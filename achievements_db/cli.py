@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from achievements_db import migrator
+from achievements_db import commands_badges, migrator
 from achievements_db.database import Target, resolve
 from achievements_db.errors import AchievementsError
 
@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     url = commands.add_parser("url", help="print the connection string of the database in use")
     url.set_defaults(run=_cmd_url)
+
+    commands_badges.register(commands)
     return parser
 
 

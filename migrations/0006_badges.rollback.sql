@@ -33,6 +33,7 @@ DROP FUNCTION achievements_private.compact_counters(boolean);
 DROP SEQUENCE achievements_private.counter_delta_id;
 DROP TABLE achievements.badges;
 DROP FUNCTION achievements_private.rescore_badge();
+DROP FUNCTION achievements_private.rename_badge();
 DROP FUNCTION achievements_private.unaward_deleted_badge();
 DROP FUNCTION achievements_private.count_badges();
 DROP FUNCTION achievements_private.validate_badge();

@@ -119,7 +119,11 @@ CREATE TRIGGER _000_validate
 
 CREATE TABLE achievements.user_badges (
     user_id   achievements.user_ref NOT NULL,
-    badge     text NOT NULL REFERENCES achievements.badges (code) ON UPDATE CASCADE ON DELETE CASCADE,
+    -- A badge of achievements.badges: kept by triggers rather than a foreign key, whose per-row
+    -- check would double the cost of a backfill. Awards lock the badges they insert (FOR SHARE,
+    -- count_badges), deleting a badge deletes its rows first (unaward_deleted_badge) and a new
+    -- code is carried over (rename_badge).
+    badge     text NOT NULL,
     earned_at timestamptz NOT NULL DEFAULT now(),
     notified  boolean NOT NULL DEFAULT false,
     is_public boolean NOT NULL DEFAULT true,
@@ -131,15 +135,19 @@ COMMENT ON COLUMN achievements.user_badges.notified IS
     'true: the award is announced in achievements.notifications, or was awarded silently on purpose (backfill, achievements.quiet); false: no notification was written for it.';
 COMMENT ON COLUMN achievements.user_badges.is_public IS
     'Whether others may see this badge in achievements.public_badges(); the user changes it with achievements.set_badge_public().';
--- leaderboard(since => ...) and user_rank(since => ...) read badges earned in a window.
-CREATE INDEX user_badges_earned_at_idx ON achievements.user_badges (earned_at);
+-- leaderboard(since => ...) and user_rank(since => ...) read badges earned in a window. Rows
+-- arrive in earned_at order, so a BRIN index finds a window at almost no cost per insert.
+CREATE INDEX user_badges_earned_at_idx ON achievements.user_badges USING brin (earned_at);
 
 -- Points and badge count per user who holds or held a badge, kept by count_badges().
 CREATE TABLE achievements.user_scores (
     user_id    achievements.user_ref PRIMARY KEY,
     points     bigint NOT NULL DEFAULT 0 CHECK (points >= 0),
     badges     int NOT NULL DEFAULT 0 CHECK (badges >= 0),
-    updated_at timestamptz NOT NULL DEFAULT now()
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    -- Points added (negative: taken) by the latest change: lets the trigger that made it learn
+    -- the previous points from RETURNING and move the user in the rank histogram.
+    last_change bigint NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE achievements.user_scores IS
     'Per user: the sum of the points of the badges they hold, and how many they hold. Kept up to date by a trigger on user_badges.';
@@ -269,10 +277,14 @@ CREATE FUNCTION achievements_private.count_badges()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET work_mem = '64MB'
 AS $$
 DECLARE
     sign     int := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
-    first_id bigint;
+    locked          bigint;
+    distinct_badges bigint;
+    single          boolean;
+    first_id        bigint;
     last_id  bigint;
 BEGIN
     IF sign < 0 THEN
@@ -281,45 +293,59 @@ BEGIN
          ORDER BY s.user_id
            FOR UPDATE;
     END IF;
-    -- Transition tables carry no statistics (the planner assumes one row), so nothing below
-    -- joins two of them: old and new values meet in a GROUP BY, never in a nested loop.
-    PERFORM 1 FROM achievements.badges AS b
-     WHERE b.code IN (SELECT c.badge FROM changed_badges AS c)
-     ORDER BY b.code
-       FOR SHARE;
-    WITH per_user AS (
-        SELECT c.user_id,
-               sign * sum((SELECT b.points FROM achievements.badges AS b WHERE b.code = c.badge)) AS points,
-               sign * count(*)::int AS badges
+    -- Transition tables carry no statistics (the planner may assume one row), so nothing below
+    -- joins two of them: the previous points come back from the upsert (last_change).
+    -- The badges of the statement are locked FOR SHARE (a concurrent points change or delete
+    -- waits for this transaction); one that vanished meanwhile fails the statement.
+    SELECT count(*) INTO locked
+      FROM (SELECT b.code
+              FROM achievements.badges AS b
+             WHERE b.code IN (SELECT c.badge FROM changed_badges AS c)
+             ORDER BY b.code
+               FOR SHARE) AS l;
+    SELECT count(DISTINCT c.badge) INTO distinct_badges FROM changed_badges AS c;
+    single := distinct_badges = 1;
+    IF locked < distinct_badges THEN
+        RAISE EXCEPTION 'a badge being awarded or revoked was deleted or renamed by a concurrent transaction'
+            USING ERRCODE = 'serialization_failure', HINT = 'Retry the transaction.';
+    END IF;
+    WITH worth AS (
+        SELECT b.code, b.points FROM achievements.badges AS b
+         WHERE b.code IN (SELECT c.badge FROM changed_badges AS c)
+    ), per_user AS (
+        -- worth has a handful of rows: a nested loop over it costs rows x badges at most.
+        -- A statement of one badge (a backfill, most awards) has one row per user already.
+        SELECT c.user_id, sign * w.points::bigint AS points, sign AS badges
           FROM changed_badges AS c
+          JOIN worth AS w ON w.code = c.badge
+         WHERE single
+        UNION ALL
+        SELECT c.user_id, sign * sum(w.points) AS points, sign * count(*)::int AS badges
+          FROM changed_badges AS c
+          JOIN worth AS w ON w.code = c.badge
+         WHERE NOT single
          GROUP BY c.user_id
     ), inserted AS (
-        INSERT INTO achievements.user_scores AS s (user_id, points, badges)
-        SELECT p.user_id, p.points, p.badges FROM per_user AS p WHERE sign > 0 ORDER BY p.user_id
+        INSERT INTO achievements.user_scores AS s (user_id, points, badges, last_change)
+        SELECT p.user_id, p.points, p.badges, p.points FROM per_user AS p WHERE sign > 0 ORDER BY p.user_id
         ON CONFLICT (user_id) DO UPDATE
-           SET points = s.points + excluded.points, badges = s.badges + excluded.badges, updated_at = now()
-        RETURNING s.user_id, s.points
+           SET points = s.points + excluded.points, badges = s.badges + excluded.badges,
+               last_change = excluded.points, updated_at = now()
+        RETURNING s.points, s.last_change
     ), deleted AS (
         -- A deleted badge was counted when it was inserted, so the row exists (and is locked
         -- in user_id order by the statement before this one).
         UPDATE achievements.user_scores AS s
-           SET points = s.points + p.points, badges = s.badges + p.badges, updated_at = now()
+           SET points = s.points + p.points, badges = s.badges + p.badges,
+               last_change = p.points, updated_at = now()
           FROM per_user AS p
          WHERE sign < 0 AND s.user_id = p.user_id
-        RETURNING s.user_id, s.points
-    ), old_and_new AS (
-        SELECT x.user_id, sum(x.new_points) AS new_points, sum(x.delta) AS delta
-          FROM (SELECT i.user_id, i.points AS new_points, 0 AS delta FROM inserted AS i
-                UNION ALL
-                SELECT d.user_id, d.points, 0 FROM deleted AS d
-                UNION ALL
-                SELECT p.user_id, 0, p.points FROM per_user AS p) AS x
-         GROUP BY x.user_id
+        RETURNING s.points, s.last_change
     ), histogram AS (
         INSERT INTO achievements_private.points_histogram (points, users)
         SELECT m.points, sum(m.users)
-          FROM old_and_new AS u
-         CROSS JOIN LATERAL (VALUES (u.new_points - u.delta, -1), (u.new_points, 1)) AS m(points, users)
+          FROM (SELECT * FROM inserted UNION ALL SELECT * FROM deleted) AS u
+         CROSS JOIN LATERAL (VALUES (u.points - u.last_change, -1), (u.points, 1)) AS m(points, users)
          WHERE m.points > 0
          GROUP BY m.points
         HAVING sum(m.users) <> 0
@@ -364,6 +390,23 @@ CREATE TRIGGER _100_unaward_on_delete
     BEFORE DELETE ON achievements.badges
     FOR EACH ROW EXECUTE FUNCTION achievements_private.unaward_deleted_badge();
 
+-- A badge whose code changes keeps its holders: their rows follow the new code.
+CREATE FUNCTION achievements_private.rename_badge()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE achievements.user_badges AS ub SET badge = NEW.code WHERE ub.badge = OLD.code;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER _100_rename_on_code_change
+    AFTER UPDATE OF code ON achievements.badges
+    FOR EACH ROW WHEN (OLD.code IS DISTINCT FROM NEW.code)
+    EXECUTE FUNCTION achievements_private.rename_badge();
+
 -- A badge whose points change moves every holder's score by the difference (set-based; takes
 -- the score row locks of all holders, so run catalog changes outside peak hours).
 CREATE FUNCTION achievements_private.rescore_badge()
@@ -376,7 +419,7 @@ DECLARE
 BEGIN
     WITH scored AS (
         UPDATE achievements.user_scores AS s
-           SET points = s.points + delta, updated_at = now()
+           SET points = s.points + delta, last_change = delta, updated_at = now()
           FROM achievements.user_badges AS ub
          WHERE ub.badge IN (OLD.code, NEW.code) AND s.user_id = ub.user_id
         RETURNING s.points

@@ -176,21 +176,22 @@ COMMENT ON FUNCTION achievements.leaderboard(int, timestamptz) IS
 -- since a time: over the badges earned since then). Not API: reveals only that count.
 CREATE FUNCTION achievements._users_above(points bigint, since timestamptz)
 RETURNS bigint
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN since IS NULL THEN
-        (SELECT coalesce(sum(h.users), 0)::bigint
-           FROM achievements_private.points_histogram AS h WHERE h.points > _users_above.points)
-    ELSE
-        (SELECT count(*)
-           FROM (SELECT 1
-                   FROM achievements.user_badges AS ub
-                   JOIN achievements.badges AS b ON b.code = ub.badge
-                  WHERE ub.earned_at >= since
-                  GROUP BY ub.user_id
-                 HAVING sum(b.points) > _users_above.points) AS above)
-    END;
+BEGIN
+    IF since IS NULL THEN
+        RETURN (SELECT coalesce(sum(h.users), 0)::bigint
+                  FROM achievements_private.points_histogram AS h WHERE h.points > _users_above.points);
+    END IF;
+    RETURN (SELECT count(*)
+              FROM (SELECT 1
+                      FROM achievements.user_badges AS ub
+                      JOIN achievements.badges AS b ON b.code = ub.badge
+                     WHERE ub.earned_at >= since
+                     GROUP BY ub.user_id
+                    HAVING sum(b.points) > _users_above.points) AS above);
+END
 $$;
 
 -- The user's rank as in leaderboard(): 1 + the number of users with more points (so users

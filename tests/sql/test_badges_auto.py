@@ -19,11 +19,15 @@ from _badges import (
 
 
 def step(db, user, name="song", count=1):
-    return db.execute("SELECT achievements.record_step(%s, %s, %s)", (user, name, count)).fetchone()[0]
+    return db.execute(
+        "SELECT achievements.record_step(%s, %s, %s)", (user, name, count)
+    ).fetchone()[0]
 
 
 def undo(db, user, name="song", count=1):
-    return db.execute("SELECT achievements.undo_step(%s, %s, %s)", (user, name, count)).fetchone()[0]
+    return db.execute("SELECT achievements.undo_step(%s, %s, %s)", (user, name, count)).fetchone()[
+        0
+    ]
 
 
 @pytest.fixture
@@ -46,18 +50,21 @@ def test_record_step_awards_each_tier_once_with_a_notification(db, tiers):
     step(db, user, count=500)  # crosses 100 with one call
     assert badges_of(db, user) == ["song_1", "song_10", "song_100"]
     step(db, user, count=5)
-    assert notifications_of(db, user) == [("badge", "song_1"), ("badge", "song_10"), ("badge", "song_100")]
+    assert notifications_of(db, user) == [
+        ("badge", "song_1"),
+        ("badge", "song_10"),
+        ("badge", "song_100"),
+    ]
     assert score_of(db, user) == (111, 3)
     check_counters(db)
 
 
 def test_the_award_is_in_the_transaction_of_the_step(db, tiers):
     user = uuid.uuid4()
-    with pytest.raises(psycopg.errors.RaiseException):
-        with db.transaction():
-            step(db, user, count=10)
-            assert badges_of(db, user) == ["song_1", "song_10"]
-            db.execute("DO $$ BEGIN RAISE EXCEPTION 'app failure'; END $$")
+    with pytest.raises(psycopg.errors.RaiseException), db.transaction():
+        step(db, user, count=10)
+        assert badges_of(db, user) == ["song_1", "song_10"]
+        db.execute("DO $$ BEGIN RAISE EXCEPTION 'app failure'; END $$")
     assert badges_of(db, user) == []
     assert notifications_of(db, user) == []
     assert score_of(db, user) == (0, 0)
@@ -67,7 +74,11 @@ def test_the_award_is_in_the_transaction_of_the_step(db, tiers):
 def test_bulk_insert_into_user_steps_awards_exactly(db, tiers):
     rng = random.Random(7)
     users = [uuid.uuid4() for _ in range(300)]
-    rows = [(u, rng.choice(["song", "video"]), rng.randint(1, 40)) for u in users for _ in range(rng.randint(1, 6))]
+    rows = [
+        (u, rng.choice(["song", "video"]), rng.randint(1, 40))
+        for u in users
+        for _ in range(rng.randint(1, 6))
+    ]
     with db.cursor() as cur:
         cur.execute("CREATE TEMP TABLE incoming (user_id uuid, name text, count int)")
         with cur.copy("COPY incoming FROM STDIN") as copy:
@@ -75,10 +86,15 @@ def test_bulk_insert_into_user_steps_awards_exactly(db, tiers):
                 copy.write_row(r)
         # Two bulk statements, so that the second crosses thresholds from existing tallies.
         half = len(users) // 2
-        cur.execute("INSERT INTO achievements.user_steps (user_id, name, count)"
-                    " SELECT user_id, name, count FROM incoming WHERE user_id = ANY(%s)", (users[:half],))
-        cur.execute("INSERT INTO achievements.user_steps (user_id, name, count)"
-                    " SELECT user_id, name, count FROM incoming")
+        cur.execute(
+            "INSERT INTO achievements.user_steps (user_id, name, count)"
+            " SELECT user_id, name, count FROM incoming WHERE user_id = ANY(%s)",
+            (users[:half],),
+        )
+        cur.execute(
+            "INSERT INTO achievements.user_steps (user_id, name, count)"
+            " SELECT user_id, name, count FROM incoming"
+        )
     totals: dict[tuple[uuid.UUID, str], int] = {}
     for u, name, c in rows:
         factor = 2 if u in set(users[: len(users) // 2]) else 1
@@ -86,14 +102,20 @@ def test_bulk_insert_into_user_steps_awards_exactly(db, tiers):
     expected = sorted(
         (u, code)
         for (u, name), total in totals.items()
-        for code, s, t in [("song_1", "song", 1), ("song_10", "song", 10), ("song_100", "song", 100),
-                           ("video_5", "video", 5)]
+        for code, s, t in [
+            ("song_1", "song", 1),
+            ("song_10", "song", 10),
+            ("song_100", "song", 100),
+            ("video_5", "video", 5),
+        ]
         if s == name and total >= t
     )
     got = db.execute("SELECT user_id, badge FROM achievements.user_badges ORDER BY 1, 2").fetchall()
     assert got == expected
-    notified = db.execute("SELECT user_id, data->>'badge' FROM achievements.notifications"
-                          " WHERE kind = 'badge' ORDER BY 1, 2").fetchall()
+    notified = db.execute(
+        "SELECT user_id, data->>'badge' FROM achievements.notifications"
+        " WHERE kind = 'badge' ORDER BY 1, 2"
+    ).fetchall()
     assert notified == expected
     check_counters(db)
 
@@ -112,9 +134,16 @@ def test_revocable_badge_follows_the_tally_back_down(db):
     step(db, user, "like", 3)  # toggled again: earned again, announced again
     assert badges_of(db, user) == ["liked_1", "liked_3"]
     assert score_of(db, user) == (31, 2)
-    assert notifications_of(db, user) == [("badge", "liked_1"), ("badge", "liked_3"), ("badge", "liked_3")]
+    assert notifications_of(db, user) == [
+        ("badge", "liked_1"),
+        ("badge", "liked_3"),
+        ("badge", "liked_3"),
+    ]
     # A negative row inserted in bulk revokes too.
-    db.execute("INSERT INTO achievements.user_steps (user_id, name, count) VALUES (%s, 'like', -1)", (user,))
+    db.execute(
+        "INSERT INTO achievements.user_steps (user_id, name, count) VALUES (%s, 'like', -1)",
+        (user,),
+    )
     assert badges_of(db, user) == ["liked_1"]
     check_counters(db)
 
@@ -140,7 +169,11 @@ def test_level_badge_and_level_notification(db):
     assert badges_of(db, user) == ["song_2"]
     step(db, user, "video")
     assert badges_of(db, user) == ["fan_badge", "song_2"]
-    assert notifications_of(db, user) == [("badge", "song_2"), ("level", "fan"), ("badge", "fan_badge")]
+    assert notifications_of(db, user) == [
+        ("badge", "song_2"),
+        ("level", "fan"),
+        ("badge", "fan_badge"),
+    ]
     # Levels are kept when steps are undone, and so is the level badge.
     undo(db, user, "video")
     assert badges_of(db, user) == ["fan_badge", "song_2"]
@@ -150,8 +183,9 @@ def test_level_badge_and_level_notification(db):
 def test_seasonal_window(db):
     define_badge(db, "past", step="song", threshold=1, active_until="2000-01-01")
     define_badge(db, "future", step="song", threshold=1, active_from="2999-01-01")
-    define_badge(db, "now", step="song", threshold=1,
-                 active_from="2000-01-01", active_until="2999-01-01")
+    define_badge(
+        db, "now", step="song", threshold=1, active_from="2000-01-01", active_until="2999-01-01"
+    )
     define_level(db, "fan", song=1)
     define_badge(db, "fan_past", level="fan", active_until="2000-01-01")
     user = uuid.uuid4()
@@ -174,7 +208,9 @@ def test_quiet_awards_without_notifications(db, tiers):
         step(db, user, count=10)
     assert badges_of(db, user) == ["song_1", "song_10"]
     assert notifications_of(db, user) == []
-    assert db.execute("SELECT bool_and(notified) FROM achievements.user_badges").fetchone()[0] is True
+    assert (
+        db.execute("SELECT bool_and(notified) FROM achievements.user_badges").fetchone()[0] is True
+    )
     step(db, user, count=90)  # quiet was local to that transaction
     assert notifications_of(db, user) == [("badge", "song_100")]
 
@@ -206,8 +242,12 @@ def test_concurrent_steps_cross_a_threshold_once(db, connect, tiers):
     for t in threads:
         t.join()
     assert errors == []
-    assert db.execute("SELECT count FROM achievements.user_achievements WHERE user_id = %s",
-                      (user,)).fetchone()[0] == 25
+    assert (
+        db.execute(
+            "SELECT count FROM achievements.user_achievements WHERE user_id = %s", (user,)
+        ).fetchone()[0]
+        == 25
+    )
     assert badges_of(db, user) == ["song_1", "song_10"]
     assert sorted(notifications_of(db, user)) == [("badge", "song_1"), ("badge", "song_10")]
     assert score_of(db, user) == (11, 2)
@@ -223,8 +263,11 @@ def test_concurrent_bulk_statements_over_shared_users(db, connect, tiers):
     def run(conn):
         try:
             barrier.wait()
-            conn.execute("INSERT INTO achievements.user_steps (user_id, name, count)"
-                         " SELECT u, 'song', 3 FROM unnest(%s::uuid[]) AS u", (users,))
+            conn.execute(
+                "INSERT INTO achievements.user_steps (user_id, name, count)"
+                " SELECT u, 'song', 3 FROM unnest(%s::uuid[]) AS u",
+                (users,),
+            )
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -234,7 +277,12 @@ def test_concurrent_bulk_statements_over_shared_users(db, connect, tiers):
     for t in threads:
         t.join()
     assert errors == []
-    assert db.execute("SELECT count(*) FROM achievements.user_badges WHERE badge = 'song_10'").fetchone()[0] == 200
+    assert (
+        db.execute(
+            "SELECT count(*) FROM achievements.user_badges WHERE badge = 'song_10'"
+        ).fetchone()[0]
+        == 200
+    )
     assert db.execute("SELECT count(*) FROM achievements.notifications").fetchone()[0] == 400
     check_counters(db)
 
@@ -254,8 +302,10 @@ def test_backfill_badge_awards_qualified_users_silently(db, tiers):
     assert db.execute("SELECT achievements.backfill_badge('veteran_badge')").fetchone()[0] == 0
     assert db.execute("SELECT achievements.backfill_badge('by_hand')").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM achievements.notifications").fetchone()[0] == before
-    assert db.execute("SELECT count(*), bool_and(notified) FROM achievements.user_badges"
-                      " WHERE badge IN ('song_25', 'veteran_badge')").fetchone() == (26 + 11, True)
+    assert db.execute(
+        "SELECT count(*), bool_and(notified) FROM achievements.user_badges"
+        " WHERE badge IN ('song_25', 'veteran_badge')"
+    ).fetchone() == (26 + 11, True)
     assert score_of(db, users[49]) == (1 + 10 + 25 + 3, 4)
     with pytest.raises(psycopg.Error) as err:
         db.execute("SELECT achievements.backfill_badge('nope')")
@@ -265,11 +315,16 @@ def test_backfill_badge_awards_qualified_users_silently(db, tiers):
 
 @pytest.mark.slow
 def test_backfill_over_100000_users(db):
-    db.execute("INSERT INTO achievements.user_steps (user_id, name, count)"
-               " SELECT gen_random_uuid(), 'song', g % 20 + 1 FROM generate_series(1, 100000) AS g")
+    db.execute(
+        "INSERT INTO achievements.user_steps (user_id, name, count)"
+        " SELECT gen_random_uuid(), 'song', g % 20 + 1 FROM generate_series(1, 100000) AS g"
+    )
     define_badge(db, "song_15", step="song", threshold=15, points=15)
     assert db.execute("SELECT achievements.backfill_badge('song_15')").fetchone()[0] == 30000
     assert db.execute("SELECT achievements.backfill_badge('song_15')").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM achievements.notifications").fetchone()[0] == 0
-    assert db.execute("SELECT count(*) FROM achievements.user_scores WHERE points = 15").fetchone()[0] == 30000
+    assert (
+        db.execute("SELECT count(*) FROM achievements.user_scores WHERE points = 15").fetchone()[0]
+        == 30000
+    )
     check_counters(db)

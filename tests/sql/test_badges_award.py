@@ -87,8 +87,9 @@ def test_revoke_badge_takes_points_back(db):
     assert db.execute("SELECT achievements.revoke_badge(%s, 'a')", (user,)).fetchone()[0] is False
     assert badges_of(db, user) == ["b"]
     assert score_of(db, user) == (4, 1)
-    assert db.execute("SELECT achievements.has_badge(%s, 'a'), achievements.has_badge(%s, 'b')",
-                      (user, user)).fetchone() == (False, True)
+    assert db.execute(
+        "SELECT achievements.has_badge(%s, 'a'), achievements.has_badge(%s, 'b')", (user, user)
+    ).fetchone() == (False, True)
     with pytest.raises(psycopg.Error) as err:
         db.execute("SELECT achievements.revoke_badge(%s, 'zzz')", (user,))
     assert err.value.sqlstate == "AD201"
@@ -102,8 +103,10 @@ def test_revoke_badge_takes_points_back(db):
 
 
 def claims(db, user):
-    db.execute("SELECT set_config('request.jwt.claims', %s, false)",
-               (json.dumps({"sub": str(user)}) if user else "",))
+    db.execute(
+        "SELECT set_config('request.jwt.claims', %s, false)",
+        (json.dumps({"sub": str(user)}) if user else "",),
+    )
 
 
 def test_claim_badge_for_the_current_user(db):
@@ -145,7 +148,9 @@ def test_set_badge_public(db):
 
 def test_a_failing_notification_never_undoes_the_award(db):
     define_badge(db, "a", points=7)
-    db.execute("ALTER TABLE achievements.notifications ADD CONSTRAINT broken CHECK (false) NOT VALID")
+    db.execute(
+        "ALTER TABLE achievements.notifications ADD CONSTRAINT broken CHECK (false) NOT VALID"
+    )
     warnings: list[str] = []
     db.add_notice_handler(lambda d: warnings.append(f"{d.severity}: {d.message_primary}"))
     user = uuid.uuid4()
@@ -155,4 +160,6 @@ def test_a_failing_notification_never_undoes_the_award(db):
     assert notifications_of(db, user) == []
     assert db.execute("SELECT notified FROM achievements.user_badges").fetchone()[0] is False
     assert len(warnings) == 1
-    assert warnings[0].startswith("WARNING: achievements: 1 badge award(s) stand, but their notifications failed")
+    assert warnings[0].startswith(
+        "WARNING: achievements: 1 badge award(s) stand, but their notifications failed"
+    )

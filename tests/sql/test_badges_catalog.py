@@ -10,14 +10,32 @@ from _badges import badges_of, check_counters, define_badge, define_level, score
 
 def test_definitions_of_every_kind_are_stored(db):
     define_level(db, "fan", song=3)
-    define_badge(db, "first_song", step="song", threshold=1, points=10, rarity="rare",
-                 icon="🎵", category="music", description="Your first song")
+    define_badge(
+        db,
+        "first_song",
+        step="song",
+        threshold=1,
+        points=10,
+        rarity="rare",
+        icon="🎵",
+        category="music",
+        description="Your first song",
+    )
     define_badge(db, "fan_badge", level="fan", points=5)
     define_badge(db, "sharer", client_grantable=True)
-    define_badge(db, "winter", step="song", threshold=3, revocable=True,
-                 active_from="2026-12-01", active_until="2027-03-01")
-    rows = db.execute("SELECT code, step, threshold, level, rarity, hidden, revocable"
-                      " FROM achievements.badges ORDER BY code").fetchall()
+    define_badge(
+        db,
+        "winter",
+        step="song",
+        threshold=3,
+        revocable=True,
+        active_from="2026-12-01",
+        active_until="2027-03-01",
+    )
+    rows = db.execute(
+        "SELECT code, step, threshold, level, rarity, hidden, revocable"
+        " FROM achievements.badges ORDER BY code"
+    ).fetchall()
     assert rows == [
         ("fan_badge", None, None, "fan", "common", False, False),
         ("first_song", "song", 1, None, "rare", False, False),
@@ -30,7 +48,10 @@ BAD_DEFINITIONS = [
     ({"step": "song", "threshold": 0}, "threshold must be at least 1 (got 0)"),
     ({"step": "song", "threshold": -3}, "threshold must be at least 1 (got -3)"),
     ({"level": "nope"}, "unknown level 'nope'"),
-    ({"step": "song", "threshold": 1, "level": "fan"}, "has both a step ('song') and a level ('fan')"),
+    (
+        {"step": "song", "threshold": 1, "level": "fan"},
+        "has both a step ('song') and a level ('fan')",
+    ),
     ({"threshold": 5}, "has a threshold (5) but no step"),
     ({"step": "song"}, "has a step ('song') but no threshold"),
     ({"step": "", "threshold": 1}, "step must be a non-empty name"),
@@ -44,8 +65,9 @@ BAD_DEFINITIONS = [
 ]
 
 
-@pytest.mark.parametrize(("columns", "message"), BAD_DEFINITIONS,
-                         ids=[m for _, m in BAD_DEFINITIONS])
+@pytest.mark.parametrize(
+    ("columns", "message"), BAD_DEFINITIONS, ids=[m for _, m in BAD_DEFINITIONS]
+)
 def test_bad_definition_is_refused(db, columns, message):
     define_level(db, "fan", song=3)
     with pytest.raises(psycopg.Error) as err:
@@ -93,7 +115,9 @@ def test_deleting_a_badge_takes_it_and_its_points_from_holders(db):
     define_badge(db, "b", points=3)
     users = [uuid.uuid4() for _ in range(3)]
     for u in users:
-        db.execute("SELECT achievements.award_badge(%s, 'a'), achievements.award_badge(%s, 'b')", (u, u))
+        db.execute(
+            "SELECT achievements.award_badge(%s, 'a'), achievements.award_badge(%s, 'b')", (u, u)
+        )
     db.execute("DELETE FROM achievements.badges WHERE code = 'a'")
     for u in users:
         assert badges_of(db, u) == ["b"]

@@ -10,30 +10,49 @@ import pytest
 CATALOG = {
     "levels": {
         "rookie": {"description": "Started", "requirements": {"song": 1}},
-        "fan": {"requirements": [{"step": "song", "count": 10, "priority": 1},
-                                 {"step": "video", "count": 2}]},
+        "fan": {
+            "requirements": [
+                {"step": "song", "count": 10, "priority": 1},
+                {"step": "video", "count": 2},
+            ]
+        },
     },
     "badges": {
-        "first_song": {"name": "First song", "step": "song", "threshold": 1, "points": 10,
-                       "icon": "🎵", "category": "music"},
+        "first_song": {
+            "name": "First song",
+            "step": "song",
+            "threshold": 1,
+            "points": 10,
+            "icon": "🎵",
+            "category": "music",
+        },
         "fan_badge": {"name": "Fan", "level": "fan", "points": 50, "rarity": "epic"},
         "sharer": {"name": "Sharer", "client_grantable": True},
-        "winter": {"name": "Winter", "step": "song", "threshold": 5,
-                   "active_from": "2026-12-01T00:00:00+00:00", "active_until": "2027-03-01"},
+        "winter": {
+            "name": "Winter",
+            "step": "song",
+            "threshold": 5,
+            "active_from": "2026-12-01T00:00:00+00:00",
+            "active_until": "2027-03-01",
+        },
     },
 }
 
 
 def apply(db, catalog, dry_run=False):
-    return db.execute("SELECT object, name, action, detail FROM achievements.apply_catalog(%s, %s)",
-                      (json.dumps(catalog), dry_run)).fetchall()
+    return db.execute(
+        "SELECT object, name, action, detail FROM achievements.apply_catalog(%s, %s)",
+        (json.dumps(catalog), dry_run),
+    ).fetchall()
 
 
 def snapshot(db):
     return (
         db.execute("SELECT * FROM achievements.levels ORDER BY name").fetchall(),
-        db.execute("SELECT level, name, required_count, priority FROM achievements.level_requirements"
-                   " ORDER BY 1, 2").fetchall(),
+        db.execute(
+            "SELECT level, name, required_count, priority FROM achievements.level_requirements"
+            " ORDER BY 1, 2"
+        ).fetchall(),
         db.execute("SELECT * FROM achievements.badges ORDER BY code").fetchall(),
     )
 
@@ -53,10 +72,13 @@ def test_apply_creates_everything_then_is_idempotent(db):
     ]
     assert changes[1][3] == "required_count 10, priority 1"
     assert changes[6][3] == "step song >= 1, 10 points"
-    assert db.execute("SELECT level, name, required_count, priority FROM achievements.level_requirements"
-                      " ORDER BY 1, 2").fetchall() == [("fan", "song", 10, 1), ("fan", "video", 2, 100),
-                                                       ("rookie", "song", 1, 100)]
-    assert db.execute("SELECT icon, points FROM achievements.badges WHERE code = 'first_song'").fetchone() == ("🎵", 10)
+    assert db.execute(
+        "SELECT level, name, required_count, priority FROM achievements.level_requirements"
+        " ORDER BY 1, 2"
+    ).fetchall() == [("fan", "song", 10, 1), ("fan", "video", 2, 100), ("rookie", "song", 1, 100)]
+    assert db.execute(
+        "SELECT icon, points FROM achievements.badges WHERE code = 'first_song'"
+    ).fetchone() == ("🎵", 10)
     assert apply(db, CATALOG) == []
 
 
@@ -111,8 +133,9 @@ def test_a_bad_catalog_is_refused_with_every_problem_and_changes_nothing(db):
         "levels.fan.colour: unknown key (expected description, requirements)",
         "levels.fan.requirements.song: expected a whole number of at least 1, got 0",
         "badges.nameless.name: missing (the name users see)",
-        "badges.typo.treshold: unknown key (expected one of name, description, icon, category, points,"
-        " rarity, hidden, step, threshold, level, client_grantable, revocable, active_from, active_until)",
+        "badges.typo.treshold: unknown key (expected one of name, description, icon, category,"
+        " points, rarity, hidden, step, threshold, level, client_grantable, revocable,"
+        " active_from, active_until)",
         'badges.words.hidden: expected true or false, got "yes"',
         'badges.words.points: expected a whole number, got "ten"',
     ]
@@ -127,7 +150,11 @@ def test_definition_errors_are_collected_from_every_badge(db):
             "a_zero": {"name": "Zero", "step": "song", "threshold": 0},
             "b_both": {"name": "Both", "step": "song", "threshold": 1, "level": "fan"},
             "c_level": {"name": "Unknown level", "level": "nope"},
-            "d_window": {"name": "Window", "active_from": "2027-01-01", "active_until": "2026-01-01"},
+            "d_window": {
+                "name": "Window",
+                "active_from": "2027-01-01",
+                "active_until": "2026-01-01",
+            },
             "e_ok": {"name": "Fine", "level": "fan"},
         },
     }

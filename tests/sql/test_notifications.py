@@ -25,7 +25,9 @@ def received(conn, expected, timeout=5.0):
 
 
 def claims(db, user):
-    db.execute("SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(user)}),))
+    db.execute(
+        "SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(user)}),)
+    )
 
 
 def test_award_notifies_at_commit_with_a_small_payload(db, connect):
@@ -37,13 +39,18 @@ def test_award_notifies_at_commit_with_a_small_payload(db, connect):
         db.execute("SELECT achievements.record_step(%s, 'song', 2)", (user,))
         assert received(listener, 1, timeout=0.3) == []  # nothing before commit
     payloads = received(listener, 2)
-    ids = [r[0] for r in db.execute("SELECT id FROM achievements.notifications ORDER BY id").fetchall()]
+    ids = [
+        r[0] for r in db.execute("SELECT id FROM achievements.notifications ORDER BY id").fetchall()
+    ]
     assert payloads == [
         {"id": ids[0], "user_id": str(user), "kind": "level", "level": "fan"},
         {"id": ids[1], "user_id": str(user), "kind": "badge", "badge": "song_2"},
     ]
-    row = db.execute("SELECT kind, title, body, data->>'points', read_at FROM achievements.notifications"
-                     " WHERE id = %s", (ids[1],)).fetchone()
+    row = db.execute(
+        "SELECT kind, title, body, data->>'points', read_at FROM achievements.notifications"
+        " WHERE id = %s",
+        (ids[1],),
+    ).fetchone()
     assert row == ("badge", "Badge earned: Song 2", "Two songs", "4", None)
 
 
@@ -59,8 +66,10 @@ def test_rolled_back_award_sends_nothing(db, connect):
 def test_bulk_awards_notify_each_once(db, connect):
     define_badge(db, "first", step="song", threshold=1)
     listener = listen(connect)
-    db.execute("INSERT INTO achievements.user_steps (user_id, name)"
-               " SELECT gen_random_uuid(), 'song' FROM generate_series(1, 500)")
+    db.execute(
+        "INSERT INTO achievements.user_steps (user_id, name)"
+        " SELECT gen_random_uuid(), 'song' FROM generate_series(1, 500)"
+    )
     payloads = received(listener, 500)
     assert len(payloads) == 500
     assert len({p["user_id"] for p in payloads}) == 500
@@ -77,7 +86,12 @@ def test_backfill_and_backfill_levels_are_silent(db, connect):
     listener = listen(connect)
     assert db.execute("SELECT achievements.backfill_levels('late')").fetchone()[0] == 20
     # Levels reached by a backfill carry their badges along, silently too.
-    assert db.execute("SELECT count(*) FROM achievements.user_badges WHERE badge = 'late_badge'").fetchone()[0] == 20
+    assert (
+        db.execute(
+            "SELECT count(*) FROM achievements.user_badges WHERE badge = 'late_badge'"
+        ).fetchone()[0]
+        == 20
+    )
     assert db.execute("SELECT achievements.backfill_badge('late_badge')").fetchone()[0] == 0
     assert db.execute("SELECT achievements.backfill_badge('three')").fetchone()[0] == 20
     assert received(listener, 1, timeout=0.3) == []
@@ -95,9 +109,15 @@ def test_mark_read_mark_all_read_unread_count(db):
     for code in ("a", "b", "c"):
         db.execute("SELECT achievements.award_badge(%s, %s)", (me, code))
     db.execute("SELECT achievements.award_badge(%s, 'a')", (other,))
-    mine = [r[0] for r in db.execute("SELECT id FROM achievements.notifications WHERE user_id = %s ORDER BY id",
-                                     (me,)).fetchall()]
-    theirs = db.execute("SELECT id FROM achievements.notifications WHERE user_id = %s", (other,)).fetchone()[0]
+    mine = [
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM achievements.notifications WHERE user_id = %s ORDER BY id", (me,)
+        ).fetchall()
+    ]
+    theirs = db.execute(
+        "SELECT id FROM achievements.notifications WHERE user_id = %s", (other,)
+    ).fetchone()[0]
     claims(db, me)
     assert db.execute("SELECT achievements.unread_count()").fetchone()[0] == 3
     assert db.execute("SELECT achievements.mark_read(%s)", (mine[0],)).fetchone()[0] is True
@@ -118,4 +138,7 @@ def test_mark_read_mark_all_read_unread_count(db):
         with pytest.raises(psycopg.Error) as err:
             db.execute(f"SELECT achievements.{fn}")
         assert err.value.sqlstate == "AD005"
-        assert err.value.diag.message_primary == f"{fn.split('(')[0]}: the request carries no user claim"
+        assert (
+            err.value.diag.message_primary
+            == f"{fn.split('(')[0]}: the request carries no user claim"
+        )
