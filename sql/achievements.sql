@@ -912,37 +912,37 @@ SET work_mem = '64MB'
 AS $$
 DECLARE
     sign     int := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
-    locked          bigint;
-    distinct_badges bigint;
-    single          boolean;
-    first_id        bigint;
+    codes    text[];
+    locked   bigint;
+    single   boolean;
+    first_id bigint;
     last_id  bigint;
 BEGIN
+    -- Transition tables carry no statistics (the planner may assume one row), so nothing below
+    -- joins two of them: the previous points come back from the upsert (last_change).
+    -- The badges of the statement are locked FOR SHARE (a concurrent points change or delete
+    -- waits for this transaction); one that vanished meanwhile fails the statement.
+    codes := ARRAY(SELECT DISTINCT c.badge FROM changed_badges AS c);
+    single := cardinality(codes) = 1;
+    SELECT count(*) INTO locked
+      FROM (SELECT b.code
+              FROM achievements.badges AS b
+             WHERE b.code = ANY (codes)
+             ORDER BY b.code
+               FOR SHARE) AS l;
+    IF locked < cardinality(codes) THEN
+        RAISE EXCEPTION 'a badge being awarded or revoked was deleted or renamed by a concurrent transaction'
+            USING ERRCODE = 'serialization_failure', HINT = 'Retry the transaction.';
+    END IF;
+    -- Lock order everywhere: badges, then scores in user_id order.
     IF sign < 0 THEN
         PERFORM 1 FROM achievements.user_scores AS s
          WHERE s.user_id IN (SELECT c.user_id FROM changed_badges AS c)
          ORDER BY s.user_id
            FOR UPDATE;
     END IF;
-    -- Transition tables carry no statistics (the planner may assume one row), so nothing below
-    -- joins two of them: the previous points come back from the upsert (last_change).
-    -- The badges of the statement are locked FOR SHARE (a concurrent points change or delete
-    -- waits for this transaction); one that vanished meanwhile fails the statement.
-    SELECT count(*) INTO locked
-      FROM (SELECT b.code
-              FROM achievements.badges AS b
-             WHERE b.code IN (SELECT c.badge FROM changed_badges AS c)
-             ORDER BY b.code
-               FOR SHARE) AS l;
-    SELECT count(DISTINCT c.badge) INTO distinct_badges FROM changed_badges AS c;
-    single := distinct_badges = 1;
-    IF locked < distinct_badges THEN
-        RAISE EXCEPTION 'a badge being awarded or revoked was deleted or renamed by a concurrent transaction'
-            USING ERRCODE = 'serialization_failure', HINT = 'Retry the transaction.';
-    END IF;
     WITH worth AS (
-        SELECT b.code, b.points FROM achievements.badges AS b
-         WHERE b.code IN (SELECT c.badge FROM changed_badges AS c)
+        SELECT b.code, b.points FROM achievements.badges AS b WHERE b.code = ANY (codes)
     ), per_user AS (
         -- worth has a handful of rows: a nested loop over it costs rows x badges at most.
         -- A statement of one badge (a backfill, most awards) has one row per user already.
@@ -983,7 +983,9 @@ BEGIN
         RETURNING id
     ), holders AS (
         INSERT INTO achievements_private.badge_holders (badge, holders)
-        SELECT c.badge, sign * count(*) FROM changed_badges AS c GROUP BY c.badge
+        SELECT c.badge, sign * count(*) FROM changed_badges AS c WHERE NOT single GROUP BY c.badge
+        UNION ALL
+        SELECT codes[1], sign * (SELECT count(*) FROM changed_badges) WHERE single
         RETURNING id
     )
     SELECT min(id), max(id) INTO first_id, last_id
