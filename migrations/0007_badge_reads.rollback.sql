@@ -2,7 +2,7 @@
 DROP FUNCTION achievements.public_badges(achievements.user_ref);
 DROP VIEW achievements.badge_stats;
 DROP FUNCTION achievements._known_users();
-DROP FUNCTION achievements._badge_holders(text);
+DROP FUNCTION achievements._badge_holders();
 DROP FUNCTION achievements.user_rank(achievements.user_ref, timestamptz);
 DROP FUNCTION achievements._users_above(bigint, timestamptz);
 DROP FUNCTION achievements.leaderboard(int, timestamptz);

@@ -223,15 +223,17 @@ $$;
 COMMENT ON FUNCTION achievements.user_rank(achievements.user_ref, timestamptz) IS
     'The user''s leaderboard rank: 1 + users with more points (since a time: points of badges earned since then).';
 
--- Holders of one badge (sum of its counter rows). Not API: used by badge_stats.
-CREATE FUNCTION achievements._badge_holders(code text)
-RETURNS bigint
+-- Holders per badge (sums of the counter rows), in one scan. Not API: used by badge_stats.
+CREATE FUNCTION achievements._badge_holders()
+RETURNS TABLE (badge text, holders bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT coalesce(sum(h.holders), 0)::bigint
-          FROM achievements_private.badge_holders AS h WHERE h.badge = _badge_holders.code);
+AS $$
+    SELECT h.badge, sum(h.holders)::bigint FROM achievements_private.badge_holders AS h GROUP BY h.badge;
+$$;
 
--- Users with any tally (sum of the counter rows). Not API: used by badge_stats.
+-- Users with any tally or a badge awarded by call (sum of the counter rows). Not API: used
+-- by badge_stats.
 CREATE FUNCTION achievements._known_users()
 RETURNS bigint
 LANGUAGE sql STABLE SECURITY DEFINER
@@ -243,10 +245,10 @@ RETURN (SELECT coalesce(sum(c.users), 0)::bigint FROM achievements_private.known
 -- security applies, so hidden badges appear only to those who hold them (and service roles).
 CREATE VIEW achievements.badge_stats WITH (security_invoker = true) AS
 SELECT b.code,
-       achievements._badge_holders(b.code) AS holders,
-       CASE WHEN u.users > 0 THEN achievements._badge_holders(b.code)::double precision / u.users
-            ELSE 0 END AS share
+       coalesce(h.holders, 0) AS holders,
+       CASE WHEN u.users > 0 THEN coalesce(h.holders, 0)::double precision / u.users ELSE 0 END AS share
   FROM achievements.badges AS b
+  LEFT JOIN achievements._badge_holders() AS h ON h.badge = b.code
  CROSS JOIN (SELECT achievements._known_users() AS users) AS u;
 COMMENT ON VIEW achievements.badge_stats IS
     'Per badge: holders, and share (0 to 1) of all users with any tally. Kept incrementally; hidden badges only for their holders.';
