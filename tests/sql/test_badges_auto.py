@@ -328,3 +328,28 @@ def test_backfill_over_100000_users(db):
         == 30000
     )
     check_counters(db)
+
+
+def test_backfill_beside_a_concurrent_award_of_the_same_badge(db, connect):
+    """The backfill's fast path (a plain INSERT) meets an award committed meanwhile: it is redone
+    with ON CONFLICT DO NOTHING, and the user holds the badge once, announced once."""
+    users = [uuid.uuid4() for _ in range(30)]
+    for u in users:
+        step(db, u, "song", 5)
+    define_badge(db, "five", step="song", threshold=5, points=5)
+    awarding = connect(autocommit=False)
+    awarding.execute("SELECT achievements.award_badge(%s, 'five')", (users[0],))  # uncommitted
+    result: list[int] = []
+
+    def backfill():
+        result.append(connect().execute("SELECT achievements.backfill_badge('five')").fetchone()[0])
+
+    thread = threading.Thread(target=backfill)
+    thread.start()
+    db.execute("SELECT pg_sleep(0.3)")  # the backfill now waits on users[0]'s row
+    awarding.commit()
+    thread.join()
+    assert result == [29]
+    assert db.execute("SELECT count(*) FROM achievements.user_badges").fetchone()[0] == 30
+    assert notifications_of(db, users[0]) == [("badge", "five")]
+    check_counters(db)
