@@ -342,10 +342,14 @@ BEGIN
          WHERE sign < 0 AND s.user_id = p.user_id
         RETURNING s.points, s.last_change
     ), histogram AS (
+        -- Users who moved from points - last_change to points: grouped by the move first
+        -- (few groups), then by points value.
         INSERT INTO achievements_private.points_histogram (points, users)
         SELECT m.points, sum(m.users)
-          FROM (SELECT * FROM inserted UNION ALL SELECT * FROM deleted) AS u
-         CROSS JOIN LATERAL (VALUES (u.points - u.last_change, -1), (u.points, 1)) AS m(points, users)
+          FROM (SELECT u.points, u.last_change, count(*) AS n
+                  FROM (SELECT * FROM inserted UNION ALL SELECT * FROM deleted) AS u
+                 GROUP BY u.points, u.last_change) AS g
+         CROSS JOIN LATERAL (VALUES (g.points - g.last_change, -g.n), (g.points, g.n)) AS m(points, users)
          WHERE m.points > 0
          GROUP BY m.points
         HAVING sum(m.users) <> 0
