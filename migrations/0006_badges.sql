@@ -287,6 +287,10 @@ DECLARE
     first_id bigint;
     last_id  bigint;
 BEGIN
+    -- Statement triggers fire for statements that changed no row (most award attempts).
+    IF NOT EXISTS (SELECT 1 FROM changed_badges) THEN
+        RETURN NULL;
+    END IF;
     -- Transition tables carry no statistics (the planner may assume one row), so nothing below
     -- joins two of them: the previous points come back from the upsert (last_change).
     -- The badges of the statement are locked FOR SHARE (a concurrent points change or delete
@@ -599,7 +603,15 @@ DECLARE
     users achievements.user_ref[];
     codes text[];
 BEGIN
+    -- An upsert fires this trigger even when it inserted no tally (the common case).
+    IF NOT EXISTS (SELECT 1 FROM new_tallies) THEN
+        RETURN NULL;
+    END IF;
     PERFORM achievements_private.register_users(ARRAY(SELECT DISTINCT t.user_id FROM new_tallies AS t));
+    IF NOT EXISTS (SELECT 1 FROM new_tallies AS t
+                     JOIN achievements.badges AS b ON b.step = t.name AND b.threshold <= t.count) THEN
+        RETURN NULL;
+    END IF;
 
     WITH awarded AS (
         INSERT INTO achievements.user_badges (user_id, badge, notified)
@@ -627,27 +639,50 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    users achievements.user_ref[];
-    codes text[];
+    fallen boolean;
+    risen  boolean;
+    users  achievements.user_ref[];
+    codes  text[];
 BEGIN
     -- The old and new count of each tally meet in a GROUP BY: transition tables carry no
     -- statistics, and a join of two of them would be a nested loop over both.
+    -- First one read decides whether any threshold is crossed at all: most changes cross none,
+    -- and then no statement is run (each would fire the triggers of user_badges).
     WITH changes AS (
         SELECT x.user_id, x.name, sum(x.old_count) AS old_count, sum(x.new_count) AS new_count
           FROM (SELECT o.user_id, o.name, o.count AS old_count, 0 AS new_count FROM old_tallies AS o
                 UNION ALL
                 SELECT n.user_id, n.name, 0, n.count FROM new_tallies AS n) AS x
          GROUP BY x.user_id, x.name
-    ), fallen AS (
-        SELECT c.user_id, b.code
-          FROM changes AS c
-          JOIN achievements.badges AS b
-            ON b.step = c.name AND b.threshold > c.new_count AND b.threshold <= c.old_count
-         WHERE b.revocable
     )
-    DELETE FROM achievements.user_badges AS ub
-     USING fallen AS f
-     WHERE ub.user_id = f.user_id AND ub.badge = f.code;
+    SELECT coalesce(bool_or(b.revocable AND b.threshold > c.new_count), false),
+           coalesce(bool_or(b.threshold <= c.new_count), false)
+      INTO fallen, risen
+      FROM changes AS c
+      JOIN achievements.badges AS b
+        ON b.step = c.name AND b.threshold > least(c.old_count, c.new_count)
+                           AND b.threshold <= greatest(c.old_count, c.new_count);
+    IF fallen THEN
+        WITH changes AS (
+            SELECT x.user_id, x.name, sum(x.old_count) AS old_count, sum(x.new_count) AS new_count
+              FROM (SELECT o.user_id, o.name, o.count AS old_count, 0 AS new_count FROM old_tallies AS o
+                    UNION ALL
+                    SELECT n.user_id, n.name, 0, n.count FROM new_tallies AS n) AS x
+             GROUP BY x.user_id, x.name
+        ), gone AS (
+            SELECT c.user_id, b.code
+              FROM changes AS c
+              JOIN achievements.badges AS b
+                ON b.step = c.name AND b.threshold > c.new_count AND b.threshold <= c.old_count
+             WHERE b.revocable
+        )
+        DELETE FROM achievements.user_badges AS ub
+         USING gone AS g
+         WHERE ub.user_id = g.user_id AND ub.badge = g.code;
+    END IF;
+    IF NOT risen THEN
+        RETURN NULL;
+    END IF;
 
     WITH changes AS (
         SELECT x.user_id, x.name, sum(x.old_count) AS old_count, sum(x.new_count) AS new_count
