@@ -107,6 +107,7 @@ def test_app_role_cannot_write(connect, world):
         "UPDATE achievements.user_scores SET points = 1000 WHERE user_id = %s",
         "DELETE FROM achievements.notifications WHERE user_id = %s",
         "INSERT INTO achievements.badges (code, name) VALUES (%s::text, 'x')",
+        "SELECT * FROM achievements.apply_catalog('{}'::jsonb) WHERE %s IS NOT NULL",
     ]:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             app.execute(query, (me,))
@@ -151,3 +152,8 @@ def test_service_role_reads_every_row_and_awards(connect, world):
     ]
     assert codes == ["open", "secret_other", "sharer"]
     assert svc.execute("SELECT achievements.backfill_badge('open')").fetchone()[0] == 0
+    changes = svc.execute(
+        "SELECT object, name, action FROM achievements.apply_catalog("
+        """'{"badges": {"new_one": {"name": "New"}}}'::jsonb)"""
+    ).fetchall()
+    assert changes == [("badge", "new_one", "create")]
