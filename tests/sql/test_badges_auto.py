@@ -353,3 +353,48 @@ def test_backfill_beside_a_concurrent_award_of_the_same_badge(db, connect):
     assert db.execute("SELECT count(*) FROM achievements.user_badges").fetchone()[0] == 30
     assert notifications_of(db, users[0]) == [("badge", "five")]
     check_counters(db)
+
+
+def test_concurrent_toggles_keep_a_revocable_badge_in_step_with_the_tally(db, connect):
+    """8 sessions like and unlike at once: the revocable badge is held exactly when the tally
+    reaches its threshold, its points follow, and each rise above the threshold is announced."""
+    define_badge(db, "liked", step="like", threshold=2, points=7, revocable=True)
+    user = uuid.uuid4()
+    step(db, user, "like")  # 1: one more like crosses the threshold
+    sessions = [connect() for _ in range(8)]
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def run(i, conn):
+        try:
+            barrier.wait()
+            for n in range(25):
+                if (i + n) % 2:
+                    undo(conn, user, "like")
+                else:
+                    step(conn, user, "like")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    tally = db.execute(
+        "SELECT count FROM achievements.user_achievements WHERE user_id = %s", (user,)
+    ).fetchone()[0]
+    held = badges_of(db, user) == ["liked"]
+    assert held == (tally >= 2)
+    assert score_of(db, user) == ((7, 1) if held else (0, 0))
+    # Rises and falls alternate, starting with a rise: awards = revocations + (1 if held).
+    # The holder counter has one delta row per award (+1) and per revocation (-1); too few
+    # rows were written for a fold.
+    awards, revocations = db.execute(
+        "SELECT count(*) FILTER (WHERE holders > 0), count(*) FILTER (WHERE holders < 0)"
+        " FROM achievements_private.badge_holders"
+    ).fetchone()
+    assert awards == revocations + (1 if held else 0)
+    assert len(notifications_of(db, user)) == awards
+    check_counters(db)
