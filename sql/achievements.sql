@@ -902,8 +902,9 @@ COMMENT ON FUNCTION achievements.compact_counters() IS
 -- inserted or deleted user_badges rows (transition table changed_badges), whichever path wrote
 -- them. Exact under concurrency: scores are upserted (row lock per user, in user_id order, so
 -- concurrent statements cannot deadlock on them); counters are appended, never updated. Locks
--- the badges it reads FOR SHARE, so a concurrent change of their points waits (see
--- rescore_badge).
+-- the badges it reads FOR SHARE first, so a concurrent change of their points or a delete waits
+-- (see rescore_badge); a badge deleted or renamed meanwhile fails the statement with 40001.
+-- A statement that changed no row returns at once.
 CREATE FUNCTION achievements_private.count_badges()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
