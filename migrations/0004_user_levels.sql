@@ -12,17 +12,20 @@ COMMENT ON TABLE achievements.user_levels IS
     'Levels each user has reached, awarded once, at the moment the last requirement was met; kept when a step is undone later.';
 CREATE INDEX user_levels_level_idx ON achievements.user_levels (level, achieved_at);
 
--- Takes the transaction-scoped lock that serializes level and badge checks of one user.
--- Without it, two transactions that each complete one of two requirements would each miss the
--- other's uncommitted tally and neither would award the level. Locks are taken in key order.
+-- Takes the transaction-scoped locks that serialize level and badge checks of these users.
+-- Without them, two transactions that each complete one of two requirements would each miss
+-- the other's uncommitted tally and neither would award the level. Users are hashed into 256
+-- lock buckets, so a statement over 100,000 users takes at most 256 locks (the shared lock
+-- table holds max_locks_per_transaction x max_connections); buckets are locked in key order,
+-- so two statements cannot deadlock on them. Two users in one bucket merely wait for each other.
 CREATE FUNCTION achievements_private.lock_users(user_ids achievements.user_ref[])
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_advisory_xact_lock(1633838659, k)
-      FROM (SELECT DISTINCT hashtext(u::text) AS k FROM unnest(user_ids) AS u) AS keys
-     ORDER BY k;
+    SELECT pg_advisory_xact_lock(1633838659, bucket)
+      FROM (SELECT DISTINCT hashtext(u::text) & 255 AS bucket FROM unnest(user_ids) AS u) AS buckets
+     ORDER BY bucket;
 $$;
 
 -- Awards the levels whose every requirement the users of the changed tallies now meet.
