@@ -4,16 +4,34 @@ The SQL in migrations/ is the product; this package installs it (``achievements-
 and offers thin typed helpers over its functions (:class:`Client`, :class:`AsyncClient`).
 """
 
-from achievements_db.client import AsyncClient, Client, Requirement
+from achievements_db.client import (
+    AsyncClient,
+    BadgeProgress,
+    BadgeStat,
+    CatalogChange,
+    Client,
+    EarnedBadge,
+    LeaderboardRow,
+    PublicBadge,
+    Requirement,
+    TrackedStep,
+)
 from achievements_db.errors import AchievementsError
 from achievements_db.migrator import MigrationStatus, migrate, rollback, status
 
 __all__ = [
     "AchievementsError",
     "AsyncClient",
+    "BadgeProgress",
+    "BadgeStat",
+    "CatalogChange",
     "Client",
+    "EarnedBadge",
+    "LeaderboardRow",
+    "PublicBadge",
     "MigrationStatus",
     "Requirement",
+    "TrackedStep",
     "migrate",
     "rollback",
     "status",

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from achievements_db import migrator
+from achievements_db import commands_badges, migrator
 from achievements_db.database import Target, resolve
 from achievements_db.errors import AchievementsError
 
@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     stop = commands.add_parser("stop", help="stop the embedded PostgreSQL")
     stop.set_defaults(run=_cmd_stop, needs_database=False)
+
+    commands_badges.register(commands)
     return parser
 
 

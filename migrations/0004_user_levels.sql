@@ -12,22 +12,22 @@ COMMENT ON TABLE achievements.user_levels IS
     'Levels each user has reached, awarded once, at the moment the last requirement was met; kept when a step is undone later.';
 CREATE INDEX user_levels_level_idx ON achievements.user_levels (level, achieved_at);
 
--- Takes the transaction-scoped locks that serialize level and badge checks of the given users.
--- Without them, two transactions that each complete one of two requirements would each miss the
--- other's uncommitted tally and neither would award the level. A user's lock is one of 1024
--- keys (1..1024, from a hash of the id; key 0 of this class is the migrator's), so a statement
--- that brings 100,000 users to a level takes at most 1024 locks: one lock per user exhausted
--- the server's lock table (max_locks_per_transaction) from about 10,000 users on. Two users
--- that share a key only wait for each other's level check. Keys are taken in order, so two
--- callers cannot deadlock on them.
+-- Takes the transaction-scoped locks that serialize level and badge checks of these users.
+-- Without them, two transactions that each complete one of two requirements would each miss
+-- the other's uncommitted tally and neither would award the level. Users are hashed into 256
+-- lock buckets, so a statement over 100,000 users takes at most 256 locks (the shared lock
+-- table holds max_locks_per_transaction x max_connections); buckets are locked in key order,
+-- so two statements cannot deadlock on them. Two users in one bucket merely wait for each other.
+-- Bucket keys are 1..256: key 0 of this class is the migrator's session lock (MIGRATION_LOCK),
+-- which a migration that records steps must not wait for.
 CREATE FUNCTION achievements_private.lock_users(user_ids achievements.user_ref[])
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_advisory_xact_lock(1633838659, k)
-      FROM (SELECT DISTINCT 1 + (hashtext(u::text) & 1023) AS k FROM unnest(user_ids) AS u) AS keys
-     ORDER BY k;
+    SELECT pg_advisory_xact_lock(1633838659, bucket)
+      FROM (SELECT DISTINCT 1 + (hashtext(u::text) & 255) AS bucket FROM unnest(user_ids) AS u) AS buckets
+     ORDER BY bucket;
 $$;
 
 -- Awards the levels whose every requirement the users of the changed tallies now meet.

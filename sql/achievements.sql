@@ -569,22 +569,22 @@ COMMENT ON TABLE achievements.user_levels IS
     'Levels each user has reached, awarded once, at the moment the last requirement was met; kept when a step is undone later.';
 CREATE INDEX user_levels_level_idx ON achievements.user_levels (level, achieved_at);
 
--- Takes the transaction-scoped locks that serialize level and badge checks of the given users.
--- Without them, two transactions that each complete one of two requirements would each miss the
--- other's uncommitted tally and neither would award the level. A user's lock is one of 1024
--- keys (1..1024, from a hash of the id; key 0 of this class is the migrator's), so a statement
--- that brings 100,000 users to a level takes at most 1024 locks: one lock per user exhausted
--- the server's lock table (max_locks_per_transaction) from about 10,000 users on. Two users
--- that share a key only wait for each other's level check. Keys are taken in order, so two
--- callers cannot deadlock on them.
+-- Takes the transaction-scoped locks that serialize level and badge checks of these users.
+-- Without them, two transactions that each complete one of two requirements would each miss
+-- the other's uncommitted tally and neither would award the level. Users are hashed into 256
+-- lock buckets, so a statement over 100,000 users takes at most 256 locks (the shared lock
+-- table holds max_locks_per_transaction x max_connections); buckets are locked in key order,
+-- so two statements cannot deadlock on them. Two users in one bucket merely wait for each other.
+-- Bucket keys are 1..256: key 0 of this class is the migrator's session lock (MIGRATION_LOCK),
+-- which a migration that records steps must not wait for.
 CREATE FUNCTION achievements_private.lock_users(user_ids achievements.user_ref[])
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_advisory_xact_lock(1633838659, k)
-      FROM (SELECT DISTINCT 1 + (hashtext(u::text) & 1023) AS k FROM unnest(user_ids) AS u) AS keys
-     ORDER BY k;
+    SELECT pg_advisory_xact_lock(1633838659, bucket)
+      FROM (SELECT DISTINCT 1 + (hashtext(u::text) & 255) AS bucket FROM unnest(user_ids) AS u) AS buckets
+     ORDER BY bucket;
 $$;
 
 -- Awards the levels whose every requirement the users of the changed tallies now meet.
@@ -1457,5 +1457,1741 @@ SELECT achievements_private.grant_to_service_roles('EXECUTE',
     'FUNCTION achievements.track(regclass, text, text, text, text), achievements.untrack(regclass, text), achievements.tracked()');
 
 INSERT INTO achievements_private.applied_migrations (id) VALUES ('0005_tracking');
+
+-- ==== migration 0006_badges ====
+
+-- 0006 badges: the badge catalog, the badges users hold, the notification outbox, and every
+-- way a badge is awarded (a call, a claim, a tally reaching a threshold, a level reached, a
+-- backfill) or taken back (a call, a revocable tally falling below its threshold).
+--
+-- Bookkeeping that reads must not recount follows user_badges itself: a statement-level
+-- trigger on every INSERT and DELETE keeps each user's points and badge count
+-- (achievements.user_scores), the number of users at each points value (the rank histogram)
+-- and the holders of each badge. Counters that many transactions change at once are
+-- append-only delta rows (no row is updated, so no writer waits for another), folded from time
+-- to time by compact_counters().
+--
+-- Notifications: every new badge and level writes a row to achievements.notifications in the
+-- same transaction and queues pg_notify('achievements', '{"id":..,"user_id":..,"kind":..}'),
+-- delivered at commit. Writing them never undoes the award (see announce_badges).
+-- Setting achievements.quiet = on (SET LOCAL achievements.quiet = on; backfills do it for
+-- themselves) awards silently: no outbox row, no pg_notify.
+
+-- ---------------------------------------------------------------------------------------------
+-- Catalog
+-- ---------------------------------------------------------------------------------------------
+
+CREATE TABLE achievements.badges (
+    code             text PRIMARY KEY CONSTRAINT badges_code_not_empty CHECK (code <> ''),
+    name             text NOT NULL CONSTRAINT badges_name_not_empty CHECK (name <> ''),
+    description      text,
+    icon             text,
+    category         text,
+    points           int NOT NULL DEFAULT 0 CONSTRAINT badges_points_not_negative CHECK (points >= 0),
+    rarity           text NOT NULL DEFAULT 'common' CONSTRAINT badges_rarity_known
+                         CHECK (rarity IN ('common', 'uncommon', 'rare', 'epic', 'legendary')),
+    hidden           boolean NOT NULL DEFAULT false,
+    step             text CONSTRAINT badges_step_not_empty CHECK (step <> ''),
+    threshold        int CONSTRAINT badges_threshold_positive CHECK (threshold >= 1),
+    level            text CONSTRAINT badges_level_known REFERENCES achievements.levels (name)
+                         ON UPDATE CASCADE ON DELETE RESTRICT,
+    client_grantable boolean NOT NULL DEFAULT false,
+    revocable        boolean NOT NULL DEFAULT false,
+    active_from      timestamptz,
+    active_until     timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT badges_step_and_threshold_together CHECK ((step IS NULL) = (threshold IS NULL)),
+    CONSTRAINT badges_one_criterion CHECK (step IS NULL OR level IS NULL),
+    CONSTRAINT badges_revocable_needs_threshold CHECK (NOT revocable OR step IS NOT NULL),
+    CONSTRAINT badges_window_order CHECK (active_until > active_from)
+);
+COMMENT ON TABLE achievements.badges IS
+    'Badge catalog. Criteria: step + threshold (tally reaches threshold), level (level reached), or none (granted by award_badge / claim_badge). active_from/active_until bound a seasonal window.';
+COMMENT ON COLUMN achievements.badges.hidden IS 'Secret until earned: application roles see the row only once they hold the badge.';
+COMMENT ON COLUMN achievements.badges.client_grantable IS 'The user may grant it to themselves with achievements.claim_badge (e.g. a share button).';
+COMMENT ON COLUMN achievements.badges.revocable IS 'Threshold badges only: taken back automatically when the tally falls below the threshold.';
+
+-- "Which badges does this tally reach?" is asked on every tally change.
+CREATE INDEX badges_step_threshold_idx ON achievements.badges (step, threshold) WHERE step IS NOT NULL;
+CREATE INDEX badges_level_idx ON achievements.badges (level) WHERE level IS NOT NULL;
+
+-- Refuses a bad badge definition with one clear message (SQLSTATE AD202) before the CHECK
+-- constraints, which stay as the guarantee, would refuse it with a generic one.
+CREATE FUNCTION achievements_private.validate_badge()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    problem text;
+    hint    text;
+BEGIN
+    IF coalesce(NEW.code, '') = '' THEN
+        problem := 'code must be a non-empty text';
+        hint := 'Give every badge a stable code such as ''first_song''.';
+    ELSIF coalesce(NEW.name, '') = '' THEN
+        problem := 'name must be a non-empty text';
+        hint := 'Give the badge the name users see, e.g. ''First song''.';
+    ELSIF NEW.points IS NULL OR NEW.points < 0 THEN
+        problem := format('points must be 0 or more (got %s)', coalesce(NEW.points::text, 'NULL'));
+        hint := 'Use 0 for a badge that is worth no points.';
+    ELSIF NEW.rarity IS NULL OR NEW.rarity NOT IN ('common', 'uncommon', 'rare', 'epic', 'legendary') THEN
+        problem := format('unknown rarity %s', coalesce(quote_literal(NEW.rarity), 'NULL'));
+        hint := 'Use one of common, uncommon, rare, epic, legendary.';
+    ELSIF NEW.step IS NOT NULL AND NEW.level IS NOT NULL THEN
+        problem := format('has both a step (%s) and a level (%s)', quote_literal(NEW.step), quote_literal(NEW.level));
+        hint := 'A badge has one criterion: step + threshold, or level, or none (granted by a call). Make two badges.';
+    ELSIF NEW.step = '' THEN
+        problem := 'step must be a non-empty name';
+        hint := 'Use the step name recorded in achievements.user_steps, or leave step NULL.';
+    ELSIF NEW.threshold IS NOT NULL AND NEW.step IS NULL THEN
+        problem := format('has a threshold (%s) but no step', NEW.threshold);
+        hint := 'Set step to the step whose tally must reach the threshold, or leave threshold NULL.';
+    ELSIF NEW.step IS NOT NULL AND NEW.threshold IS NULL THEN
+        problem := format('has a step (%s) but no threshold', quote_literal(NEW.step));
+        hint := 'Set threshold to the tally that earns the badge, e.g. 10.';
+    ELSIF NEW.threshold < 1 THEN
+        problem := format('threshold must be at least 1 (got %s)', NEW.threshold);
+        hint := 'A badge for the first step has threshold 1.';
+    ELSIF NEW.level IS NOT NULL AND NOT EXISTS (SELECT 1 FROM achievements.levels AS l WHERE l.name = NEW.level) THEN
+        problem := format('unknown level %s', quote_literal(NEW.level));
+        hint := 'Create the level first (achievements.levels), or fix its name: SELECT name FROM achievements.levels.';
+    ELSIF NEW.revocable AND NEW.step IS NULL THEN
+        problem := 'is revocable but has no step and threshold';
+        hint := 'Only threshold badges are taken back automatically; take any badge back with achievements.revoke_badge().';
+    ELSIF NEW.active_until <= NEW.active_from THEN
+        problem := format('active_until (%s) must be later than active_from (%s)', NEW.active_until, NEW.active_from);
+        hint := 'The badge can be earned from active_from (inclusive) until active_until (exclusive).';
+    END IF;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'badge %: %', coalesce(quote_literal(NEW.code), 'NULL'), problem
+            USING ERRCODE = 'AD202', HINT = hint;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER _000_validate
+    BEFORE INSERT OR UPDATE ON achievements.badges
+    FOR EACH ROW EXECUTE FUNCTION achievements_private.validate_badge();
+
+-- ---------------------------------------------------------------------------------------------
+-- Badges held, scores, outbox
+-- ---------------------------------------------------------------------------------------------
+
+CREATE TABLE achievements.user_badges (
+    user_id   achievements.user_ref NOT NULL,
+    -- A badge of achievements.badges: kept by triggers rather than a foreign key, whose per-row
+    -- check would double the cost of a backfill. Awards lock the badges they insert (FOR SHARE,
+    -- count_badges), deleting a badge deletes its rows first (unaward_deleted_badge) and a new
+    -- code is carried over (rename_badge).
+    badge     text NOT NULL,
+    earned_at timestamptz NOT NULL DEFAULT now(),
+    notified  boolean NOT NULL DEFAULT false,
+    is_public boolean NOT NULL DEFAULT true,
+    PRIMARY KEY (user_id, badge)
+);
+COMMENT ON TABLE achievements.user_badges IS
+    'Badges each user holds, one row per user and badge. Written only by achievements-db functions and triggers.';
+COMMENT ON COLUMN achievements.user_badges.notified IS
+    'true: the award is announced in achievements.notifications, or was awarded silently on purpose (backfill, achievements.quiet); false: no notification was written for it.';
+COMMENT ON COLUMN achievements.user_badges.is_public IS
+    'Whether others may see this badge in achievements.public_badges(); the user changes it with achievements.set_badge_public().';
+-- leaderboard(since => ...) and user_rank(since => ...) read badges earned in a window. Rows
+-- arrive in earned_at order, so a BRIN index finds a window at almost no cost per insert.
+CREATE INDEX user_badges_earned_at_idx ON achievements.user_badges USING brin (earned_at);
+
+-- Points and badge count per user who holds or held a badge, kept by count_badges().
+CREATE TABLE achievements.user_scores (
+    user_id    achievements.user_ref PRIMARY KEY,
+    points     bigint NOT NULL DEFAULT 0 CHECK (points >= 0),
+    badges     int NOT NULL DEFAULT 0 CHECK (badges >= 0),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    -- Points added (negative: taken) by the latest change: lets the trigger that made it learn
+    -- the previous points from RETURNING and move the user in the rank histogram.
+    last_change bigint NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE achievements.user_scores IS
+    'Per user: the sum of the points of the badges they hold, and how many they hold. Kept up to date by a trigger on user_badges.';
+-- The leaderboard reads the top of this index.
+CREATE INDEX user_scores_rank_idx ON achievements.user_scores (points DESC, user_id) WHERE badges > 0;
+
+CREATE TABLE achievements.notifications (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id    achievements.user_ref NOT NULL,
+    kind       text NOT NULL CHECK (kind <> ''),
+    title      text NOT NULL,
+    body       text,
+    link       text,
+    data       jsonb NOT NULL DEFAULT '{}',
+    created_at timestamptz NOT NULL DEFAULT now(),
+    read_at    timestamptz
+);
+COMMENT ON TABLE achievements.notifications IS
+    'Outbox: one row per new badge (kind badge, data.badge) or level (kind level, data.level), written in the awarding transaction; pg_notify(''achievements'', {id, user_id, kind, badge|level}) fires at commit.';
+CREATE INDEX notifications_user_idx ON achievements.notifications (user_id, id);
+CREATE INDEX notifications_unread_idx ON achievements.notifications (user_id) WHERE read_at IS NULL;
+
+-- Append-only counters: each row is a change; the value is the sum. Ids from one sequence so
+-- that one check decides when to compact all of them.
+CREATE SEQUENCE achievements_private.counter_delta_id;
+
+CREATE TABLE achievements_private.points_histogram (
+    id     bigint PRIMARY KEY DEFAULT nextval('achievements_private.counter_delta_id'),
+    points bigint NOT NULL CHECK (points > 0),
+    users  bigint NOT NULL
+);
+COMMENT ON TABLE achievements_private.points_histogram IS
+    'Number of users at each points value above 0, as delta rows: users at p = sum(users) WHERE points = p.';
+CREATE INDEX points_histogram_points_idx ON achievements_private.points_histogram (points) INCLUDE (users);
+
+CREATE TABLE achievements_private.badge_holders (
+    id      bigint PRIMARY KEY DEFAULT nextval('achievements_private.counter_delta_id'),
+    badge   text NOT NULL REFERENCES achievements.badges (code) ON UPDATE CASCADE ON DELETE CASCADE,
+    holders bigint NOT NULL
+);
+COMMENT ON TABLE achievements_private.badge_holders IS
+    'Holders per badge, as delta rows: holders of b = sum(holders) WHERE badge = b.';
+CREATE INDEX badge_holders_badge_idx ON achievements_private.badge_holders (badge) INCLUDE (holders);
+
+-- Every user with a tally or a badge awarded by call, once: badge_stats divides by their
+-- number. Users are never removed from it.
+CREATE TABLE achievements_private.known_users (
+    user_id achievements.user_ref PRIMARY KEY
+);
+CREATE TABLE achievements_private.known_user_count (
+    id    bigint PRIMARY KEY DEFAULT nextval('achievements_private.counter_delta_id'),
+    users bigint NOT NULL
+);
+COMMENT ON TABLE achievements_private.known_user_count IS
+    'Number of rows of known_users, as delta rows: sum(users).';
+
+-- Folds the delta rows of every counter into one row per key. Exact under concurrency: it
+-- deletes only rows its snapshot sees and re-inserts their sum in the same statement; rows of
+-- transactions still running are left alone. One compaction at a time (transaction-scoped
+-- advisory lock 1633838660/1): with wait = false it returns -1 at once when another one runs,
+-- or when the transaction is not READ COMMITTED (where a concurrent fold could make it fail).
+-- Returns the number of delta rows removed.
+CREATE FUNCTION achievements_private.compact_counters(wait boolean)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    removed bigint := 0;
+    n       bigint;
+BEGIN
+    IF wait THEN
+        PERFORM pg_advisory_xact_lock(1633838660, 1);
+    ELSIF current_setting('transaction_isolation') <> 'read committed'
+          OR NOT pg_try_advisory_xact_lock(1633838660, 1) THEN
+        RETURN -1;
+    END IF;
+    WITH gone AS (DELETE FROM achievements_private.points_histogram RETURNING points, users),
+         kept AS (INSERT INTO achievements_private.points_histogram (points, users)
+                  SELECT points, sum(users) FROM gone GROUP BY points HAVING sum(users) <> 0)
+    SELECT count(*) INTO n FROM gone;
+    removed := removed + n;
+    WITH gone AS (DELETE FROM achievements_private.badge_holders RETURNING badge, holders),
+         kept AS (INSERT INTO achievements_private.badge_holders (badge, holders)
+                  SELECT badge, sum(holders) FROM gone GROUP BY badge HAVING sum(holders) <> 0)
+    SELECT count(*) INTO n FROM gone;
+    removed := removed + n;
+    WITH gone AS (DELETE FROM achievements_private.known_user_count RETURNING users),
+         kept AS (INSERT INTO achievements_private.known_user_count (users)
+                  SELECT sum(users) FROM gone HAVING sum(users) <> 0)
+    SELECT count(*) INTO n FROM gone;
+    RETURN removed + n;
+END
+$$;
+
+-- Compacts the counters when delta ids first_id..last_id crossed a multiple of 1000, i.e.
+-- about once per 1000 delta rows; never waits (see compact_counters).
+CREATE FUNCTION achievements_private.maybe_compact(first_id bigint, last_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF last_id / 1000 > (first_id - 1) / 1000 THEN
+        PERFORM achievements_private.compact_counters(false);
+    END IF;
+END
+$$;
+
+-- Folds the counter delta rows now (waits for a compaction in progress). Not needed for
+-- correctness: writers compact about every 1000 changes. Run it after a big import if you like.
+CREATE FUNCTION achievements.compact_counters()
+RETURNS bigint
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN achievements_private.compact_counters(true);
+COMMENT ON FUNCTION achievements.compact_counters() IS
+    'Folds the append-only counter rows (rank histogram, badge holders, user count); returns how many delta rows it removed. Optional maintenance.';
+
+-- Keeps user_scores, the rank histogram and the badge holders in step with one statement's
+-- inserted or deleted user_badges rows (transition table changed_badges), whichever path wrote
+-- them. Exact under concurrency: scores are upserted (row lock per user, in user_id order, so
+-- concurrent statements cannot deadlock on them); counters are appended, never updated. Locks
+-- the badges it reads FOR SHARE first, so a concurrent change of their points or a delete waits
+-- (see rescore_badge); a badge deleted or renamed meanwhile fails the statement with 40001.
+-- A statement that changed no row returns at once.
+CREATE FUNCTION achievements_private.count_badges()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET work_mem = '64MB'
+AS $$
+DECLARE
+    sign     int := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
+    codes    text[];
+    locked   bigint;
+    single   boolean;
+    first_id bigint;
+    last_id  bigint;
+BEGIN
+    -- Statement triggers fire for statements that changed no row (most award attempts).
+    IF NOT EXISTS (SELECT 1 FROM changed_badges) THEN
+        RETURN NULL;
+    END IF;
+    -- Transition tables carry no statistics (the planner may assume one row), so nothing below
+    -- joins two of them: the previous points come back from the upsert (last_change).
+    -- The badges of the statement are locked FOR SHARE (a concurrent points change or delete
+    -- waits for this transaction); one that vanished meanwhile fails the statement.
+    codes := ARRAY(SELECT DISTINCT c.badge FROM changed_badges AS c);
+    single := cardinality(codes) = 1;
+    SELECT count(*) INTO locked
+      FROM (SELECT b.code
+              FROM achievements.badges AS b
+             WHERE b.code = ANY (codes)
+             ORDER BY b.code
+               FOR SHARE) AS l;
+    IF locked < cardinality(codes) THEN
+        RAISE EXCEPTION 'a badge being awarded or revoked was deleted or renamed by a concurrent transaction'
+            USING ERRCODE = 'serialization_failure', HINT = 'Retry the transaction.';
+    END IF;
+    -- Lock order everywhere: badges, then scores in user_id order.
+    IF sign < 0 THEN
+        PERFORM 1 FROM achievements.user_scores AS s
+         WHERE s.user_id IN (SELECT c.user_id FROM changed_badges AS c)
+         ORDER BY s.user_id
+           FOR UPDATE;
+    END IF;
+    WITH worth AS (
+        SELECT b.code, b.points FROM achievements.badges AS b WHERE b.code = ANY (codes)
+    ), per_user AS (
+        -- worth has a handful of rows: a nested loop over it costs rows x badges at most.
+        -- A statement of one badge (a backfill, most awards) has one row per user already.
+        SELECT c.user_id, sign * w.points::bigint AS points, sign AS badges
+          FROM changed_badges AS c
+          JOIN worth AS w ON w.code = c.badge
+         WHERE single
+        UNION ALL
+        SELECT c.user_id, sign * sum(w.points) AS points, sign * count(*)::int AS badges
+          FROM changed_badges AS c
+          JOIN worth AS w ON w.code = c.badge
+         WHERE NOT single
+         GROUP BY c.user_id
+    ), inserted AS (
+        INSERT INTO achievements.user_scores AS s (user_id, points, badges, last_change)
+        SELECT p.user_id, p.points, p.badges, p.points FROM per_user AS p WHERE sign > 0 ORDER BY p.user_id
+        ON CONFLICT (user_id) DO UPDATE
+           SET points = s.points + excluded.points, badges = s.badges + excluded.badges,
+               last_change = excluded.points, updated_at = now()
+        RETURNING s.points, s.last_change
+    ), deleted AS (
+        -- A deleted badge was counted when it was inserted, so the row exists (and is locked
+        -- in user_id order by the statement before this one).
+        UPDATE achievements.user_scores AS s
+           SET points = s.points + p.points, badges = s.badges + p.badges,
+               last_change = p.points, updated_at = now()
+          FROM per_user AS p
+         WHERE sign < 0 AND s.user_id = p.user_id
+        RETURNING s.points, s.last_change
+    ), histogram AS (
+        -- Users who moved from points - last_change to points: grouped by the move first
+        -- (few groups), then by points value.
+        INSERT INTO achievements_private.points_histogram (points, users)
+        SELECT m.points, sum(m.users)
+          FROM (SELECT u.points, u.last_change, count(*) AS n
+                  FROM (SELECT * FROM inserted UNION ALL SELECT * FROM deleted) AS u
+                 GROUP BY u.points, u.last_change) AS g
+         CROSS JOIN LATERAL (VALUES (g.points - g.last_change, -g.n), (g.points, g.n)) AS m(points, users)
+         WHERE m.points > 0
+         GROUP BY m.points
+        HAVING sum(m.users) <> 0
+        RETURNING id
+    ), holders AS (
+        INSERT INTO achievements_private.badge_holders (badge, holders)
+        SELECT c.badge, sign * count(*) FROM changed_badges AS c WHERE NOT single GROUP BY c.badge
+        UNION ALL
+        SELECT codes[1], sign * (SELECT count(*) FROM changed_badges) WHERE single
+        RETURNING id
+    )
+    SELECT min(id), max(id) INTO first_id, last_id
+      FROM (SELECT id FROM histogram UNION ALL SELECT id FROM holders) AS ids;
+    IF last_id IS NOT NULL THEN
+        PERFORM achievements_private.maybe_compact(first_id, last_id);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER _100_count_badges_on_insert
+    AFTER INSERT ON achievements.user_badges
+    REFERENCING NEW TABLE AS changed_badges
+    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.count_badges();
+CREATE TRIGGER _100_count_badges_on_delete
+    AFTER DELETE ON achievements.user_badges
+    REFERENCING OLD TABLE AS changed_badges
+    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.count_badges();
+
+-- Deleting a badge takes it from its holders first, while its points are still known, so that
+-- their scores drop; the foreign keys then remove its counters.
+CREATE FUNCTION achievements_private.unaward_deleted_badge()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM achievements.user_badges AS ub WHERE ub.badge = OLD.code;
+    RETURN OLD;
+END
+$$;
+
+CREATE TRIGGER _100_unaward_on_delete
+    BEFORE DELETE ON achievements.badges
+    FOR EACH ROW EXECUTE FUNCTION achievements_private.unaward_deleted_badge();
+
+-- A badge whose code changes keeps its holders: their rows follow the new code.
+CREATE FUNCTION achievements_private.rename_badge()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE achievements.user_badges AS ub SET badge = NEW.code WHERE ub.badge = OLD.code;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER _100_rename_on_code_change
+    AFTER UPDATE OF code ON achievements.badges
+    FOR EACH ROW WHEN (OLD.code IS DISTINCT FROM NEW.code)
+    EXECUTE FUNCTION achievements_private.rename_badge();
+
+-- A badge whose points change moves every holder's score by the difference (set-based; takes
+-- the score row locks of all holders, so run catalog changes outside peak hours).
+CREATE FUNCTION achievements_private.rescore_badge()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    delta bigint := NEW.points - OLD.points;
+BEGIN
+    WITH scored AS (
+        UPDATE achievements.user_scores AS s
+           SET points = s.points + delta, last_change = delta, updated_at = now()
+          FROM achievements.user_badges AS ub
+         WHERE ub.badge IN (OLD.code, NEW.code) AND s.user_id = ub.user_id
+        RETURNING s.points
+    ), moves AS (
+        SELECT s.points - delta AS points, -1 AS users FROM scored AS s WHERE s.points - delta > 0
+        UNION ALL
+        SELECT s.points, 1 FROM scored AS s WHERE s.points > 0
+    )
+    INSERT INTO achievements_private.points_histogram (points, users)
+    SELECT m.points, sum(m.users) FROM moves AS m GROUP BY m.points HAVING sum(m.users) <> 0;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER _100_rescore_on_points_change
+    AFTER UPDATE OF points ON achievements.badges
+    FOR EACH ROW WHEN (OLD.points IS DISTINCT FROM NEW.points)
+    EXECUTE FUNCTION achievements_private.rescore_badge();
+
+-- ---------------------------------------------------------------------------------------------
+-- Announcing: outbox rows and pg_notify
+-- ---------------------------------------------------------------------------------------------
+
+-- Whether awards are silent in this transaction: SET LOCAL achievements.quiet = on.
+CREATE FUNCTION achievements_private.quiet()
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN lower(coalesce(current_setting('achievements.quiet', true), '')) IN ('on', 'true', 'yes', '1');
+
+-- Queues pg_notify('achievements', {"id", "user_id", "kind", "badge"|"level"}) for the given
+-- outbox rows, delivered at commit. Skips it (the outbox rows stay; listeners catch up by
+-- reading them) when the NOTIFY queue is more than half full, because a full queue makes
+-- COMMIT itself fail.
+CREATE FUNCTION achievements_private.publish(ids bigint[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pg_notification_queue_usage() > 0.5 THEN
+        RAISE WARNING 'achievements: NOTIFY queue is % full; % notification(s) stay in achievements.notifications without pg_notify',
+                      round(pg_notification_queue_usage() * 100) || '%', cardinality(ids);
+        RETURN;
+    END IF;
+    PERFORM pg_notify('achievements',
+                      (jsonb_build_object('id', n.id, 'user_id', n.user_id, 'kind', n.kind)
+                       || jsonb_strip_nulls(jsonb_build_object('badge', n.data -> 'badge', 'level', n.data -> 'level'))
+                      )::text)
+       FROM achievements.notifications AS n
+      WHERE n.id = ANY (ids)
+      ORDER BY n.id;
+END
+$$;
+
+-- Writes one 'badge' outbox row per newly awarded (user, badge) pair and publishes them,
+-- unless achievements.quiet is on. Never raises: any failure (e.g. a notification too long
+-- for pg_notify) becomes a WARNING, marks those awards notified = false, and the awards stand.
+CREATE FUNCTION achievements_private.announce_badges(user_ids achievements.user_ref[], codes text[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ids bigint[];
+BEGIN
+    IF achievements_private.quiet() OR user_ids IS NULL THEN
+        RETURN;
+    END IF;
+    BEGIN
+        WITH written AS (
+            INSERT INTO achievements.notifications (user_id, kind, title, body, data)
+            SELECT a.user_id, 'badge', 'Badge earned: ' || b.name, b.description,
+                   jsonb_build_object('badge', b.code, 'name', b.name, 'points', b.points,
+                                      'rarity', b.rarity, 'icon', b.icon, 'category', b.category)
+              FROM unnest(user_ids, codes) WITH ORDINALITY AS a(user_id, badge, ord)
+              JOIN achievements.badges AS b ON b.code = a.badge
+             ORDER BY a.ord
+            RETURNING id
+        )
+        SELECT array_agg(id ORDER BY id) INTO ids FROM written;
+        PERFORM achievements_private.publish(ids);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'achievements: % badge award(s) stand, but their notifications failed: % (SQLSTATE %)',
+                      cardinality(user_ids), SQLERRM, SQLSTATE;
+        UPDATE achievements.user_badges AS ub SET notified = false
+          FROM unnest(user_ids, codes) AS a(user_id, badge)
+         WHERE ub.user_id = a.user_id AND ub.badge = a.badge;
+    END;
+END
+$$;
+
+-- Writes one 'level' outbox row per newly reached (user, level) and publishes them, unless
+-- achievements.quiet is on. Never raises (a failure becomes a WARNING; the levels stand).
+CREATE FUNCTION achievements_private.announce_levels(user_ids achievements.user_ref[], levels text[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ids bigint[];
+BEGIN
+    IF achievements_private.quiet() OR user_ids IS NULL THEN
+        RETURN;
+    END IF;
+    BEGIN
+        WITH written AS (
+            INSERT INTO achievements.notifications (user_id, kind, title, body, data)
+            SELECT a.user_id, 'level', 'Level reached: ' || l.name, l.description,
+                   jsonb_build_object('level', l.name)
+              FROM unnest(user_ids, levels) WITH ORDINALITY AS a(user_id, level, ord)
+              JOIN achievements.levels AS l ON l.name = a.level
+             ORDER BY a.ord
+            RETURNING id
+        )
+        SELECT array_agg(id ORDER BY id) INTO ids FROM written;
+        PERFORM achievements_private.publish(ids);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'achievements: % level(s) stand, but their notifications failed: % (SQLSTATE %)',
+                      cardinality(user_ids), SQLERRM, SQLSTATE;
+    END;
+END
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Automatic awarding
+-- ---------------------------------------------------------------------------------------------
+
+-- Registers users for badge_stats (known_users, once each: the primary key makes a concurrent
+-- registration of the same user wait and then do nothing) and counts the newcomers.
+CREATE FUNCTION achievements_private.register_users(user_ids achievements.user_ref[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    newcomers bigint;
+    delta_id  bigint;
+BEGIN
+    WITH registered AS (
+        INSERT INTO achievements_private.known_users (user_id)
+        SELECT u FROM unnest(user_ids) AS u ORDER BY 1
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) INTO newcomers FROM registered;
+    IF newcomers > 0 THEN
+        INSERT INTO achievements_private.known_user_count (users) VALUES (newcomers) RETURNING id INTO delta_id;
+        PERFORM achievements_private.maybe_compact(delta_id, delta_id);
+    END IF;
+END
+$$;
+
+-- Whether the badge can be earned at this moment (inside its seasonal window, if any).
+CREATE FUNCTION achievements._badge_active(active_from timestamptz, active_until timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (active_from IS NULL OR active_from <= now()) AND (active_until IS NULL OR now() < active_until);
+
+-- New tallies (AFTER INSERT on user_achievements): registers their users for badge_stats, and
+-- awards every active threshold badge of the step that the first tally reaches. Idempotent
+-- (primary key + ON CONFLICT DO NOTHING); the tally row lock of the statement that wrote the
+-- tally orders concurrent changes of one tally, so each crossing is seen exactly once.
+CREATE FUNCTION achievements_private.award_badges_on_insert()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    users achievements.user_ref[];
+    codes text[];
+BEGIN
+    -- An upsert fires this trigger even when it inserted no tally (the common case).
+    IF NOT EXISTS (SELECT 1 FROM new_tallies) THEN
+        RETURN NULL;
+    END IF;
+    PERFORM achievements_private.register_users(ARRAY(SELECT DISTINCT t.user_id FROM new_tallies AS t));
+    IF NOT EXISTS (SELECT 1 FROM new_tallies AS t
+                     JOIN achievements.badges AS b ON b.step = t.name AND b.threshold <= t.count) THEN
+        RETURN NULL;
+    END IF;
+
+    WITH awarded AS (
+        INSERT INTO achievements.user_badges (user_id, badge, notified)
+        SELECT t.user_id, b.code, true
+          FROM new_tallies AS t
+          JOIN achievements.badges AS b ON b.step = t.name AND b.threshold <= t.count
+         WHERE achievements._badge_active(b.active_from, b.active_until)
+         ORDER BY 1, 2
+        ON CONFLICT DO NOTHING
+        RETURNING user_id, badge
+    )
+    SELECT array_agg(user_id), array_agg(badge) INTO users, codes FROM awarded;
+    PERFORM achievements_private.announce_badges(users, codes);
+    RETURN NULL;
+END
+$$;
+
+-- Changed tallies (AFTER UPDATE on user_achievements): takes back the revocable badges whose
+-- threshold the tally fell below, then awards the active threshold badges the tally rose to
+-- (old count < threshold <= new count). Same guarantees as award_badges_on_insert. A badge
+-- revoked by hand is not given back until the tally crosses its threshold again.
+CREATE FUNCTION achievements_private.award_badges_on_update()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fallen boolean;
+    risen  boolean;
+    users  achievements.user_ref[];
+    codes  text[];
+BEGIN
+    -- The old and new count of each tally meet in a GROUP BY: transition tables carry no
+    -- statistics, and a join of two of them would be a nested loop over both.
+    -- First one read decides whether any threshold is crossed at all: most changes cross none,
+    -- and then no statement is run (each would fire the triggers of user_badges).
+    WITH changes AS (
+        SELECT x.user_id, x.name, sum(x.old_count) AS old_count, sum(x.new_count) AS new_count
+          FROM (SELECT o.user_id, o.name, o.count AS old_count, 0 AS new_count FROM old_tallies AS o
+                UNION ALL
+                SELECT n.user_id, n.name, 0, n.count FROM new_tallies AS n) AS x
+         GROUP BY x.user_id, x.name
+    )
+    SELECT coalesce(bool_or(b.revocable AND b.threshold > c.new_count), false),
+           coalesce(bool_or(b.threshold <= c.new_count), false)
+      INTO fallen, risen
+      FROM changes AS c
+      JOIN achievements.badges AS b
+        ON b.step = c.name AND b.threshold > least(c.old_count, c.new_count)
+                           AND b.threshold <= greatest(c.old_count, c.new_count);
+    IF fallen THEN
+        WITH changes AS (
+            SELECT x.user_id, x.name, sum(x.old_count) AS old_count, sum(x.new_count) AS new_count
+              FROM (SELECT o.user_id, o.name, o.count AS old_count, 0 AS new_count FROM old_tallies AS o
+                    UNION ALL
+                    SELECT n.user_id, n.name, 0, n.count FROM new_tallies AS n) AS x
+             GROUP BY x.user_id, x.name
+        ), gone AS (
+            SELECT c.user_id, b.code
+              FROM changes AS c
+              JOIN achievements.badges AS b
+                ON b.step = c.name AND b.threshold > c.new_count AND b.threshold <= c.old_count
+             WHERE b.revocable
+        )
+        DELETE FROM achievements.user_badges AS ub
+         USING gone AS g
+         WHERE ub.user_id = g.user_id AND ub.badge = g.code;
+    END IF;
+    IF NOT risen THEN
+        RETURN NULL;
+    END IF;
+
+    WITH changes AS (
+        SELECT x.user_id, x.name, sum(x.old_count) AS old_count, sum(x.new_count) AS new_count
+          FROM (SELECT o.user_id, o.name, o.count AS old_count, 0 AS new_count FROM old_tallies AS o
+                UNION ALL
+                SELECT n.user_id, n.name, 0, n.count FROM new_tallies AS n) AS x
+         GROUP BY x.user_id, x.name
+    ), awarded AS (
+        INSERT INTO achievements.user_badges (user_id, badge, notified)
+        SELECT c.user_id, b.code, true
+          FROM changes AS c
+          JOIN achievements.badges AS b
+            ON b.step = c.name AND b.threshold <= c.new_count AND b.threshold > c.old_count
+         WHERE achievements._badge_active(b.active_from, b.active_until)
+         ORDER BY 1, 2
+        ON CONFLICT DO NOTHING
+        RETURNING user_id, badge
+    )
+    SELECT array_agg(user_id), array_agg(badge) INTO users, codes FROM awarded;
+    PERFORM achievements_private.announce_badges(users, codes);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER _300_award_badges_on_insert
+    AFTER INSERT ON achievements.user_achievements
+    REFERENCING NEW TABLE AS new_tallies
+    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.award_badges_on_insert();
+CREATE TRIGGER _300_award_badges_on_update
+    AFTER UPDATE ON achievements.user_achievements
+    REFERENCING OLD TABLE AS old_tallies NEW TABLE AS new_tallies
+    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.award_badges_on_update();
+
+-- New levels (AFTER INSERT on user_levels): announces them, then awards the active badges of
+-- those levels. Runs under the per-user lock that award_levels holds. Idempotent.
+CREATE FUNCTION achievements_private.level_reached()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    users  achievements.user_ref[];
+    levels text[];
+    codes  text[];
+BEGIN
+    SELECT array_agg(l.user_id ORDER BY l.user_id, l.level), array_agg(l.level ORDER BY l.user_id, l.level)
+      INTO users, levels
+      FROM new_levels AS l;
+    PERFORM achievements_private.announce_levels(users, levels);
+
+    WITH awarded AS (
+        INSERT INTO achievements.user_badges (user_id, badge, notified)
+        SELECT l.user_id, b.code, true
+          FROM new_levels AS l
+          JOIN achievements.badges AS b ON b.level = l.level
+         WHERE achievements._badge_active(b.active_from, b.active_until)
+         ORDER BY 1, 2
+        ON CONFLICT DO NOTHING
+        RETURNING user_id, badge
+    )
+    SELECT array_agg(user_id), array_agg(badge) INTO users, codes FROM awarded;
+    PERFORM achievements_private.announce_badges(users, codes);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER _300_level_reached
+    AFTER INSERT ON achievements.user_levels
+    REFERENCING NEW TABLE AS new_levels
+    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.level_reached();
+
+-- backfill_levels (0004) awards silently, as backfill_badge does: no flood of notifications.
+ALTER FUNCTION achievements.backfill_levels(text) SET achievements.quiet = 'on';
+
+-- ---------------------------------------------------------------------------------------------
+-- Awarding by call
+-- ---------------------------------------------------------------------------------------------
+
+-- The badge row, or AD201 (unknown badge). With active = true, also AD204 when the badge is
+-- outside its seasonal window now.
+CREATE FUNCTION achievements_private.get_badge(code text, active boolean)
+RETURNS achievements.badges
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b achievements.badges;
+BEGIN
+    SELECT * INTO b FROM achievements.badges AS x WHERE x.code = get_badge.code;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown badge %', coalesce(quote_literal(code), 'NULL')
+            USING ERRCODE = 'AD201',
+                  HINT = 'Badges are the rows of achievements.badges: SELECT code FROM achievements.badges.';
+    END IF;
+    IF active AND NOT achievements._badge_active(b.active_from, b.active_until) THEN
+        RAISE EXCEPTION 'badge % can be earned only from % until %; it is now %', quote_literal(code),
+                        coalesce(b.active_from::text, '-infinity'), coalesce(b.active_until::text, 'infinity'), now()
+            USING ERRCODE = 'AD204',
+                  HINT = 'Seasonal badges are earned only inside their window (achievements.badges.active_from / active_until).';
+    END IF;
+    RETURN b;
+END
+$$;
+
+-- Awards the badge to the user; true when newly awarded, false when they already held it.
+-- Idempotent and race-free: 100 calls or 20 concurrent sessions give one row and one
+-- notification (primary key + ON CONFLICT DO NOTHING: a concurrent caller waits for the first
+-- insert and then does nothing). Raises AD005 for a NULL user, AD201 for an unknown badge,
+-- AD204 outside the badge's seasonal window. Owner and service roles.
+CREATE FUNCTION achievements.award_badge(user_id achievements.user_ref, code text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    b achievements.badges;
+    n int;
+BEGIN
+    IF award_badge.user_id IS NULL THEN
+        RAISE EXCEPTION 'award_badge: user_id is NULL' USING ERRCODE = 'AD005',
+            HINT = 'Pass the id of the user who earned the badge.';
+    END IF;
+    b := achievements_private.get_badge(award_badge.code, true);
+    INSERT INTO achievements.user_badges (user_id, badge, notified)
+    VALUES (award_badge.user_id, b.code, true)
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RETURN false;
+    END IF;
+    PERFORM achievements_private.register_users(ARRAY[award_badge.user_id]);
+    PERFORM achievements_private.announce_badges(ARRAY[award_badge.user_id], ARRAY[b.code]);
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION achievements.award_badge(achievements.user_ref, text) IS
+    'Awards a badge to a user; true when newly awarded, false when already held. Idempotent under concurrency; one notification.';
+
+-- The current user (current_user_id()) claims a client_grantable badge; true when newly
+-- awarded. Same guarantees as award_badge. Raises AD005 without a user claim, AD201 for an
+-- unknown badge (or a hidden one that cannot be claimed: its existence stays secret), AD203
+-- for a badge that is not client_grantable, AD204 outside its seasonal window.
+CREATE FUNCTION achievements.claim_badge(code text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    who achievements.user_ref := achievements.current_user_id();
+    b   achievements.badges;
+BEGIN
+    IF who IS NULL THEN
+        RAISE EXCEPTION 'claim_badge: the request carries no user claim' USING ERRCODE = 'AD005',
+            HINT = 'Set request.jwt.claims (PostgREST, Supabase) or jwt.claims.user_id to the user who claims the badge.';
+    END IF;
+    SELECT * INTO b FROM achievements.badges AS x WHERE x.code = claim_badge.code;
+    IF NOT FOUND OR (b.hidden AND NOT b.client_grantable) THEN
+        RAISE EXCEPTION 'unknown badge %', coalesce(quote_literal(code), 'NULL')
+            USING ERRCODE = 'AD201',
+                  HINT = 'Badges are the rows of achievements.badges you can read.';
+    END IF;
+    IF NOT b.client_grantable THEN
+        RAISE EXCEPTION 'badge % cannot be claimed: it is earned, not granted on request', quote_literal(code)
+            USING ERRCODE = 'AD203',
+                  HINT = 'Only badges with client_grantable = true can be claimed; others are awarded by the application.';
+    END IF;
+    b := achievements_private.get_badge(b.code, true);
+    RETURN achievements.award_badge(who, b.code);
+END
+$$;
+COMMENT ON FUNCTION achievements.claim_badge(text) IS
+    'The current user claims a client_grantable badge (e.g. a share button); true when newly awarded. Other badges are refused (AD203).';
+
+-- Takes the badge from the user; true when they held it. Their points and the badge's holders
+-- follow (trigger on user_badges). Sends no notification. Raises AD005 for a NULL user, AD201
+-- for an unknown badge. Owner and service roles.
+CREATE FUNCTION achievements.revoke_badge(user_id achievements.user_ref, code text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    b achievements.badges;
+    n int;
+BEGIN
+    IF revoke_badge.user_id IS NULL THEN
+        RAISE EXCEPTION 'revoke_badge: user_id is NULL' USING ERRCODE = 'AD005',
+            HINT = 'Pass the id of the user who loses the badge.';
+    END IF;
+    b := achievements_private.get_badge(revoke_badge.code, false);
+    DELETE FROM achievements.user_badges AS ub
+     WHERE ub.user_id = revoke_badge.user_id AND ub.badge = b.code;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n > 0;
+END
+$$;
+COMMENT ON FUNCTION achievements.revoke_badge(achievements.user_ref, text) IS
+    'Takes a badge from a user; true when they held it. Points follow.';
+
+-- Whether the user holds the badge. Raises AD201 for an unknown badge, AD005 without a user,
+-- 42501 when an application role asks about another user.
+CREATE FUNCTION achievements.has_badge(user_id achievements.user_ref, code text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    who achievements.user_ref := achievements._readable_user(has_badge.user_id);
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM achievements.badges AS b WHERE b.code = has_badge.code) THEN
+        RAISE EXCEPTION 'unknown badge %', coalesce(quote_literal(code), 'NULL')
+            USING ERRCODE = 'AD201',
+                  HINT = 'Badges are the rows of achievements.badges: SELECT code FROM achievements.badges.';
+    END IF;
+    RETURN EXISTS (SELECT 1 FROM achievements.user_badges AS ub WHERE ub.user_id = who AND ub.badge = has_badge.code);
+END
+$$;
+COMMENT ON FUNCTION achievements.has_badge(achievements.user_ref, text) IS
+    'Whether the user holds the badge.';
+
+-- Awards the badge to every user who already qualifies (tally >= threshold, or level reached),
+-- in one set-based statement, silently: rows are marked notified = true and no notification
+-- is written or sent. Returns how many users got it; 0 for a badge without criteria.
+-- Idempotent; safe beside concurrent awards: the fast path is a plain INSERT (no per-row
+-- ON CONFLICT check, about twice as fast), skipping current holders only when the holder
+-- counter says there are any; a concurrent award of the same badge to the same user makes it
+-- fail with unique_violation, and then the statement is redone with ON CONFLICT DO NOTHING.
+-- Raises AD201 for an unknown badge, AD204 outside its seasonal window. Owner and service roles.
+CREATE FUNCTION achievements.backfill_badge(code text)
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET achievements.quiet = 'on'
+AS $$
+DECLARE
+    b       achievements.badges := achievements_private.get_badge(code, true);
+    held    boolean;
+    awarded int := 0;
+BEGIN
+    IF b.step IS NULL AND b.level IS NULL THEN
+        RETURN 0;
+    END IF;
+    held := EXISTS (SELECT 1 FROM achievements_private.badge_holders AS h
+                     WHERE h.badge = b.code GROUP BY h.badge HAVING sum(h.holders) <> 0);
+    BEGIN
+        IF held THEN
+            INSERT INTO achievements.user_badges (user_id, badge, notified)
+            SELECT q.user_id, b.code, true
+              FROM (SELECT t.user_id FROM achievements.user_achievements AS t
+                     WHERE b.step IS NOT NULL AND t.name = b.step AND t.count >= b.threshold
+                    UNION ALL
+                    SELECT ul.user_id FROM achievements.user_levels AS ul
+                     WHERE b.level IS NOT NULL AND ul.level = b.level) AS q
+             WHERE NOT EXISTS (SELECT 1 FROM achievements.user_badges AS ub
+                                WHERE ub.user_id = q.user_id AND ub.badge = b.code)
+             ORDER BY q.user_id;
+        ELSE
+            INSERT INTO achievements.user_badges (user_id, badge, notified)
+            SELECT q.user_id, b.code, true
+              FROM (SELECT t.user_id FROM achievements.user_achievements AS t
+                     WHERE b.step IS NOT NULL AND t.name = b.step AND t.count >= b.threshold
+                    UNION ALL
+                    SELECT ul.user_id FROM achievements.user_levels AS ul
+                     WHERE b.level IS NOT NULL AND ul.level = b.level) AS q
+             ORDER BY q.user_id;
+        END IF;
+        GET DIAGNOSTICS awarded = ROW_COUNT;
+    EXCEPTION WHEN unique_violation THEN
+        INSERT INTO achievements.user_badges (user_id, badge, notified)
+        SELECT q.user_id, b.code, true
+          FROM (SELECT t.user_id FROM achievements.user_achievements AS t
+                 WHERE b.step IS NOT NULL AND t.name = b.step AND t.count >= b.threshold
+                UNION ALL
+                SELECT ul.user_id FROM achievements.user_levels AS ul
+                 WHERE b.level IS NOT NULL AND ul.level = b.level) AS q
+         ORDER BY q.user_id
+        ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS awarded = ROW_COUNT;
+    END;
+    RETURN awarded;
+END
+$$;
+COMMENT ON FUNCTION achievements.backfill_badge(text) IS
+    'Awards a badge to every user who already qualifies, silently (notified = true, no notification); returns how many got it.';
+
+-- The current user shows or hides one of their badges in public_badges(); true when they hold
+-- it. Raises AD005 without a user claim.
+CREATE FUNCTION achievements.set_badge_public(code text, is_public boolean)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    who achievements.user_ref := achievements.current_user_id();
+    n   int;
+BEGIN
+    IF who IS NULL THEN
+        RAISE EXCEPTION 'set_badge_public: the request carries no user claim' USING ERRCODE = 'AD005',
+            HINT = 'Set request.jwt.claims (PostgREST, Supabase) or jwt.claims.user_id.';
+    END IF;
+    UPDATE achievements.user_badges AS ub SET is_public = coalesce(set_badge_public.is_public, true)
+     WHERE ub.user_id = who AND ub.badge = set_badge_public.code;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n > 0;
+END
+$$;
+COMMENT ON FUNCTION achievements.set_badge_public(text, boolean) IS
+    'The current user shows (true) or hides (false) one of their badges from others; true when they hold it.';
+
+-- ---------------------------------------------------------------------------------------------
+-- Security
+-- ---------------------------------------------------------------------------------------------
+
+ALTER TABLE achievements.badges ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible ON achievements.badges FOR SELECT
+    USING (NOT hidden OR EXISTS (SELECT 1 FROM achievements.user_badges AS ub
+                                  WHERE ub.badge = code AND ub.user_id = (SELECT achievements.current_user_id())));
+ALTER TABLE achievements.user_badges ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON achievements.user_badges FOR SELECT
+    USING (user_id = (SELECT achievements.current_user_id()));
+ALTER TABLE achievements.user_scores ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON achievements.user_scores FOR SELECT
+    USING (user_id = (SELECT achievements.current_user_id()));
+ALTER TABLE achievements.notifications ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON achievements.notifications FOR SELECT
+    USING (user_id = (SELECT achievements.current_user_id()));
+SELECT achievements_private.create_service_policy('achievements.badges');
+SELECT achievements_private.create_service_policy('achievements.user_badges');
+SELECT achievements_private.create_service_policy('achievements.user_scores');
+SELECT achievements_private.create_service_policy('achievements.notifications');
+
+SELECT achievements_private.grant_to_app_roles('SELECT',
+    'TABLE achievements.badges, achievements.user_badges, achievements.user_scores, achievements.notifications');
+SELECT achievements_private.grant_to_service_roles('SELECT',
+    'TABLE achievements.badges, achievements.user_badges, achievements.user_scores, achievements.notifications');
+
+REVOKE EXECUTE ON FUNCTION achievements.award_badge(achievements.user_ref, text),
+                           achievements.revoke_badge(achievements.user_ref, text),
+                           achievements.backfill_badge(text),
+                           achievements.compact_counters(),
+                           achievements.claim_badge(text),
+                           achievements.set_badge_public(text, boolean) FROM PUBLIC;
+SELECT achievements_private.grant_to_service_roles('EXECUTE',
+    'FUNCTION achievements.award_badge(achievements.user_ref, text), achievements.revoke_badge(achievements.user_ref, text), achievements.backfill_badge(text), achievements.compact_counters()');
+SELECT achievements_private.grant_to_app_roles('EXECUTE',
+    'FUNCTION achievements.claim_badge(text), achievements.set_badge_public(text, boolean)');
+SELECT achievements_private.grant_to_service_roles('EXECUTE',
+    'FUNCTION achievements.claim_badge(text), achievements.set_badge_public(text, boolean)');
+
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0006_badges');
+
+-- ==== migration 0007_badge_reads ====
+
+-- 0007 badge reads: progress toward each badge, a user's badges page by page, points, the
+-- leaderboard and ranks, per-badge statistics. Each read touches only the rows it returns
+-- (plus the catalog): the leaderboard reads the top of an index, a rank sums the points
+-- histogram, statistics sum the holder counters. None counts all users.
+--
+-- Row level security: a user reads their own progress, badges, points and rank (others raise
+-- 42501, as in steps_required); others' public data only through leaderboard, badge_stats and
+-- public_badges, which are SECURITY DEFINER and return nothing private.
+
+-- Raises AD206 unless 1 <= lim <= 1000.
+CREATE FUNCTION achievements._check_limit(lim int)
+RETURNS int
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF lim IS NULL OR lim < 1 OR lim > 1000 THEN
+        RAISE EXCEPTION 'limit must be between 1 and 1000 (got %)', coalesce(lim::text, 'NULL')
+            USING ERRCODE = 'AD206', HINT = 'Ask for at most 1000 rows at a time and page on.';
+    END IF;
+    RETURN lim;
+END
+$$;
+
+-- One row per badge, for a progress screen: current/target ("5/10 songs"), earned_at when held.
+-- Threshold badges: the tally (capped at the threshold) out of the threshold. Level badges: the
+-- requirements met out of the requirements of the level. Badges without criteria: 0 or 1 out
+-- of 1. A badge held counts as complete. Hidden badges appear only once earned. Ordered by
+-- category, step, threshold, level, code. Raises AD005 without a user, 42501 when an
+-- application role asks about another user.
+CREATE FUNCTION achievements.badge_progress(
+    user_id achievements.user_ref DEFAULT achievements.current_user_id())
+RETURNS TABLE (code text, name text, current int, target int, earned_at timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    who achievements.user_ref := achievements._readable_user(badge_progress.user_id);
+BEGIN
+    RETURN QUERY
+    WITH held AS (
+        SELECT ub.badge, ub.earned_at FROM achievements.user_badges AS ub WHERE ub.user_id = who
+    ), tallies AS (
+        SELECT t.name, t.count FROM achievements.user_achievements AS t WHERE t.user_id = who
+    ), levels AS (
+        SELECT r.level, count(*)::int AS requirements,
+               count(*) FILTER (WHERE coalesce(t.count, 0) >= r.required_count)::int AS met,
+               EXISTS (SELECT 1 FROM achievements.user_levels AS ul
+                        WHERE ul.user_id = who AND ul.level = r.level) AS reached
+          FROM achievements.level_requirements AS r
+          LEFT JOIN tallies AS t ON t.name = r.name
+         WHERE r.level IN (SELECT b.level FROM achievements.badges AS b WHERE b.level IS NOT NULL)
+         GROUP BY r.level
+    ), progress AS (
+        SELECT b.*, h.earned_at AS held_at,
+               CASE WHEN b.step IS NOT NULL THEN b.threshold
+                    WHEN b.level IS NOT NULL THEN greatest(coalesce(l.requirements, 0), 1)
+                    ELSE 1 END AS goal,
+               CASE WHEN b.step IS NOT NULL THEN least(coalesce(t.count, 0), b.threshold)
+                    WHEN b.level IS NOT NULL THEN
+                         CASE WHEN l.reached THEN greatest(coalesce(l.requirements, 0), 1) ELSE coalesce(l.met, 0) END
+                    ELSE 0 END AS done
+          FROM achievements.badges AS b
+          LEFT JOIN held AS h ON h.badge = b.code
+          LEFT JOIN tallies AS t ON t.name = b.step
+          LEFT JOIN levels AS l ON l.level = b.level
+         WHERE NOT b.hidden OR h.earned_at IS NOT NULL
+    )
+    SELECT p.code, p.name, CASE WHEN p.held_at IS NOT NULL THEN p.goal ELSE p.done END, p.goal, p.held_at
+      FROM progress AS p
+     ORDER BY p.category NULLS LAST, p.step NULLS LAST, p.threshold NULLS LAST, p.level NULLS LAST, p.code;
+END
+$$;
+COMMENT ON FUNCTION achievements.badge_progress(achievements.user_ref) IS
+    'One row per badge: code, name, current, target ("5/10"), earned_at when held. Hidden badges only once earned.';
+
+-- The user's badges, newest first, `lim` at a time (keyset pagination): pass the code of the
+-- last badge of a page as `after` to get the next page. Raises AD206 for a limit outside
+-- 1..1000 or an `after` the user does not hold, AD005 without a user, 42501 for another user.
+CREATE FUNCTION achievements.user_badges_page(
+    user_id achievements.user_ref DEFAULT achievements.current_user_id(),
+    after text DEFAULT NULL,
+    lim int DEFAULT 20)
+RETURNS TABLE (badge text, name text, description text, icon text, category text, points int,
+               rarity text, earned_at timestamptz, is_public boolean)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    who      achievements.user_ref := achievements._readable_user(user_badges_page.user_id);
+    n        int := achievements._check_limit(lim);
+    after_at timestamptz;
+BEGIN
+    IF after IS NOT NULL THEN
+        SELECT ub.earned_at INTO after_at
+          FROM achievements.user_badges AS ub WHERE ub.user_id = who AND ub.badge = after;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'after: the user holds no badge %', quote_literal(after)
+                USING ERRCODE = 'AD206',
+                      HINT = 'Pass the code of the last badge of the previous page, or NULL for the first page.';
+        END IF;
+    END IF;
+    RETURN QUERY
+        SELECT ub.badge, b.name, b.description, b.icon, b.category, b.points, b.rarity, ub.earned_at, ub.is_public
+          FROM achievements.user_badges AS ub
+          JOIN achievements.badges AS b ON b.code = ub.badge
+         WHERE ub.user_id = who
+           AND (after IS NULL OR ub.earned_at < after_at OR (ub.earned_at = after_at AND ub.badge > after))
+         ORDER BY ub.earned_at DESC, ub.badge
+         LIMIT n;
+END
+$$;
+COMMENT ON FUNCTION achievements.user_badges_page(achievements.user_ref, text, int) IS
+    'The user''s badges newest first, lim (default 20) at a time; after = code of the last badge of the previous page.';
+
+-- The sum of the points of the badges the user holds (0 without badges). One index lookup.
+-- Raises AD005 without a user, 42501 when an application role asks about another user.
+CREATE FUNCTION achievements.user_points(
+    user_id achievements.user_ref DEFAULT achievements.current_user_id())
+RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    who achievements.user_ref := achievements._readable_user(user_points.user_id);
+BEGIN
+    RETURN coalesce((SELECT s.points FROM achievements.user_scores AS s WHERE s.user_id = who), 0);
+END
+$$;
+COMMENT ON FUNCTION achievements.user_points(achievements.user_ref) IS
+    'Points of the badges the user holds (0 without badges).';
+
+-- Public: the top `lim` users by points (users holding at least one badge), ties sharing a
+-- rank (1, 2, 2, 4), ties listed by user_id. Without `since`: reads the top of the
+-- user_scores index. With `since`: only badges earned at or after `since` (and still held)
+-- count; this aggregates the badges earned in the window, so its cost grows with the window.
+-- Raises AD206 for a limit outside 1..1000.
+CREATE FUNCTION achievements.leaderboard(lim int DEFAULT 10, since timestamptz DEFAULT NULL)
+RETURNS TABLE (rank bigint, user_id achievements.user_ref, points bigint, badges int)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    n int := achievements._check_limit(lim);
+BEGIN
+    IF since IS NULL THEN
+        RETURN QUERY
+            SELECT rank() OVER (ORDER BY top.points DESC), top.user_id, top.points, top.badges
+              FROM (SELECT s.user_id, s.points, s.badges
+                      FROM achievements.user_scores AS s
+                     WHERE s.badges > 0
+                     ORDER BY s.points DESC, s.user_id
+                     LIMIT n) AS top
+             ORDER BY top.points DESC, top.user_id;
+    ELSE
+        RETURN QUERY
+            SELECT rank() OVER (ORDER BY w.points DESC), w.user_id, w.points, w.badges
+              FROM (SELECT ub.user_id, sum(b.points)::bigint AS points, count(*)::int AS badges
+                      FROM achievements.user_badges AS ub
+                      JOIN achievements.badges AS b ON b.code = ub.badge
+                     WHERE ub.earned_at >= since
+                     GROUP BY ub.user_id) AS w
+             ORDER BY w.points DESC, w.user_id
+             LIMIT n;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION achievements.leaderboard(int, timestamptz) IS
+    'Top lim users by points (ties share a rank); with since, only badges earned since then count.';
+
+-- How many users have more points than `points` (all time: a sum over the points histogram;
+-- since a time: over the badges earned since then). Not API: reveals only that count.
+CREATE FUNCTION achievements._users_above(points bigint, since timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF since IS NULL THEN
+        RETURN (SELECT coalesce(sum(h.users), 0)::bigint
+                  FROM achievements_private.points_histogram AS h WHERE h.points > _users_above.points);
+    END IF;
+    RETURN (SELECT count(*)
+              FROM (SELECT 1
+                      FROM achievements.user_badges AS ub
+                      JOIN achievements.badges AS b ON b.code = ub.badge
+                     WHERE ub.earned_at >= since
+                     GROUP BY ub.user_id
+                    HAVING sum(b.points) > _users_above.points) AS above);
+END
+$$;
+
+-- The user's rank as in leaderboard(): 1 + the number of users with more points (so users
+-- without points share the last rank). All time: reads the points histogram, never the users
+-- above. Raises AD005 without a user, 42501 when an application role asks about another user.
+CREATE FUNCTION achievements.user_rank(
+    user_id achievements.user_ref DEFAULT achievements.current_user_id(),
+    since timestamptz DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    who  achievements.user_ref := achievements._readable_user(user_rank.user_id);
+    mine bigint;
+BEGIN
+    IF since IS NULL THEN
+        mine := achievements.user_points(who);
+    ELSE
+        SELECT coalesce(sum(b.points), 0) INTO mine
+          FROM achievements.user_badges AS ub
+          JOIN achievements.badges AS b ON b.code = ub.badge
+         WHERE ub.user_id = who AND ub.earned_at >= since;
+    END IF;
+    RETURN 1 + achievements._users_above(mine, since);
+END
+$$;
+COMMENT ON FUNCTION achievements.user_rank(achievements.user_ref, timestamptz) IS
+    'The user''s leaderboard rank: 1 + users with more points (since a time: points of badges earned since then).';
+
+-- Holders per badge (sums of the counter rows), in one scan. Not API: used by badge_stats.
+CREATE FUNCTION achievements._badge_holders()
+RETURNS TABLE (badge text, holders bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT h.badge, sum(h.holders)::bigint FROM achievements_private.badge_holders AS h GROUP BY h.badge;
+$$;
+
+-- Users with any tally or a badge awarded by call (sum of the counter rows). Not API: used
+-- by badge_stats.
+CREATE FUNCTION achievements._known_users()
+RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(sum(c.users), 0)::bigint FROM achievements_private.known_user_count AS c);
+
+-- Per badge the caller can see: its holders and their share of all users with any tally.
+-- Reads counters kept by triggers, never counts users. security_invoker: the badges row level
+-- security applies, so hidden badges appear only to those who hold them (and service roles).
+CREATE VIEW achievements.badge_stats WITH (security_invoker = true) AS
+SELECT b.code,
+       coalesce(h.holders, 0) AS holders,
+       CASE WHEN u.users > 0 THEN coalesce(h.holders, 0)::double precision / u.users ELSE 0 END AS share
+  FROM achievements.badges AS b
+  LEFT JOIN achievements._badge_holders() AS h ON h.badge = b.code
+ CROSS JOIN (SELECT achievements._known_users() AS users) AS u;
+COMMENT ON VIEW achievements.badge_stats IS
+    'Per badge: holders, and share (0 to 1) of all users with any tally. Kept incrementally; hidden badges only for their holders.';
+
+-- Public: the badges a user shows to others (is_public), newest first. A hidden badge is
+-- listed only to viewers who hold it too, so that it stays a secret to the others.
+CREATE FUNCTION achievements.public_badges(user_id achievements.user_ref)
+RETURNS TABLE (badge text, name text, icon text, category text, points int, rarity text, earned_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ub.badge, b.name, b.icon, b.category, b.points, b.rarity, ub.earned_at
+      FROM achievements.user_badges AS ub
+      JOIN achievements.badges AS b ON b.code = ub.badge
+     WHERE ub.user_id = public_badges.user_id
+       AND ub.is_public
+       AND (NOT b.hidden
+            OR EXISTS (SELECT 1 FROM achievements.user_badges AS mine
+                        WHERE mine.user_id = achievements.current_user_id() AND mine.badge = b.code))
+     ORDER BY ub.earned_at DESC, ub.badge;
+$$;
+COMMENT ON FUNCTION achievements.public_badges(achievements.user_ref) IS
+    'The badges a user shows to others (is_public), newest first; hidden badges only to viewers who hold them.';
+
+SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.badge_stats');
+SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.badge_stats');
+
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0007_badge_reads');
+
+-- ==== migration 0008_notifications ====
+
+-- 0008 notifications: the current user reads and clears their outbox rows.
+-- (The outbox itself, achievements.notifications, and its writers are in 0006.)
+-- The user is current_user_id(); these functions never touch another user's rows.
+
+-- The current user, or AD005 naming the function that needs one.
+CREATE FUNCTION achievements_private.require_user(fn text)
+RETURNS achievements.user_ref
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    who achievements.user_ref := achievements.current_user_id();
+BEGIN
+    IF who IS NULL THEN
+        RAISE EXCEPTION '%: the request carries no user claim', fn USING ERRCODE = 'AD005',
+            HINT = 'Set request.jwt.claims (PostgREST, Supabase) or jwt.claims.user_id to the user.';
+    END IF;
+    RETURN who;
+END
+$$;
+
+-- Marks one of the current user's notifications read; true when it was unread, false when it
+-- was read already. Raises AD205 when the current user has no notification with that id
+-- (another user's id gives the same error), AD005 without a user claim.
+CREATE FUNCTION achievements.mark_read(id bigint)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    who     achievements.user_ref := achievements_private.require_user('mark_read');
+    read_at timestamptz;
+BEGIN
+    SELECT n.read_at INTO read_at
+      FROM achievements.notifications AS n
+     WHERE n.id = mark_read.id AND n.user_id = who
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'the current user has no notification %', coalesce(mark_read.id::text, 'NULL')
+            USING ERRCODE = 'AD205',
+                  HINT = 'Pass the id of one of your notifications: SELECT id FROM achievements.notifications.';
+    END IF;
+    IF read_at IS NOT NULL THEN
+        RETURN false;
+    END IF;
+    UPDATE achievements.notifications AS n SET read_at = now() WHERE n.id = mark_read.id;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION achievements.mark_read(bigint) IS
+    'Marks one of the current user''s notifications read; true when it was unread.';
+
+-- Marks every unread notification of the current user read; returns how many. AD005 without
+-- a user claim.
+CREATE FUNCTION achievements.mark_all_read()
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    who achievements.user_ref := achievements_private.require_user('mark_all_read');
+    n   int;
+BEGIN
+    UPDATE achievements.notifications AS x SET read_at = now()
+     WHERE x.user_id = who AND x.read_at IS NULL;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION achievements.mark_all_read() IS
+    'Marks every unread notification of the current user read; returns how many.';
+
+-- The number of unread notifications of the current user (partial index on unread rows).
+-- AD005 without a user claim.
+CREATE FUNCTION achievements.unread_count()
+RETURNS int
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    who achievements.user_ref := achievements_private.require_user('unread_count');
+BEGIN
+    RETURN (SELECT count(*) FROM achievements.notifications AS n
+             WHERE n.user_id = who AND n.read_at IS NULL);
+END
+$$;
+COMMENT ON FUNCTION achievements.unread_count() IS
+    'Number of unread notifications of the current user.';
+
+REVOKE EXECUTE ON FUNCTION achievements.mark_read(bigint), achievements.mark_all_read(),
+                           achievements.unread_count() FROM PUBLIC;
+SELECT achievements_private.grant_to_app_roles('EXECUTE',
+    'FUNCTION achievements.mark_read(bigint), achievements.mark_all_read(), achievements.unread_count()');
+SELECT achievements_private.grant_to_service_roles('EXECUTE',
+    'FUNCTION achievements.mark_read(bigint), achievements.mark_all_read(), achievements.unread_count()');
+
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0008_notifications');
+
+-- ==== migration 0009_catalog ====
+
+-- 0009 catalog: declare levels, their requirements and badges in one document (the CLI reads
+-- it from a TOML file) and apply it: validated completely before anything changes, idempotent,
+-- reporting every change it makes, with a dry run.
+--
+-- Document (JSON; every key optional):
+--   {"levels": {"fan": {"description": "...",
+--                       "requirements": {"song": 10, "video": 2}            -- step: count
+--                                   or [{"step": "song", "count": 10, "priority": 1}, ...]}},
+--    "badges": {"first_song": {"name": "First song", "description": ..., "icon": ...,
+--                              "category": ..., "points": 10, "rarity": "rare",
+--                              "hidden": false, "step": "song", "threshold": 1, "level": null,
+--                              "client_grantable": false, "revocable": false,
+--                              "active_from": "2026-12-01T00:00:00Z", "active_until": ...}}}
+-- Declarative per object: a declared level with a requirements key gets exactly the
+-- requirements listed (others of that level are deleted; without the key they stay); a declared badge gets exactly the fields given, omitted ones take
+-- their defaults. Levels and badges absent from the document are left alone (never deleted).
+
+-- Checks the shape and the types of a catalog document; returns one line per problem,
+-- naming its path (e.g. badges.first_song.points: expected an integer, got "ten").
+CREATE FUNCTION achievements_private.catalog_problems(catalog jsonb)
+RETURNS SETOF text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    badge_keys constant text[] := ARRAY['name', 'description', 'icon', 'category', 'points', 'rarity',
+        'hidden', 'step', 'threshold', 'level', 'client_grantable', 'revocable', 'active_from', 'active_until'];
+    k       text;
+    v       jsonb;
+    item    record;
+    field   record;
+    req     record;
+    want    text;
+    path    text;
+    steps   text[];
+BEGIN
+    IF jsonb_typeof(catalog) IS DISTINCT FROM 'object' THEN
+        RETURN NEXT 'the catalog must be a table/object with "levels" and "badges"';
+        RETURN;
+    END IF;
+    FOR k IN SELECT x FROM (SELECT jsonb_object_keys(catalog) EXCEPT SELECT unnest(ARRAY['levels', 'badges'])) AS u(x) ORDER BY 1 LOOP
+        RETURN NEXT format('%s: unknown section (expected levels or badges)', k);
+    END LOOP;
+    FOREACH k IN ARRAY ARRAY['levels', 'badges'] LOOP
+        IF catalog ? k AND jsonb_typeof(catalog -> k) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table of %s by name', k, k);
+        END IF;
+    END LOOP;
+
+    FOR item IN SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(catalog -> 'levels') = 'object'
+                                              THEN catalog -> 'levels' ELSE '{}' END) ORDER BY key LOOP
+        path := 'levels.' || item.key;
+        IF item.key = '' THEN
+            RETURN NEXT 'levels: a level name must not be empty';
+        END IF;
+        IF jsonb_typeof(item.value) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table (description, requirements)', path);
+            CONTINUE;
+        END IF;
+        FOR k IN SELECT x FROM (SELECT jsonb_object_keys(item.value) EXCEPT SELECT unnest(ARRAY['description', 'requirements'])) AS u(x) ORDER BY 1 LOOP
+            RETURN NEXT format('%s.%s: unknown key (expected description, requirements)', path, k);
+        END LOOP;
+        IF jsonb_typeof(item.value -> 'description') NOT IN ('string', 'null') THEN
+            RETURN NEXT format('%s.description: expected a string', path);
+        END IF;
+        v := item.value -> 'requirements';
+        IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+            CONTINUE;
+        ELSIF jsonb_typeof(v) = 'object' THEN
+            FOR req IN SELECT * FROM jsonb_each(v) ORDER BY key LOOP
+                IF req.key = '' THEN
+                    RETURN NEXT format('%s.requirements: a step name must not be empty', path);
+                END IF;
+                IF jsonb_typeof(req.value) <> 'number' OR req.value::text !~ '^[0-9]+$' OR req.value::numeric < 1
+                   OR req.value::numeric > 2147483647 THEN
+                    RETURN NEXT format('%s.requirements.%s: expected a whole number of at least 1, got %s', path, req.key, req.value);
+                END IF;
+            END LOOP;
+        ELSIF jsonb_typeof(v) = 'array' THEN
+            steps := '{}';
+            FOR req IN SELECT * FROM jsonb_array_elements(v) WITH ORDINALITY AS e(value, n) LOOP
+                want := format('%s.requirements[%s]', path, req.n);
+                IF jsonb_typeof(req.value) <> 'object' THEN
+                    RETURN NEXT format('%s: expected a table with step, count, priority', want);
+                    CONTINUE;
+                END IF;
+                FOR k IN SELECT x FROM (SELECT jsonb_object_keys(req.value) EXCEPT SELECT unnest(ARRAY['step', 'count', 'priority'])) AS u(x) ORDER BY 1 LOOP
+                    RETURN NEXT format('%s.%s: unknown key (expected step, count, priority)', want, k);
+                END LOOP;
+                IF jsonb_typeof(req.value -> 'step') IS DISTINCT FROM 'string' OR req.value ->> 'step' = '' THEN
+                    RETURN NEXT format('%s.step: expected a non-empty string', want);
+                ELSIF req.value ->> 'step' = ANY (steps) THEN
+                    RETURN NEXT format('%s.step: step %s is listed twice', want, req.value -> 'step');
+                ELSE
+                    steps := steps || (req.value ->> 'step');
+                END IF;
+                IF req.value ? 'count' AND (jsonb_typeof(req.value -> 'count') <> 'number'
+                   OR (req.value -> 'count')::text !~ '^[0-9]+$' OR (req.value ->> 'count')::numeric < 1
+                   OR (req.value ->> 'count')::numeric > 2147483647) THEN
+                    RETURN NEXT format('%s.count: expected a whole number of at least 1, got %s', want, req.value -> 'count');
+                END IF;
+                IF req.value ? 'priority' AND (jsonb_typeof(req.value -> 'priority') <> 'number'
+                   OR (req.value -> 'priority')::text !~ '^-?[0-9]+$'
+                   OR abs((req.value ->> 'priority')::numeric) > 2147483647) THEN
+                    RETURN NEXT format('%s.priority: expected a whole number, got %s', want, req.value -> 'priority');
+                END IF;
+            END LOOP;
+        ELSE
+            RETURN NEXT format('%s.requirements: expected a table of step = count, or a list of {step, count, priority}', path);
+        END IF;
+    END LOOP;
+
+    FOR item IN SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(catalog -> 'badges') = 'object'
+                                              THEN catalog -> 'badges' ELSE '{}' END) ORDER BY key LOOP
+        path := 'badges.' || item.key;
+        IF item.key = '' THEN
+            RETURN NEXT 'badges: a badge code must not be empty';
+        END IF;
+        IF jsonb_typeof(item.value) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table of badge fields', path);
+            CONTINUE;
+        END IF;
+        FOR k IN SELECT x FROM (SELECT jsonb_object_keys(item.value) EXCEPT SELECT unnest(badge_keys)) AS u(x) ORDER BY 1 LOOP
+            RETURN NEXT format('%s.%s: unknown key (expected one of %s)', path, k, array_to_string(badge_keys, ', '));
+        END LOOP;
+        IF NOT item.value ? 'name' THEN
+            RETURN NEXT format('%s.name: missing (the name users see)', path);
+        END IF;
+        FOR field IN SELECT * FROM jsonb_each(item.value) WHERE key = ANY (badge_keys) ORDER BY key LOOP
+            want := CASE WHEN field.key IN ('points', 'threshold') THEN 'integer'
+                         WHEN field.key IN ('hidden', 'client_grantable', 'revocable') THEN 'boolean'
+                         WHEN field.key IN ('active_from', 'active_until') THEN 'timestamp'
+                         ELSE 'string' END;
+            IF want = 'integer' AND (jsonb_typeof(field.value) <> 'number' OR field.value::text !~ '^-?[0-9]+$'
+                                     OR abs(field.value::numeric) > 2147483647) THEN
+                RETURN NEXT format('%s.%s: expected a whole number, got %s', path, field.key, field.value);
+            ELSIF want = 'boolean' AND jsonb_typeof(field.value) <> 'boolean' THEN
+                RETURN NEXT format('%s.%s: expected true or false, got %s', path, field.key, field.value);
+            ELSIF want = 'string' AND jsonb_typeof(field.value) <> 'string' THEN
+                RETURN NEXT format('%s.%s: expected a string, got %s', path, field.key, field.value);
+            ELSIF want = 'timestamp' THEN
+                IF jsonb_typeof(field.value) <> 'string' THEN
+                    RETURN NEXT format('%s.%s: expected a date and time, got %s', path, field.key, field.value);
+                ELSE
+                    BEGIN
+                        PERFORM (field.value #>> '{}')::timestamptz;
+                    EXCEPTION WHEN OTHERS THEN
+                        RETURN NEXT format('%s.%s: not a date and time: %s', path, field.key, field.value);
+                    END;
+                END IF;
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$$;
+
+-- Applies a catalog document (see the top of this file) and returns one row per change:
+-- object (level, requirement, badge), name, action (create, update, delete), detail.
+-- Guarantees: validates everything first and changes nothing when anything is wrong
+-- (raises AD207 listing every problem, one per line in DETAIL, including the definition errors
+-- of achievements.badges); idempotent (a second run returns no rows); with dry_run = true it
+-- applies in a subtransaction that it rolls back, so the report is exactly what a real run
+-- would do. Takes an exclusive transaction-scoped advisory lock, so catalog applies run one at
+-- a time. Owner and service roles.
+CREATE FUNCTION achievements.apply_catalog(catalog jsonb, dry_run boolean DEFAULT false)
+RETURNS TABLE (object text, name text, action text, detail text)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    badge_fields constant text[] := ARRAY['name', 'description', 'icon', 'category', 'points', 'rarity',
+        'hidden', 'step', 'threshold', 'level', 'client_grantable', 'revocable', 'active_from', 'active_until'];
+    defaults constant jsonb := '{"description": null, "icon": null, "category": null, "points": 0,
+        "rarity": "common", "hidden": false, "step": null, "threshold": null, "level": null,
+        "client_grantable": false, "revocable": false, "active_from": null, "active_until": null}';
+    problems text[];
+    item     record;
+    req      record;
+    old_row  jsonb;
+    new_row  jsonb;
+    desired  achievements.badges;
+    changes  text[];
+BEGIN
+    PERFORM pg_advisory_xact_lock(1633838660, 2);
+    problems := ARRAY(SELECT achievements_private.catalog_problems(catalog));
+    IF cardinality(problems) > 0 THEN
+        RAISE EXCEPTION 'the catalog has % error(s); nothing was changed', cardinality(problems)
+            USING ERRCODE = 'AD207', DETAIL = array_to_string(problems, E'\n'),
+                  HINT = 'Fix each line of the detail and apply again.';
+    END IF;
+
+    BEGIN
+        -- Levels and their requirements.
+        FOR item IN SELECT * FROM jsonb_each(coalesce(catalog -> 'levels', '{}')) ORDER BY key LOOP
+            SELECT to_jsonb(l) INTO old_row FROM achievements.levels AS l WHERE l.name = item.key;
+            IF old_row IS NULL THEN
+                INSERT INTO achievements.levels (name, description) VALUES (item.key, item.value ->> 'description');
+                object := 'level'; name := item.key; action := 'create'; detail := '';
+                RETURN NEXT;
+            ELSIF old_row -> 'description' IS DISTINCT FROM coalesce(item.value -> 'description', 'null') THEN
+                UPDATE achievements.levels AS l SET description = item.value ->> 'description' WHERE l.name = item.key;
+                object := 'level'; name := item.key; action := 'update';
+                detail := format('description: %s -> %s', old_row -> 'description', coalesce(item.value -> 'description', 'null'));
+                RETURN NEXT;
+            END IF;
+            FOR req IN
+                WITH wanted AS (
+                    SELECT e.key AS step, (e.value #>> '{}')::int AS required_count, 100 AS priority
+                      FROM jsonb_each(CASE WHEN jsonb_typeof(item.value -> 'requirements') = 'object'
+                                           THEN item.value -> 'requirements' ELSE '{}' END) AS e
+                    UNION ALL
+                    SELECT e ->> 'step', coalesce((e ->> 'count')::int, 1), coalesce((e ->> 'priority')::int, 100)
+                      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(item.value -> 'requirements') = 'array'
+                                                     THEN item.value -> 'requirements' ELSE '[]' END) AS e
+                )
+                SELECT coalesce(w.step, r.name) AS step, w.required_count AS want_count, w.priority AS want_priority,
+                       r.id, r.required_count AS have_count, r.priority AS have_priority
+                  FROM wanted AS w
+                  FULL JOIN (SELECT * FROM achievements.level_requirements AS x WHERE x.level = item.key) AS r
+                         ON r.name = w.step
+                 WHERE item.value ? 'requirements'  -- absent: the level's requirements stay as they are
+                 ORDER BY 1
+            LOOP
+                object := 'requirement'; name := item.key || '/' || req.step;
+                IF req.id IS NULL THEN
+                    INSERT INTO achievements.level_requirements (level, name, required_count, priority)
+                    VALUES (item.key, req.step, req.want_count, req.want_priority);
+                    action := 'create'; detail := format('required_count %s, priority %s', req.want_count, req.want_priority);
+                    RETURN NEXT;
+                ELSIF req.want_count IS NULL THEN
+                    DELETE FROM achievements.level_requirements AS x WHERE x.id = req.id;
+                    action := 'delete'; detail := format('required_count %s', req.have_count);
+                    RETURN NEXT;
+                ELSIF (req.want_count, req.want_priority) IS DISTINCT FROM (req.have_count, req.have_priority) THEN
+                    UPDATE achievements.level_requirements AS x
+                       SET required_count = req.want_count, priority = req.want_priority
+                     WHERE x.id = req.id;
+                    action := 'update';
+                    detail := concat_ws('; ',
+                        CASE WHEN req.want_count <> req.have_count THEN format('required_count: %s -> %s', req.have_count, req.want_count) END,
+                        CASE WHEN req.want_priority <> req.have_priority THEN format('priority: %s -> %s', req.have_priority, req.want_priority) END);
+                    RETURN NEXT;
+                END IF;
+            END LOOP;
+        END LOOP;
+
+        -- Badges, each in its own subtransaction so that every definition error is collected.
+        FOR item IN SELECT * FROM jsonb_each(coalesce(catalog -> 'badges', '{}')) ORDER BY key LOOP
+            BEGIN
+                SELECT to_jsonb(b) - 'created_at' INTO old_row FROM achievements.badges AS b WHERE b.code = item.key;
+                desired := jsonb_populate_record(NULL::achievements.badges,
+                                                 defaults || item.value || jsonb_build_object('code', item.key));
+                new_row := to_jsonb(desired) - 'created_at';
+                IF old_row IS NULL THEN
+                    INSERT INTO achievements.badges (code, name, description, icon, category, points, rarity, hidden,
+                                                     step, threshold, level, client_grantable, revocable,
+                                                     active_from, active_until)
+                    VALUES (desired.code, desired.name, desired.description, desired.icon, desired.category,
+                            desired.points, desired.rarity, desired.hidden, desired.step, desired.threshold,
+                            desired.level, desired.client_grantable, desired.revocable,
+                            desired.active_from, desired.active_until);
+                    object := 'badge'; name := item.key; action := 'create';
+                    detail := concat_ws(', ', CASE WHEN desired.step IS NOT NULL THEN format('step %s >= %s', desired.step, desired.threshold) END,
+                                              CASE WHEN desired.level IS NOT NULL THEN format('level %s', desired.level) END,
+                                              format('%s points', desired.points));
+                    RETURN NEXT;
+                ELSIF old_row IS DISTINCT FROM new_row THEN
+                    changes := ARRAY(SELECT format('%s: %s -> %s', f2, old_row -> f2, new_row -> f2)
+                                       FROM unnest(badge_fields) AS f2
+                                      WHERE old_row -> f2 IS DISTINCT FROM new_row -> f2);
+                    UPDATE achievements.badges AS b
+                       SET name = desired.name, description = desired.description, icon = desired.icon,
+                           category = desired.category, points = desired.points, rarity = desired.rarity,
+                           hidden = desired.hidden, step = desired.step, threshold = desired.threshold,
+                           level = desired.level, client_grantable = desired.client_grantable,
+                           revocable = desired.revocable, active_from = desired.active_from,
+                           active_until = desired.active_until
+                     WHERE b.code = item.key;
+                    object := 'badge'; name := item.key; action := 'update'; detail := array_to_string(changes, '; ');
+                    RETURN NEXT;
+                END IF;
+            EXCEPTION WHEN SQLSTATE 'AD202' OR check_violation OR foreign_key_violation
+                           OR invalid_text_representation OR datetime_field_overflow THEN
+                problems := problems || format('badges.%s: %s', item.key, SQLERRM);
+            END;
+        END LOOP;
+
+        IF cardinality(problems) > 0 THEN
+            RAISE EXCEPTION 'the catalog has % error(s); nothing was changed', cardinality(problems)
+                USING ERRCODE = 'AD207', DETAIL = array_to_string(problems, E'\n'),
+                      HINT = 'Fix each line of the detail and apply again.';
+        END IF;
+        IF dry_run THEN
+            RAISE EXCEPTION 'dry run' USING ERRCODE = 'AD299';
+        END IF;
+    EXCEPTION WHEN SQLSTATE 'AD299' THEN
+        NULL;  -- dry run: every change above is rolled back; the rows returned stay.
+    END;
+END
+$$;
+COMMENT ON FUNCTION achievements.apply_catalog(jsonb, boolean) IS
+    'Applies a catalog of levels, requirements and badges; returns the changes (object, name, action, detail). Validates all first (AD207), idempotent, dry_run rolls back.';
+
+REVOKE EXECUTE ON FUNCTION achievements.apply_catalog(jsonb, boolean) FROM PUBLIC;
+SELECT achievements_private.grant_to_service_roles('EXECUTE', 'FUNCTION achievements.apply_catalog(jsonb, boolean)');
+
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0009_catalog');
 
 COMMIT;

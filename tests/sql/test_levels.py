@@ -110,3 +110,18 @@ def test_deleting_a_level_removes_its_requirements(levels):
         "SELECT count(*) FROM achievements.level_requirements WHERE level = 'pro'"
     ).fetchone()[0]
     assert left == 0
+
+
+def test_one_statement_can_bring_many_users_to_a_level(levels):
+    """The per-user level locks are bucketed: 20,000 users must not exhaust the lock table."""
+    levels.execute("INSERT INTO achievements.levels (name) VALUES ('starter')")
+    levels.execute(
+        "INSERT INTO achievements.level_requirements (level, name) VALUES ('starter', 'hello')"
+    )
+    levels.execute(
+        """INSERT INTO achievements.user_steps (user_id, name)
+           SELECT gen_random_uuid(), 'hello' FROM generate_series(1, 20000)"""
+    )
+    assert levels.execute(
+        "SELECT count(*) FROM achievements.user_levels WHERE level = 'starter'"
+    ).fetchone()[0] == 20000

@@ -1,0 +1,88 @@
+"""The append-only counters behind user_rank and badge_stats: exact under concurrent writers,
+folded automatically about every 1000 delta rows and on demand by compact_counters()."""
+
+import threading
+import uuid
+
+from _badges import check_counters, define_badge
+
+
+def delta_rows(db):
+    return db.execute(
+        "SELECT (SELECT count(*) FROM achievements_private.points_histogram)"
+        " + (SELECT count(*) FROM achievements_private.badge_holders)"
+        " + (SELECT count(*) FROM achievements_private.known_user_count)"
+    ).fetchone()[0]
+
+
+def test_writers_fold_the_delta_rows_as_they_go(db):
+    define_badge(db, "a", points=3)
+    define_badge(db, "b", points=5)
+    for _ in range(700):  # 700 awards x 2 statements: ~2800 delta rows written
+        user = uuid.uuid4()
+        db.execute("SELECT achievements.award_badge(%s, 'a')", (user,))
+        db.execute("SELECT achievements.award_badge(%s, 'b')", (user,))
+    assert delta_rows(db) < 1100
+    check_counters(db)
+    removed = db.execute("SELECT achievements.compact_counters()").fetchone()[0]
+    assert removed > 0
+    # One row per nonzero key is left: 700 users at 8 points, badges a and b, the user count.
+    assert delta_rows(db) == 4
+    assert db.execute("SELECT achievements.compact_counters()").fetchone()[0] == 4
+    check_counters(db)
+
+
+def test_no_fold_inside_repeatable_read(db):
+    define_badge(db, "a", points=1)
+    with db.transaction():
+        db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        assert db.execute("SELECT achievements_private.compact_counters(false)").fetchone()[0] == -1
+
+
+def test_counters_stay_exact_under_concurrent_writers_and_folds(db, connect):
+    for code, points in [("a", 1), ("b", 2), ("c", 4)]:
+        define_badge(db, code, points=points, step=f"s_{code}", threshold=1, revocable=True)
+    users = [uuid.uuid4() for _ in range(40)]
+    sessions = [connect() for _ in range(5)]
+    barrier = threading.Barrier(5)
+    errors: list[BaseException] = []
+
+    def writer(i, conn):
+        try:
+            barrier.wait()
+            for n in range(60):
+                user = users[(i * 7 + n) % len(users)]
+                step = "s_" + "abc"[(i + n) % 3]
+                if n % 4 == 3:
+                    conn.execute("SELECT achievements.undo_step(%s, %s)", (user, step))
+                else:
+                    conn.execute("SELECT achievements.record_step(%s, %s)", (user, step))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def folder(conn):
+        try:
+            barrier.wait()
+            for _ in range(30):
+                conn.execute("SELECT achievements.compact_counters()")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i, c)) for i, c in enumerate(sessions[:4])]
+    threads.append(threading.Thread(target=folder, args=(sessions[4],)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    check_counters(db)
+    # Ranks from the histogram equal ranks counted the slow way.
+    for user in users[:10]:
+        fast = db.execute("SELECT achievements.user_rank(%s)", (user,)).fetchone()[0]
+        slow = db.execute(
+            "SELECT 1 + count(*) FROM achievements.user_scores"
+            " WHERE points > (SELECT coalesce(max(points), 0) FROM achievements.user_scores"
+            " WHERE user_id = %s)",
+            (user,),
+        ).fetchone()[0]
+        assert fast == slow
