@@ -7,14 +7,14 @@ import json
 
 import psycopg
 import pytest
+from conftest import conninfo, target
 
 from achievements_db import bench
 from achievements_db.cli import main
 
-from conftest import conninfo, target
-
 TINY = 0.001
 WORKLOADS = [
+    "bulk host insert",
     "bulk host insert",
     "bulk log insert",
     "single-row tracked host insert",
