@@ -1922,10 +1922,11 @@ CREATE TRIGGER _100_rescore_on_points_change
 -- ---------------------------------------------------------------------------------------------
 
 -- Whether awards are silent in this transaction: SET LOCAL achievements.quiet = on.
+-- No SET search_path: it would stop the planner from inlining this into every award query,
+-- and it is not SECURITY DEFINER; its body uses only pg_catalog functions.
 CREATE FUNCTION achievements_private.quiet()
 RETURNS boolean
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 RETURN lower(coalesce(current_setting('achievements.quiet', true), '')) IN ('on', 'true', 'yes', '1');
 
 -- Queues pg_notify('achievements', {"id", "user_id", "kind", "badge"|"level"}) for the given
@@ -2052,10 +2053,10 @@ END
 $$;
 
 -- Whether the badge can be earned at this moment (inside its seasonal window, if any).
+-- Inlinable (no SET clause, not SECURITY DEFINER); uses only pg_catalog's now().
 CREATE FUNCTION achievements._badge_active(active_from timestamptz, active_until timestamptz)
 RETURNS boolean
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 RETURN (active_from IS NULL OR active_from <= now()) AND (active_until IS NULL OR now() < active_until);
 
 -- New tallies (AFTER INSERT on user_achievements): registers their users for badge_stats, and
