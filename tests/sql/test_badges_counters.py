@@ -1,10 +1,10 @@
 """The append-only counters behind user_rank and badge_stats: exact under concurrent writers,
 folded automatically about every 1000 delta rows and on demand by compact_counters()."""
 
-import threading
 import uuid
 
 from _badges import check_counters, define_badge
+from _races import run_together
 
 
 def delta_rows(db):
@@ -43,13 +43,9 @@ def test_counters_stay_exact_under_concurrent_writers_and_folds(db, connect):
     for code, points in [("a", 1), ("b", 2), ("c", 4)]:
         define_badge(db, code, points=points, step=f"s_{code}", threshold=1, revocable=True)
     users = [uuid.uuid4() for _ in range(40)]
-    sessions = [connect() for _ in range(5)]
-    barrier = threading.Barrier(5)
-    errors: list[BaseException] = []
 
-    def writer(i, conn):
-        try:
-            barrier.wait()
+    def work(i, conn):
+        if i < 4:  # four writers
             for n in range(60):
                 user = users[(i * 7 + n) % len(users)]
                 step = "s_" + "abc"[(i + n) % 3]
@@ -57,24 +53,11 @@ def test_counters_stay_exact_under_concurrent_writers_and_folds(db, connect):
                     conn.execute("SELECT achievements.undo_step(%s, %s)", (user, step))
                 else:
                     conn.execute("SELECT achievements.record_step(%s, %s)", (user, step))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    def folder(conn):
-        try:
-            barrier.wait()
+        else:  # and one session folding the counters meanwhile
             for _ in range(30):
                 conn.execute("SELECT achievements.compact_counters()")
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(i, c)) for i, c in enumerate(sessions[:4])]
-    threads.append(threading.Thread(target=folder, args=(sessions[4],)))
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    run_together(connect, 5, work)
     check_counters(db)
     # Ranks from the histogram equal ranks counted the slow way.
     for user in users[:10]:

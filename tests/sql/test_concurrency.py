@@ -4,28 +4,7 @@ import threading
 import uuid
 
 import pytest
-
-
-def run_together(connect, n, work):
-    """Runs work(conn, i) in n threads with their own connections, released at one barrier."""
-    conns = [connect() for _ in range(n)]
-    barrier = threading.Barrier(n)
-    errors = []
-
-    def worker(i):
-        try:
-            barrier.wait()
-            work(conns[i], i)
-        except Exception as exc:  # collected and re-raised in the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
-    assert not any(t.is_alive() for t in threads)
+from _races import run_together
 
 
 def tally(db, user, step):
@@ -39,7 +18,7 @@ def tally(db, user, step):
 def test_concurrent_record_step_on_one_user_loses_no_count(db, connect):
     user = uuid.uuid4()
 
-    def work(conn, i):
+    def work(i, conn):
         for _ in range(50):
             conn.execute("SELECT achievements.record_step(%s, 'post')", (user,))
 
@@ -52,7 +31,7 @@ def test_concurrent_record_step_on_one_user_loses_no_count(db, connect):
 
 def test_concurrent_first_steps_create_one_tally_row(db, connect):
     user = uuid.uuid4()
-    run_together(connect, 10, lambda conn, i: conn.execute(
+    run_together(connect, 10, lambda i, conn: conn.execute(
         "SELECT achievements.record_step(%s, 'first')", (user,)))
     assert tally(db, user, "first") == 10
 
@@ -60,7 +39,7 @@ def test_concurrent_first_steps_create_one_tally_row(db, connect):
 def test_concurrent_undo_never_takes_more_than_there_is(db, connect):
     user = uuid.uuid4()
     db.execute("SELECT achievements.record_step(%s, 'post', 5)", (user,))
-    run_together(connect, 8, lambda conn, i: conn.execute(
+    run_together(connect, 8, lambda i, conn: conn.execute(
         "SELECT achievements.undo_step(%s, 'post', 1)", (user,)))
     assert tally(db, user, "post") == 0
     assert db.execute(
@@ -71,7 +50,7 @@ def test_concurrent_undo_never_takes_more_than_there_is(db, connect):
 def test_concurrent_bulk_inserts_over_overlapping_users_neither_deadlock_nor_lose(db, connect):
     users = [uuid.uuid4() for _ in range(200)]
 
-    def work(conn, i):
+    def work(i, conn):
         # Each session walks the users in a different order, in one statement per batch.
         order = users[i * 37 % 200:] + users[: i * 37 % 200]
         for _ in range(5):
@@ -124,7 +103,7 @@ def test_level_is_awarded_once_under_many_sessions(db, connect, sessions):
         "INSERT INTO achievements.level_requirements (level, name, required_count) VALUES ('ten', 'post', 10)"
     )
     user = uuid.uuid4()
-    run_together(connect, sessions, lambda conn, i: conn.execute(
+    run_together(connect, sessions, lambda i, conn: conn.execute(
         "SELECT achievements.record_step(%s, 'post')", (user,)))
     assert db.execute(
         "SELECT count(*) FROM achievements.user_levels WHERE user_id = %s", (user,)

@@ -1,8 +1,9 @@
 """The single-row path of the tally trigger (one positive step on an existing tally: a plain
 UPDATE) is as exact as the set-based upsert, and fires only the AFTER UPDATE reactions."""
 
-import threading
 import uuid
+
+from _races import run_together
 
 TRIGGER_LOG = """
 CREATE TABLE public.fired (event text);
@@ -65,29 +66,17 @@ def test_concurrent_single_steps_on_one_existing_tally_lose_nothing(db, connect)
     user = uuid.uuid4()
     db.execute("SELECT achievements.record_step(%s, 'like')", (user,))
     sessions, calls = 6, 60
-    conns = [connect() for _ in range(sessions)]
-    barrier = threading.Barrier(sessions)
-    errors = []
 
-    def work(i):
-        try:
-            barrier.wait()
-            for n in range(calls):
-                if n % 2:
-                    conns[i].execute("SELECT achievements.record_step(%s, 'like')", (user,))
-                else:
-                    conns[i].execute(
-                        "INSERT INTO achievements.user_steps (user_id, name) VALUES (%s, 'like')",
-                        (user,))
-        except Exception as exc:  # re-raised below
-            errors.append(exc)
+    def work(i, conn):
+        for n in range(calls):
+            if n % 2:
+                conn.execute("SELECT achievements.record_step(%s, 'like')", (user,))
+            else:
+                conn.execute(
+                    "INSERT INTO achievements.user_steps (user_id, name) VALUES (%s, 'like')",
+                    (user,))
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(sessions)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
+    run_together(connect, sessions, work)
     assert tally(db, user, "like") == 1 + sessions * calls
     assert db.execute("SELECT sum(count) FROM achievements.user_steps WHERE user_id = %s",
                       (user,)).fetchone()[0] == 1 + sessions * calls

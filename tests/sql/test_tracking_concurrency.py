@@ -2,10 +2,10 @@
 no statement deadlocks, and the tallies equal the recount / the events of every session."""
 
 import random
-import threading
 
 import psycopg
 import pytest
+from _races import run_together
 from _tracking_support import (
     GAUGES,
     MODES,
@@ -23,28 +23,8 @@ SESSIONS = 6
 
 
 def run_sessions(connect, work):
-    """Runs work(index, connection) in SESSIONS threads that start together; re-raises the first
-    error (a deadlock would surface here as psycopg.errors.DeadlockDetected)."""
-    barrier = threading.Barrier(SESSIONS)
-    errors = []
-    connections = [connect() for _ in range(SESSIONS)]
-
-    def body(index):
-        try:
-            barrier.wait(timeout=30)
-            work(index, connections[index])
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-            barrier.abort()
-
-    threads = [threading.Thread(target=body, args=(i,)) for i in range(SESSIONS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not any(thread.is_alive() for thread in threads), "a session hung"
-    if errors:
-        raise errors[0]
+    """Runs work(index, connection) in SESSIONS sessions that start together."""
+    run_together(connect, SESSIONS, work, timeout=300)
 
 
 @pytest.mark.parametrize("mode", MODES)
