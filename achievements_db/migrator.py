@@ -124,6 +124,26 @@ def _adopt(conn: psycopg.Connection, backend, migrations) -> list[str]:
     return [m.id for m in unknown]
 
 
+@contextmanager
+def _yoyo(target: Target, settings: dict[str, str]) -> Iterator:
+    """A yoyo backend for `target`, closed afterwards."""
+    backend = _yoyo_backend(target, settings)
+    try:
+        yield backend
+    finally:
+        backend.connection.close()
+
+
+def _one_by_one(label: str, migrations, step) -> list[str]:
+    """Runs step(migration) for each, in order, one transaction each; returns their ids.
+    Stops at the first failure with AchievementsError naming `label` and the migration."""
+    done: list[str] = []
+    for migration in migrations:
+        _run(f"{label} {migration.id}", lambda m=migration: step(m))
+        done.append(migration.id)
+    return done
+
+
 def migrate(target: Target, options: InstallOptions | None = None) -> list[str]:
     """Applies every pending migration; returns their ids.
 
@@ -132,42 +152,27 @@ def migrate(target: Target, options: InstallOptions | None = None) -> list[str]:
     options = options or InstallOptions()
     migrations = read_migrations(str(migrations_dir()))
     with _locked(target) as conn:
-        if _is_installed(conn):
+        installed = _is_installed(conn)
+        if installed:
             _run("checking install options", lambda: conn.execute(
                 "SELECT achievements_private.check_install_options(%s, %s, %s)",
                 (options.user_id_type, options.app_roles, options.service_roles),
             ))
-        backend = _yoyo_backend(target, options.settings())
-        try:
-            if _is_installed(conn):
+        with _yoyo(target, options.settings()) as backend:
+            if installed:
                 _run("adopting an install from sql/achievements.sql",
                      lambda: _adopt(conn, backend, migrations))
-            pending = backend.to_apply(migrations)
-            applied: list[str] = []
-            for migration in pending:
-                _run(f"migration {migration.id}", lambda m=migration: backend.apply_one(m))
-                applied.append(migration.id)
-            return applied
-        finally:
-            backend.connection.close()
+            return _one_by_one("migration", backend.to_apply(migrations), backend.apply_one)
 
 
 def rollback(target: Target, count: int | None = 1) -> list[str]:
     """Rolls back the newest `count` applied migrations (all when None); returns their ids."""
     migrations = read_migrations(str(migrations_dir()))
-    with _locked(target):
-        backend = _yoyo_backend(target, {})
-        try:
-            to_undo = list(backend.to_rollback(migrations))
-            if count is not None:
-                to_undo = to_undo[:count]
-            undone: list[str] = []
-            for migration in to_undo:
-                _run(f"rollback of {migration.id}", lambda m=migration: backend.rollback_one(m))
-                undone.append(migration.id)
-            return undone
-        finally:
-            backend.connection.close()
+    with _locked(target), _yoyo(target, {}) as backend:
+        to_undo = list(backend.to_rollback(migrations))
+        if count is not None:
+            to_undo = to_undo[:count]
+        return _one_by_one("rollback of", to_undo, backend.rollback_one)
 
 
 def status(target: Target) -> list[MigrationStatus]:
