@@ -5,7 +5,6 @@ DROP FUNCTION achievements.steps_required(text, achievements.user_ref);
 DROP FUNCTION achievements._assert_level(text);
 DROP FUNCTION achievements.undo_step(achievements.user_ref, text, int);
 DROP FUNCTION achievements.record_step(achievements.user_ref, text, int);
-DROP FUNCTION achievements_private.check_step_arguments(text, achievements.user_ref, text, int);
 DROP FUNCTION achievements._readable_user(achievements.user_ref);
 DROP TABLE achievements.user_achievements;
 DROP TABLE achievements.user_steps;

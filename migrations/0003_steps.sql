@@ -145,28 +145,6 @@ BEGIN
 END
 $$;
 
--- Raises AD005 for a NULL user and AD002 for a count below 1 or an empty step, naming the
--- calling function; the one argument check of record_step() and undo_step().
-CREATE FUNCTION achievements_private.check_step_arguments(
-    caller text, user_id achievements.user_ref, step text, count int)
-RETURNS void
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF user_id IS NULL THEN
-        RAISE EXCEPTION '%: user_id is NULL', caller USING ERRCODE = 'AD005',
-            HINT = 'Pass the id of the user whose step it is.';
-    END IF;
-    IF count IS NULL OR count < 1 OR coalesce(step, '') = '' THEN
-        RAISE EXCEPTION '%: count must be a positive number and step a non-empty name (got count %, step %)',
-                        caller, coalesce(count::text, 'NULL'), coalesce(quote_literal(step), 'NULL')
-            USING ERRCODE = 'AD002',
-                  HINT = 'count is how many steps; to take steps back call achievements.undo_step(user_id, step, count).';
-    END IF;
-END
-$$;
-
 -- Records `count` steps of `step` for a user; returns the user's new tally of that step.
 -- Exact under concurrency (see tally_new_steps). Raises AD002 for a count below 1 or an empty
 -- step, AD005 for a NULL user. Callable by the owner and the service roles.
@@ -179,7 +157,16 @@ AS $$
 DECLARE
     tally int;
 BEGIN
-    PERFORM achievements_private.check_step_arguments('record_step', record_step.user_id, step, record_step.count);
+    IF record_step.user_id IS NULL THEN
+        RAISE EXCEPTION 'record_step: user_id is NULL' USING ERRCODE = 'AD005',
+            HINT = 'Pass the id of the user who took the step.';
+    END IF;
+    IF record_step.count IS NULL OR record_step.count < 1 OR coalesce(step, '') = '' THEN
+        RAISE EXCEPTION 'record_step: count must be a positive number and step a non-empty name (got count %, step %)',
+                        coalesce(record_step.count::text, 'NULL'), coalesce(quote_literal(step), 'NULL')
+            USING ERRCODE = 'AD002',
+                  HINT = 'To take steps back, call achievements.undo_step(user_id, step, count).';
+    END IF;
     INSERT INTO achievements.user_steps (user_id, name, count)
     VALUES (record_step.user_id, step, record_step.count);
     SELECT t.count INTO tally
@@ -205,7 +192,16 @@ DECLARE
     tally int;
     taken int;
 BEGIN
-    PERFORM achievements_private.check_step_arguments('undo_step', undo_step.user_id, step, undo_step.count);
+    IF undo_step.user_id IS NULL THEN
+        RAISE EXCEPTION 'undo_step: user_id is NULL' USING ERRCODE = 'AD005',
+            HINT = 'Pass the id of the user whose step is undone.';
+    END IF;
+    IF undo_step.count IS NULL OR undo_step.count < 1 OR coalesce(step, '') = '' THEN
+        RAISE EXCEPTION 'undo_step: count must be a positive number and step a non-empty name (got count %, step %)',
+                        coalesce(undo_step.count::text, 'NULL'), coalesce(quote_literal(step), 'NULL')
+            USING ERRCODE = 'AD002',
+                  HINT = 'count is how many steps to take back, e.g. achievements.undo_step(user_id, step, 1).';
+    END IF;
     SELECT t.count INTO tally
       FROM achievements.user_achievements AS t
      WHERE t.user_id = undo_step.user_id AND t.name = step
