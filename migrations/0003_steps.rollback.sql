@@ -10,3 +10,4 @@ DROP TABLE achievements.user_achievements;
 DROP TABLE achievements.user_steps;
 DROP FUNCTION achievements_private.refuse_step_update();
 DROP FUNCTION achievements_private.tally_new_steps();
+DROP FUNCTION achievements_private.tallies_changed(achievements.user_ref[], text[], int[], int[]);

@@ -27,50 +27,87 @@ CREATE TABLE achievements.user_achievements (
 COMMENT ON TABLE achievements.user_achievements IS
     'Tally per user and step, written only by achievements-db: the sum of that user''s rows in user_steps, never below 0.';
 
--- Folds one statement's new user_steps rows into the tallies with one upsert per (user, step).
+-- What the package does when tallies change, called once per statement that changes any, with
+-- one array element per changed tally: its user, step, count before and count after the
+-- statement. Runs inside the tally trigger, under the tallies' row locks. Nothing yet: 0004
+-- (levels) and 0006 (badges) replace it. A call rather than triggers on user_achievements: a
+-- step then pays for one pass over the changes, not for four statement-level triggers that
+-- each read the transition tables again (measured: docs/bench.md). No SET search_path: only
+-- the tally trigger, which pins it, calls it.
+CREATE FUNCTION achievements_private.tallies_changed(
+    user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+END
+$$;
+
+-- Folds one statement's new user_steps rows into the tallies with one upsert per (user, step),
+-- then hands the changed tallies to tallies_changed (levels, badges).
 -- Guarantees: exact under concurrency (each upsert adds to the latest committed tally under its
 -- row lock); tallies are locked in (user_id, name) order, so concurrent statements cannot
 -- deadlock on each other; raises AD003, undoing the whole statement, when a tally would go
 -- below zero. A statement of one positive row whose tally exists (record_step, a single-row
--- insert) takes a plain UPDATE instead: same row lock, but only the AFTER UPDATE triggers of
--- user_achievements fire, not the AFTER INSERT ones as well (measured: docs/bench.md).
+-- insert) takes a plain UPDATE instead: same row lock, fewer executor nodes.
 CREATE FUNCTION achievements_private.tally_new_steps()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    below record;
-    one   record;
+    below      record;
+    one        record;
+    tally      int;
+    user_ids   achievements.user_ref[];
+    names      text[];
+    old_counts int[];
+    new_counts int[];
 BEGIN
-    IF (SELECT count(*) FROM (SELECT FROM new_steps LIMIT 2) AS first_two) = 1 THEN
-        SELECT s.user_id, s.name, s.count INTO one FROM new_steps AS s;
-        -- Look first: an UPDATE that finds no row would still fire the statement triggers.
-        IF one.count > 0 AND EXISTS (SELECT 1 FROM achievements.user_achievements AS t
-                                      WHERE t.user_id = one.user_id AND t.name = one.name) THEN
-            UPDATE achievements.user_achievements AS t
-               SET count = t.count + one.count, updated_at = now()
-             WHERE t.user_id = one.user_id AND t.name = one.name;
-            IF FOUND THEN
-                RETURN NULL;
-            END IF;
+    SELECT s.user_id, s.name, s.count,
+           (SELECT count(*) FROM (SELECT FROM new_steps LIMIT 2) AS first_two) AS rows
+      INTO one
+      FROM new_steps AS s
+     LIMIT 1;
+    IF one.rows = 1 AND one.count > 0 THEN
+        UPDATE achievements.user_achievements AS t
+           SET count = t.count + one.count, updated_at = now()
+         WHERE t.user_id = one.user_id AND t.name = one.name
+        RETURNING t.count INTO tally;
+        IF FOUND THEN
+            PERFORM achievements_private.tallies_changed(
+                ARRAY[one.user_id], ARRAY[one.name], ARRAY[tally - one.count], ARRAY[tally]);
+            RETURN NULL;
         END IF;
     END IF;
-    WITH tallied AS (
-        INSERT INTO achievements.user_achievements AS t (user_id, name, count)
-        SELECT s.user_id, s.name, sum(s.count)::int
+    -- The count before the statement is the count after it minus the statement's own sum:
+    -- the upsert adds that sum to the tally under its row lock.
+    WITH steps AS (
+        SELECT s.user_id, s.name, sum(s.count)::int AS delta
           FROM new_steps AS s
          GROUP BY s.user_id, s.name
-         ORDER BY s.user_id, s.name
+    ), tallied AS (
+        INSERT INTO achievements.user_achievements AS t (user_id, name, count)
+        SELECT s.user_id, s.name, s.delta FROM steps AS s ORDER BY s.user_id, s.name
         ON CONFLICT (user_id, name)
         DO UPDATE SET count = t.count + excluded.count, updated_at = now()
         RETURNING t.user_id, t.name, t.count
     )
-    SELECT * INTO below FROM tallied WHERE tallied.count < 0 LIMIT 1;
+    SELECT array_agg(t.user_id), array_agg(t.name), array_agg(t.count - s.delta), array_agg(t.count)
+      INTO user_ids, names, old_counts, new_counts
+      FROM tallied AS t
+      JOIN steps AS s ON s.user_id = t.user_id AND s.name = t.name;
+    SELECT c.user_id, c.name, c.count INTO below
+      FROM unnest(user_ids, names, new_counts) AS c(user_id, name, count)
+     WHERE c.count < 0
+     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'step "%" of user % would fall below zero (to %)', below.name, below.user_id, below.count
             USING ERRCODE = 'AD003',
                   HINT = 'Undo with achievements.undo_step(), which stops at zero, or insert smaller negative counts.';
+    END IF;
+    IF user_ids IS NOT NULL THEN
+        PERFORM achievements_private.tallies_changed(user_ids, names, old_counts, new_counts);
     END IF;
     RETURN NULL;
 END

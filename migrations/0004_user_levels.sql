@@ -30,55 +30,66 @@ AS $$
      ORDER BY bucket;
 $$;
 
--- Awards the levels whose every requirement the users of the changed tallies now meet.
+-- Awards the levels that the changed tallies complete (the arrays are tallies_changed's: user,
+-- step, count before and after of each changed tally). A tally completes a level when it rises
+-- past one of the level's requirements (before < required_count <= after) and the user then
+-- meets every other requirement too. Levels and requirements added later are caught up with
+-- backfill_levels(), as badges are with backfill_badge().
 -- Guarantees: once per user and level (primary key, ON CONFLICT DO NOTHING); none lost to
--- concurrent transactions under READ COMMITTED (per-user lock, then a fresh snapshot). Only
--- users with a met requirement of a level they do not hold yet are candidates: a user who
--- holds it (committed, so visible) cannot be awarded it again, and skipping them spares the
--- lock and the award query for steps of levels already reached (measured: docs/bench.md).
-CREATE FUNCTION achievements_private.award_levels()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+-- concurrent transactions under READ COMMITTED: the user's lock serializes the checks, and the
+-- award query, run after it, takes a fresh snapshot that shows what a transaction that held
+-- the lock before committed. Steps that cross no requirement (almost all) cost one query.
+-- No SET search_path (every name in it is qualified): it runs inside the tally trigger, which
+-- pins it, and only the owner can call it; the GUC save and restore would cost every step.
+CREATE FUNCTION achievements_private.award_levels(
+    user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
+RETURNS void
+LANGUAGE plpgsql
 AS $$
 DECLARE
     candidates achievements.user_ref[];
 BEGIN
+    -- Most changes cross no requirement, and one index probe says so.
+    IF NOT EXISTS (SELECT 1 FROM achievements.level_requirements AS r
+                    WHERE r.name = ANY (names)
+                      AND r.required_count > ANY (old_counts)
+                      AND r.required_count <= ANY (new_counts)) THEN
+        RETURN;
+    END IF;
     SELECT array_agg(DISTINCT c.user_id) INTO candidates
-      FROM changed_tallies AS c
+      FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
      WHERE EXISTS (SELECT 1 FROM achievements.level_requirements AS r
-                    WHERE r.name = c.name AND c.count >= r.required_count
-                      AND NOT EXISTS (SELECT 1 FROM achievements.user_levels AS ul
-                                       WHERE ul.user_id = c.user_id AND ul.level = r.level));
+                    WHERE r.name = c.name
+                      AND r.required_count > c.old_count AND r.required_count <= c.new_count);
     IF candidates IS NULL THEN
-        RETURN NULL;
+        RETURN;
     END IF;
     PERFORM achievements_private.lock_users(candidates);
     INSERT INTO achievements.user_levels (user_id, level)
     SELECT DISTINCT c.user_id, r.level
-      FROM changed_tallies AS c
-      JOIN achievements.level_requirements AS r ON r.name = c.name AND c.count >= r.required_count
-     WHERE NOT EXISTS (SELECT 1 FROM achievements.user_levels AS ul
-                        WHERE ul.user_id = c.user_id AND ul.level = r.level)
-       AND NOT EXISTS (SELECT 1
+      FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
+      JOIN achievements.level_requirements AS r
+        ON r.name = c.name AND r.required_count > c.old_count AND r.required_count <= c.new_count
+     WHERE NOT EXISTS (SELECT 1
                          FROM achievements.level_requirements AS r2
                          LEFT JOIN achievements.user_achievements AS t
                                 ON t.user_id = c.user_id AND t.name = r2.name
                         WHERE r2.level = r.level AND coalesce(t.count, 0) < r2.required_count)
      ORDER BY 1, 2
     ON CONFLICT DO NOTHING;
-    RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER _200_award_levels_on_insert
-    AFTER INSERT ON achievements.user_achievements
-    REFERENCING NEW TABLE AS changed_tallies
-    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.award_levels();
-CREATE TRIGGER _200_award_levels_on_update
-    AFTER UPDATE ON achievements.user_achievements
-    REFERENCING NEW TABLE AS changed_tallies
-    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.award_levels();
+-- Changed tallies award levels (0006 adds badges).
+CREATE OR REPLACE FUNCTION achievements_private.tallies_changed(
+    user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+END
+$$;
 
 -- Awards `level_name` (every level when NULL) to every user who already meets it, in one
 -- set-based statement; returns how many levels were awarded. Idempotent. Levels without

@@ -11,10 +11,16 @@ DROP FUNCTION achievements.award_badge(achievements.user_ref, text);
 DROP FUNCTION achievements_private.get_badge(text, boolean);
 DROP TRIGGER _300_level_reached ON achievements.user_levels;
 DROP FUNCTION achievements_private.level_reached();
-DROP TRIGGER _300_award_badges_on_update ON achievements.user_achievements;
-DROP TRIGGER _300_award_badges_on_insert ON achievements.user_achievements;
-DROP FUNCTION achievements_private.award_badges_on_update();
-DROP FUNCTION achievements_private.award_badges_on_insert();
+CREATE OR REPLACE FUNCTION achievements_private.tallies_changed(
+    user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+END
+$$;
+DROP FUNCTION achievements_private.award_badges(achievements.user_ref[], text[], int[], int[]);
 DROP FUNCTION achievements._badge_active(timestamptz, timestamptz);
 DROP FUNCTION achievements_private.register_users(achievements.user_ref[]);
 DROP FUNCTION achievements_private.announce_levels(achievements.user_ref[], text[]);

@@ -592,53 +592,19 @@ RETURNS boolean
 LANGUAGE sql STABLE
 RETURN (active_from IS NULL OR active_from <= now()) AND (active_until IS NULL OR now() < active_until);
 
--- New tallies (AFTER INSERT on user_achievements): registers their users for badge_stats, and
--- awards every active threshold badge of the step that the first tally reaches. Idempotent
--- (primary key + ON CONFLICT DO NOTHING); the tally row lock of the statement that wrote the
--- tally orders concurrent changes of one tally, so each crossing is seen exactly once.
-CREATE FUNCTION achievements_private.award_badges_on_insert()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    users achievements.user_ref[];
-    codes text[];
-BEGIN
-    -- An upsert fires this trigger even when it inserted no tally (the common case).
-    IF NOT EXISTS (SELECT 1 FROM new_tallies) THEN
-        RETURN NULL;
-    END IF;
-    PERFORM achievements_private.register_users(ARRAY(SELECT DISTINCT t.user_id FROM new_tallies AS t));
-    IF NOT EXISTS (SELECT 1 FROM new_tallies AS t
-                     JOIN achievements.badges AS b ON b.step = t.name AND b.threshold <= t.count) THEN
-        RETURN NULL;
-    END IF;
-
-    WITH awarded AS (
-        INSERT INTO achievements.user_badges (user_id, badge, notified)
-        SELECT t.user_id, b.code, true
-          FROM new_tallies AS t
-          JOIN achievements.badges AS b ON b.step = t.name AND b.threshold <= t.count
-         WHERE achievements._badge_active(b.active_from, b.active_until)
-         ORDER BY 1, 2
-        ON CONFLICT DO NOTHING
-        RETURNING user_id, badge
-    )
-    SELECT array_agg(user_id), array_agg(badge) INTO users, codes FROM awarded;
-    PERFORM achievements_private.announce_badges(users, codes);
-    RETURN NULL;
-END
-$$;
-
--- Changed tallies (AFTER UPDATE on user_achievements): takes back the revocable badges whose
--- threshold the tally fell below, then awards the active threshold badges the tally rose to
--- (old count < threshold <= new count). Same guarantees as award_badges_on_insert. A badge
--- revoked by hand is not given back until the tally crosses its threshold again.
-CREATE FUNCTION achievements_private.award_badges_on_update()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+-- Changed tallies (the arrays of tallies_changed: user, step, count before and after): registers
+-- the users of tallies that start from 0 for badge_stats, takes back the revocable badges whose
+-- threshold a tally fell below, and awards the active threshold badges a tally rose to
+-- (count before < threshold <= count after). Idempotent (primary key + ON CONFLICT DO NOTHING);
+-- the tally row lock of the statement that changed the tally orders concurrent changes of one
+-- tally, so each crossing is seen exactly once. A badge revoked by hand is not given back until
+-- the tally crosses its threshold again. The first query decides whether any threshold is
+-- crossed at all: most changes cross none, and then nothing else runs.
+-- No SET search_path, for the reason given at award_levels (0004).
+CREATE FUNCTION achievements_private.award_badges(
+    user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
+RETURNS void
+LANGUAGE plpgsql
 AS $$
 DECLARE
     fallen boolean;
@@ -646,56 +612,43 @@ DECLARE
     users  achievements.user_ref[];
     codes  text[];
 BEGIN
-    -- The old and new count of each tally meet in a GROUP BY: transition tables carry no
-    -- statistics, and a join of two of them would be a nested loop over both.
-    -- First one read decides whether any threshold is crossed at all: most changes cross none,
-    -- and then no statement is run (each would fire the triggers of user_badges).
-    WITH changes AS (
-        SELECT x.user_id, x.name, sum(x.old_count) AS old_count, sum(x.new_count) AS new_count
-          FROM (SELECT o.user_id, o.name, o.count AS old_count, 0 AS new_count FROM old_tallies AS o
-                UNION ALL
-                SELECT n.user_id, n.name, 0, n.count FROM new_tallies AS n) AS x
-         GROUP BY x.user_id, x.name
-    )
-    SELECT coalesce(bool_or(b.revocable AND b.threshold > c.new_count), false),
-           coalesce(bool_or(b.threshold <= c.new_count), false)
+    IF 0 = ANY (old_counts) THEN
+        PERFORM achievements_private.register_users(
+            ARRAY(SELECT DISTINCT c.user_id FROM unnest(user_ids, old_counts) AS c(user_id, old_count)
+                   WHERE c.old_count = 0));
+    END IF;
+    -- Most changes cross no threshold, and one index probe says so.
+    IF NOT EXISTS (SELECT 1 FROM achievements.badges AS b
+                    WHERE b.step = ANY (names)
+                      AND (b.threshold > ANY (old_counts) OR b.threshold > ANY (new_counts))
+                      AND (b.threshold <= ANY (old_counts) OR b.threshold <= ANY (new_counts))) THEN
+        RETURN;
+    END IF;
+    -- Whether a tally fell below a revocable badge's threshold, or rose to any badge's.
+    SELECT coalesce(bool_or(c.new_count < c.old_count), false), coalesce(bool_or(c.new_count > c.old_count), false)
       INTO fallen, risen
-      FROM changes AS c
-      JOIN achievements.badges AS b
-        ON b.step = c.name AND b.threshold > least(c.old_count, c.new_count)
-                           AND b.threshold <= greatest(c.old_count, c.new_count);
+      FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
+     WHERE EXISTS (SELECT 1 FROM achievements.badges AS b
+                    WHERE b.step = c.name
+                      AND b.threshold > least(c.old_count, c.new_count)
+                      AND b.threshold <= greatest(c.old_count, c.new_count)
+                      AND (b.revocable OR c.new_count > c.old_count));
     IF fallen THEN
-        WITH changes AS (
-            SELECT x.user_id, x.name, sum(x.old_count) AS old_count, sum(x.new_count) AS new_count
-              FROM (SELECT o.user_id, o.name, o.count AS old_count, 0 AS new_count FROM old_tallies AS o
-                    UNION ALL
-                    SELECT n.user_id, n.name, 0, n.count FROM new_tallies AS n) AS x
-             GROUP BY x.user_id, x.name
-        ), gone AS (
-            SELECT c.user_id, b.code
-              FROM changes AS c
-              JOIN achievements.badges AS b
-                ON b.step = c.name AND b.threshold > c.new_count AND b.threshold <= c.old_count
-             WHERE b.revocable
-        )
         DELETE FROM achievements.user_badges AS ub
-         USING gone AS g
-         WHERE ub.user_id = g.user_id AND ub.badge = g.code;
+         USING unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count),
+               achievements.badges AS b
+         WHERE b.step = c.name AND b.threshold > c.new_count AND b.threshold <= c.old_count
+           AND b.revocable
+           AND ub.user_id = c.user_id AND ub.badge = b.code;
     END IF;
     IF NOT risen THEN
-        RETURN NULL;
+        RETURN;
     END IF;
 
-    WITH changes AS (
-        SELECT x.user_id, x.name, sum(x.old_count) AS old_count, sum(x.new_count) AS new_count
-          FROM (SELECT o.user_id, o.name, o.count AS old_count, 0 AS new_count FROM old_tallies AS o
-                UNION ALL
-                SELECT n.user_id, n.name, 0, n.count FROM new_tallies AS n) AS x
-         GROUP BY x.user_id, x.name
-    ), awarded AS (
+    WITH awarded AS (
         INSERT INTO achievements.user_badges (user_id, badge, notified)
         SELECT c.user_id, b.code, true
-          FROM changes AS c
+          FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
           JOIN achievements.badges AS b
             ON b.step = c.name AND b.threshold <= c.new_count AND b.threshold > c.old_count
          WHERE achievements._badge_active(b.active_from, b.active_until)
@@ -705,18 +658,20 @@ BEGIN
     )
     SELECT array_agg(user_id), array_agg(badge) INTO users, codes FROM awarded;
     PERFORM achievements_private.announce_badges(users, codes);
-    RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER _300_award_badges_on_insert
-    AFTER INSERT ON achievements.user_achievements
-    REFERENCING NEW TABLE AS new_tallies
-    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.award_badges_on_insert();
-CREATE TRIGGER _300_award_badges_on_update
-    AFTER UPDATE ON achievements.user_achievements
-    REFERENCING OLD TABLE AS old_tallies NEW TABLE AS new_tallies
-    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.award_badges_on_update();
+-- Changed tallies award levels (0004), then badges.
+CREATE OR REPLACE FUNCTION achievements_private.tallies_changed(
+    user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+    PERFORM achievements_private.award_badges(user_ids, names, old_counts, new_counts);
+END
+$$;
 
 -- New levels (AFTER INSERT on user_levels): announces them, then awards the active badges of
 -- those levels. Runs under the per-user lock that award_levels holds. Idempotent.

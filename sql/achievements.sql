@@ -301,50 +301,87 @@ CREATE TABLE achievements.user_achievements (
 COMMENT ON TABLE achievements.user_achievements IS
     'Tally per user and step, written only by achievements-db: the sum of that user''s rows in user_steps, never below 0.';
 
--- Folds one statement's new user_steps rows into the tallies with one upsert per (user, step).
+-- What the package does when tallies change, called once per statement that changes any, with
+-- one array element per changed tally: its user, step, count before and count after the
+-- statement. Runs inside the tally trigger, under the tallies' row locks. Nothing yet: 0004
+-- (levels) and 0006 (badges) replace it. A call rather than triggers on user_achievements: a
+-- step then pays for one pass over the changes, not for four statement-level triggers that
+-- each read the transition tables again (measured: docs/bench.md). No SET search_path: only
+-- the tally trigger, which pins it, calls it.
+CREATE FUNCTION achievements_private.tallies_changed(
+    user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+END
+$$;
+
+-- Folds one statement's new user_steps rows into the tallies with one upsert per (user, step),
+-- then hands the changed tallies to tallies_changed (levels, badges).
 -- Guarantees: exact under concurrency (each upsert adds to the latest committed tally under its
 -- row lock); tallies are locked in (user_id, name) order, so concurrent statements cannot
 -- deadlock on each other; raises AD003, undoing the whole statement, when a tally would go
 -- below zero. A statement of one positive row whose tally exists (record_step, a single-row
--- insert) takes a plain UPDATE instead: same row lock, but only the AFTER UPDATE triggers of
--- user_achievements fire, not the AFTER INSERT ones as well (measured: docs/bench.md).
+-- insert) takes a plain UPDATE instead: same row lock, fewer executor nodes.
 CREATE FUNCTION achievements_private.tally_new_steps()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    below record;
-    one   record;
+    below      record;
+    one        record;
+    tally      int;
+    user_ids   achievements.user_ref[];
+    names      text[];
+    old_counts int[];
+    new_counts int[];
 BEGIN
-    IF (SELECT count(*) FROM (SELECT FROM new_steps LIMIT 2) AS first_two) = 1 THEN
-        SELECT s.user_id, s.name, s.count INTO one FROM new_steps AS s;
-        -- Look first: an UPDATE that finds no row would still fire the statement triggers.
-        IF one.count > 0 AND EXISTS (SELECT 1 FROM achievements.user_achievements AS t
-                                      WHERE t.user_id = one.user_id AND t.name = one.name) THEN
-            UPDATE achievements.user_achievements AS t
-               SET count = t.count + one.count, updated_at = now()
-             WHERE t.user_id = one.user_id AND t.name = one.name;
-            IF FOUND THEN
-                RETURN NULL;
-            END IF;
+    SELECT s.user_id, s.name, s.count,
+           (SELECT count(*) FROM (SELECT FROM new_steps LIMIT 2) AS first_two) AS rows
+      INTO one
+      FROM new_steps AS s
+     LIMIT 1;
+    IF one.rows = 1 AND one.count > 0 THEN
+        UPDATE achievements.user_achievements AS t
+           SET count = t.count + one.count, updated_at = now()
+         WHERE t.user_id = one.user_id AND t.name = one.name
+        RETURNING t.count INTO tally;
+        IF FOUND THEN
+            PERFORM achievements_private.tallies_changed(
+                ARRAY[one.user_id], ARRAY[one.name], ARRAY[tally - one.count], ARRAY[tally]);
+            RETURN NULL;
         END IF;
     END IF;
-    WITH tallied AS (
-        INSERT INTO achievements.user_achievements AS t (user_id, name, count)
-        SELECT s.user_id, s.name, sum(s.count)::int
+    -- The count before the statement is the count after it minus the statement's own sum:
+    -- the upsert adds that sum to the tally under its row lock.
+    WITH steps AS (
+        SELECT s.user_id, s.name, sum(s.count)::int AS delta
           FROM new_steps AS s
          GROUP BY s.user_id, s.name
-         ORDER BY s.user_id, s.name
+    ), tallied AS (
+        INSERT INTO achievements.user_achievements AS t (user_id, name, count)
+        SELECT s.user_id, s.name, s.delta FROM steps AS s ORDER BY s.user_id, s.name
         ON CONFLICT (user_id, name)
         DO UPDATE SET count = t.count + excluded.count, updated_at = now()
         RETURNING t.user_id, t.name, t.count
     )
-    SELECT * INTO below FROM tallied WHERE tallied.count < 0 LIMIT 1;
+    SELECT array_agg(t.user_id), array_agg(t.name), array_agg(t.count - s.delta), array_agg(t.count)
+      INTO user_ids, names, old_counts, new_counts
+      FROM tallied AS t
+      JOIN steps AS s ON s.user_id = t.user_id AND s.name = t.name;
+    SELECT c.user_id, c.name, c.count INTO below
+      FROM unnest(user_ids, names, new_counts) AS c(user_id, name, count)
+     WHERE c.count < 0
+     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'step "%" of user % would fall below zero (to %)', below.name, below.user_id, below.count
             USING ERRCODE = 'AD003',
                   HINT = 'Undo with achievements.undo_step(), which stops at zero, or insert smaller negative counts.';
+    END IF;
+    IF user_ids IS NOT NULL THEN
+        PERFORM achievements_private.tallies_changed(user_ids, names, old_counts, new_counts);
     END IF;
     RETURN NULL;
 END
@@ -587,55 +624,66 @@ AS $$
      ORDER BY bucket;
 $$;
 
--- Awards the levels whose every requirement the users of the changed tallies now meet.
+-- Awards the levels that the changed tallies complete (the arrays are tallies_changed's: user,
+-- step, count before and after of each changed tally). A tally completes a level when it rises
+-- past one of the level's requirements (before < required_count <= after) and the user then
+-- meets every other requirement too. Levels and requirements added later are caught up with
+-- backfill_levels(), as badges are with backfill_badge().
 -- Guarantees: once per user and level (primary key, ON CONFLICT DO NOTHING); none lost to
--- concurrent transactions under READ COMMITTED (per-user lock, then a fresh snapshot). Only
--- users with a met requirement of a level they do not hold yet are candidates: a user who
--- holds it (committed, so visible) cannot be awarded it again, and skipping them spares the
--- lock and the award query for steps of levels already reached (measured: docs/bench.md).
-CREATE FUNCTION achievements_private.award_levels()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+-- concurrent transactions under READ COMMITTED: the user's lock serializes the checks, and the
+-- award query, run after it, takes a fresh snapshot that shows what a transaction that held
+-- the lock before committed. Steps that cross no requirement (almost all) cost one query.
+-- No SET search_path (every name in it is qualified): it runs inside the tally trigger, which
+-- pins it, and only the owner can call it; the GUC save and restore would cost every step.
+CREATE FUNCTION achievements_private.award_levels(
+    user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
+RETURNS void
+LANGUAGE plpgsql
 AS $$
 DECLARE
     candidates achievements.user_ref[];
 BEGIN
+    -- Most changes cross no requirement, and one index probe says so.
+    IF NOT EXISTS (SELECT 1 FROM achievements.level_requirements AS r
+                    WHERE r.name = ANY (names)
+                      AND r.required_count > ANY (old_counts)
+                      AND r.required_count <= ANY (new_counts)) THEN
+        RETURN;
+    END IF;
     SELECT array_agg(DISTINCT c.user_id) INTO candidates
-      FROM changed_tallies AS c
+      FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
      WHERE EXISTS (SELECT 1 FROM achievements.level_requirements AS r
-                    WHERE r.name = c.name AND c.count >= r.required_count
-                      AND NOT EXISTS (SELECT 1 FROM achievements.user_levels AS ul
-                                       WHERE ul.user_id = c.user_id AND ul.level = r.level));
+                    WHERE r.name = c.name
+                      AND r.required_count > c.old_count AND r.required_count <= c.new_count);
     IF candidates IS NULL THEN
-        RETURN NULL;
+        RETURN;
     END IF;
     PERFORM achievements_private.lock_users(candidates);
     INSERT INTO achievements.user_levels (user_id, level)
     SELECT DISTINCT c.user_id, r.level
-      FROM changed_tallies AS c
-      JOIN achievements.level_requirements AS r ON r.name = c.name AND c.count >= r.required_count
-     WHERE NOT EXISTS (SELECT 1 FROM achievements.user_levels AS ul
-                        WHERE ul.user_id = c.user_id AND ul.level = r.level)
-       AND NOT EXISTS (SELECT 1
+      FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
+      JOIN achievements.level_requirements AS r
+        ON r.name = c.name AND r.required_count > c.old_count AND r.required_count <= c.new_count
+     WHERE NOT EXISTS (SELECT 1
                          FROM achievements.level_requirements AS r2
                          LEFT JOIN achievements.user_achievements AS t
                                 ON t.user_id = c.user_id AND t.name = r2.name
                         WHERE r2.level = r.level AND coalesce(t.count, 0) < r2.required_count)
      ORDER BY 1, 2
     ON CONFLICT DO NOTHING;
-    RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER _200_award_levels_on_insert
-    AFTER INSERT ON achievements.user_achievements
-    REFERENCING NEW TABLE AS changed_tallies
-    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.award_levels();
-CREATE TRIGGER _200_award_levels_on_update
-    AFTER UPDATE ON achievements.user_achievements
-    REFERENCING NEW TABLE AS changed_tallies
-    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.award_levels();
+-- Changed tallies award levels (0006 adds badges).
+CREATE OR REPLACE FUNCTION achievements_private.tallies_changed(
+    user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+END
+$$;
 
 -- Awards `level_name` (every level when NULL) to every user who already meets it, in one
 -- set-based statement; returns how many levels were awarded. Idempotent. Levels without
@@ -2059,53 +2107,19 @@ RETURNS boolean
 LANGUAGE sql STABLE
 RETURN (active_from IS NULL OR active_from <= now()) AND (active_until IS NULL OR now() < active_until);
 
--- New tallies (AFTER INSERT on user_achievements): registers their users for badge_stats, and
--- awards every active threshold badge of the step that the first tally reaches. Idempotent
--- (primary key + ON CONFLICT DO NOTHING); the tally row lock of the statement that wrote the
--- tally orders concurrent changes of one tally, so each crossing is seen exactly once.
-CREATE FUNCTION achievements_private.award_badges_on_insert()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    users achievements.user_ref[];
-    codes text[];
-BEGIN
-    -- An upsert fires this trigger even when it inserted no tally (the common case).
-    IF NOT EXISTS (SELECT 1 FROM new_tallies) THEN
-        RETURN NULL;
-    END IF;
-    PERFORM achievements_private.register_users(ARRAY(SELECT DISTINCT t.user_id FROM new_tallies AS t));
-    IF NOT EXISTS (SELECT 1 FROM new_tallies AS t
-                     JOIN achievements.badges AS b ON b.step = t.name AND b.threshold <= t.count) THEN
-        RETURN NULL;
-    END IF;
-
-    WITH awarded AS (
-        INSERT INTO achievements.user_badges (user_id, badge, notified)
-        SELECT t.user_id, b.code, true
-          FROM new_tallies AS t
-          JOIN achievements.badges AS b ON b.step = t.name AND b.threshold <= t.count
-         WHERE achievements._badge_active(b.active_from, b.active_until)
-         ORDER BY 1, 2
-        ON CONFLICT DO NOTHING
-        RETURNING user_id, badge
-    )
-    SELECT array_agg(user_id), array_agg(badge) INTO users, codes FROM awarded;
-    PERFORM achievements_private.announce_badges(users, codes);
-    RETURN NULL;
-END
-$$;
-
--- Changed tallies (AFTER UPDATE on user_achievements): takes back the revocable badges whose
--- threshold the tally fell below, then awards the active threshold badges the tally rose to
--- (old count < threshold <= new count). Same guarantees as award_badges_on_insert. A badge
--- revoked by hand is not given back until the tally crosses its threshold again.
-CREATE FUNCTION achievements_private.award_badges_on_update()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+-- Changed tallies (the arrays of tallies_changed: user, step, count before and after): registers
+-- the users of tallies that start from 0 for badge_stats, takes back the revocable badges whose
+-- threshold a tally fell below, and awards the active threshold badges a tally rose to
+-- (count before < threshold <= count after). Idempotent (primary key + ON CONFLICT DO NOTHING);
+-- the tally row lock of the statement that changed the tally orders concurrent changes of one
+-- tally, so each crossing is seen exactly once. A badge revoked by hand is not given back until
+-- the tally crosses its threshold again. The first query decides whether any threshold is
+-- crossed at all: most changes cross none, and then nothing else runs.
+-- No SET search_path, for the reason given at award_levels (0004).
+CREATE FUNCTION achievements_private.award_badges(
+    user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
+RETURNS void
+LANGUAGE plpgsql
 AS $$
 DECLARE
     fallen boolean;
@@ -2113,56 +2127,43 @@ DECLARE
     users  achievements.user_ref[];
     codes  text[];
 BEGIN
-    -- The old and new count of each tally meet in a GROUP BY: transition tables carry no
-    -- statistics, and a join of two of them would be a nested loop over both.
-    -- First one read decides whether any threshold is crossed at all: most changes cross none,
-    -- and then no statement is run (each would fire the triggers of user_badges).
-    WITH changes AS (
-        SELECT x.user_id, x.name, sum(x.old_count) AS old_count, sum(x.new_count) AS new_count
-          FROM (SELECT o.user_id, o.name, o.count AS old_count, 0 AS new_count FROM old_tallies AS o
-                UNION ALL
-                SELECT n.user_id, n.name, 0, n.count FROM new_tallies AS n) AS x
-         GROUP BY x.user_id, x.name
-    )
-    SELECT coalesce(bool_or(b.revocable AND b.threshold > c.new_count), false),
-           coalesce(bool_or(b.threshold <= c.new_count), false)
+    IF 0 = ANY (old_counts) THEN
+        PERFORM achievements_private.register_users(
+            ARRAY(SELECT DISTINCT c.user_id FROM unnest(user_ids, old_counts) AS c(user_id, old_count)
+                   WHERE c.old_count = 0));
+    END IF;
+    -- Most changes cross no threshold, and one index probe says so.
+    IF NOT EXISTS (SELECT 1 FROM achievements.badges AS b
+                    WHERE b.step = ANY (names)
+                      AND (b.threshold > ANY (old_counts) OR b.threshold > ANY (new_counts))
+                      AND (b.threshold <= ANY (old_counts) OR b.threshold <= ANY (new_counts))) THEN
+        RETURN;
+    END IF;
+    -- Whether a tally fell below a revocable badge's threshold, or rose to any badge's.
+    SELECT coalesce(bool_or(c.new_count < c.old_count), false), coalesce(bool_or(c.new_count > c.old_count), false)
       INTO fallen, risen
-      FROM changes AS c
-      JOIN achievements.badges AS b
-        ON b.step = c.name AND b.threshold > least(c.old_count, c.new_count)
-                           AND b.threshold <= greatest(c.old_count, c.new_count);
+      FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
+     WHERE EXISTS (SELECT 1 FROM achievements.badges AS b
+                    WHERE b.step = c.name
+                      AND b.threshold > least(c.old_count, c.new_count)
+                      AND b.threshold <= greatest(c.old_count, c.new_count)
+                      AND (b.revocable OR c.new_count > c.old_count));
     IF fallen THEN
-        WITH changes AS (
-            SELECT x.user_id, x.name, sum(x.old_count) AS old_count, sum(x.new_count) AS new_count
-              FROM (SELECT o.user_id, o.name, o.count AS old_count, 0 AS new_count FROM old_tallies AS o
-                    UNION ALL
-                    SELECT n.user_id, n.name, 0, n.count FROM new_tallies AS n) AS x
-             GROUP BY x.user_id, x.name
-        ), gone AS (
-            SELECT c.user_id, b.code
-              FROM changes AS c
-              JOIN achievements.badges AS b
-                ON b.step = c.name AND b.threshold > c.new_count AND b.threshold <= c.old_count
-             WHERE b.revocable
-        )
         DELETE FROM achievements.user_badges AS ub
-         USING gone AS g
-         WHERE ub.user_id = g.user_id AND ub.badge = g.code;
+         USING unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count),
+               achievements.badges AS b
+         WHERE b.step = c.name AND b.threshold > c.new_count AND b.threshold <= c.old_count
+           AND b.revocable
+           AND ub.user_id = c.user_id AND ub.badge = b.code;
     END IF;
     IF NOT risen THEN
-        RETURN NULL;
+        RETURN;
     END IF;
 
-    WITH changes AS (
-        SELECT x.user_id, x.name, sum(x.old_count) AS old_count, sum(x.new_count) AS new_count
-          FROM (SELECT o.user_id, o.name, o.count AS old_count, 0 AS new_count FROM old_tallies AS o
-                UNION ALL
-                SELECT n.user_id, n.name, 0, n.count FROM new_tallies AS n) AS x
-         GROUP BY x.user_id, x.name
-    ), awarded AS (
+    WITH awarded AS (
         INSERT INTO achievements.user_badges (user_id, badge, notified)
         SELECT c.user_id, b.code, true
-          FROM changes AS c
+          FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
           JOIN achievements.badges AS b
             ON b.step = c.name AND b.threshold <= c.new_count AND b.threshold > c.old_count
          WHERE achievements._badge_active(b.active_from, b.active_until)
@@ -2172,18 +2173,20 @@ BEGIN
     )
     SELECT array_agg(user_id), array_agg(badge) INTO users, codes FROM awarded;
     PERFORM achievements_private.announce_badges(users, codes);
-    RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER _300_award_badges_on_insert
-    AFTER INSERT ON achievements.user_achievements
-    REFERENCING NEW TABLE AS new_tallies
-    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.award_badges_on_insert();
-CREATE TRIGGER _300_award_badges_on_update
-    AFTER UPDATE ON achievements.user_achievements
-    REFERENCING OLD TABLE AS old_tallies NEW TABLE AS new_tallies
-    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.award_badges_on_update();
+-- Changed tallies award levels (0004), then badges.
+CREATE OR REPLACE FUNCTION achievements_private.tallies_changed(
+    user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+    PERFORM achievements_private.award_badges(user_ids, names, old_counts, new_counts);
+END
+$$;
 
 -- New levels (AFTER INSERT on user_levels): announces them, then awards the active badges of
 -- those levels. Runs under the per-user lock that award_levels holds. Idempotent.

@@ -1,27 +1,26 @@
-"""The single-row path of the tally trigger (one positive step on an existing tally: a plain
-UPDATE) is as exact as the set-based upsert, and fires only the AFTER UPDATE reactions."""
+"""The tally trigger hands every changed tally to achievements_private.tallies_changed with
+its count before and after the statement, on the single-row path (one positive step on an
+existing tally: a plain UPDATE) as on the set-based upsert, and both are exact."""
 
 import uuid
 
 from _races import run_together
 
-TRIGGER_LOG = """
-CREATE TABLE public.fired (event text);
-CREATE FUNCTION public.log_fired() RETURNS trigger LANGUAGE plpgsql AS $$
+# Replaces the hook (levels and badges) with one that records what it is handed.
+RECORD_HOOK = """
+CREATE TABLE public.handed (user_id uuid, name text, old_count int, new_count int);
+CREATE OR REPLACE FUNCTION achievements_private.tallies_changed(
+    user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
+RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO public.fired VALUES (TG_OP);
-    RETURN NULL;
+    INSERT INTO public.handed SELECT * FROM unnest(user_ids, names, old_counts, new_counts);
 END $$;
-CREATE TRIGGER _900_log_insert AFTER INSERT ON achievements.user_achievements
-    FOR EACH STATEMENT EXECUTE FUNCTION public.log_fired();
-CREATE TRIGGER _900_log_update AFTER UPDATE ON achievements.user_achievements
-    FOR EACH STATEMENT EXECUTE FUNCTION public.log_fired();
 """
 
 
-def fired(db):
-    rows = db.execute("DELETE FROM public.fired RETURNING event").fetchall()
-    return sorted(r[0] for r in rows)
+def handed(db):
+    rows = db.execute("DELETE FROM public.handed RETURNING name, old_count, new_count").fetchall()
+    return sorted(rows)
 
 
 def tally(db, user, step):
@@ -31,22 +30,27 @@ def tally(db, user, step):
     return row[0] if row else None
 
 
-def test_existing_tally_single_step_fires_only_update_reactions(db):
-    db.execute(TRIGGER_LOG)
+def test_every_path_hands_over_the_counts_before_and_after(db):
+    db.execute(RECORD_HOOK)
     user = uuid.uuid4()
     assert db.execute("SELECT achievements.record_step(%s, 'post')", (user,)).fetchone()[0] == 1
-    assert fired(db) == ["INSERT", "UPDATE"]  # new tally: the upsert fires both
+    assert handed(db) == [("post", 0, 1)]  # new tally: the upsert
     assert db.execute("SELECT achievements.record_step(%s, 'post', 3)", (user,)).fetchone()[0] == 4
-    assert fired(db) == ["UPDATE"]
+    assert handed(db) == [("post", 1, 4)]  # existing tally: the single-row UPDATE
     db.execute("INSERT INTO achievements.user_steps (user_id, name, count) VALUES (%s, 'post', 2)",
                (user,))
-    assert fired(db) == ["UPDATE"]
-    assert tally(db, user, "post") == 6
-    # Two rows, or an undo, take the general path (one upsert, the below-zero check).
-    db.execute("INSERT INTO achievements.user_steps (user_id, name) VALUES (%s, 'post'), (%s, 'post')",
-               (user, user))
-    assert fired(db) == ["INSERT", "UPDATE"]
-    assert db.execute("SELECT achievements.undo_step(%s, 'post', 8)", (user,)).fetchone()[0] == 0
+    assert handed(db) == [("post", 4, 6)]
+    # Several rows, steps and users in one statement: one element per tally, net of the statement.
+    other = uuid.uuid4()
+    db.execute("INSERT INTO achievements.user_steps (user_id, name, count)"
+               " VALUES (%s, 'post', 1), (%s, 'post', 2), (%s, 'like', 1), (%s, 'post', 5)",
+               (user, user, user, other))
+    assert handed(db) == [("like", 0, 1), ("post", 0, 5), ("post", 6, 9)]
+    # An undo takes the general path; undoing nothing changes no tally and hands over nothing.
+    assert db.execute("SELECT achievements.undo_step(%s, 'post', 20)", (user,)).fetchone()[0] == 0
+    assert handed(db) == [("post", 9, 0)]
+    assert db.execute("SELECT achievements.undo_step(%s, 'post')", (user,)).fetchone()[0] == 0
+    assert handed(db) == []
     assert tally(db, user, "post") == 0
 
 
