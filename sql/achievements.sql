@@ -870,26 +870,101 @@ COMMENT ON FUNCTION achievements._tracking_check(text, oid, text[], text) IS
     'Not API: checks tracking trigger arguments against a table (used by the tg_achievement* functions and track()).';
 
 -- The SQL expression that reads the user of a row (column `user_column` of `alias`) in the
--- statement-level queries; $2, the request's user, when there is no user column.
+-- statement-level queries; `claim` (by default $2), the request's user, when there is no user
+-- column.
 -- Not API: public only because track() runs as its caller.
-CREATE FUNCTION achievements._tracking_user_expr(user_cast text, alias text, user_column text)
+CREATE FUNCTION achievements._tracking_user_expr(
+    user_cast text, alias text, user_column text, claim text DEFAULT '$2')
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
-RETURN CASE WHEN user_column IS NULL THEN '$2'
+RETURN CASE WHEN user_column IS NULL THEN claim
             WHEN user_cast = 'native' THEN format('%s.%I::achievements.user_ref', alias, user_column)
             ELSE format('achievements._parse_user_ref(%s.%I::text)', alias, user_column) END;
-COMMENT ON FUNCTION achievements._tracking_user_expr(text, text, text) IS
+COMMENT ON FUNCTION achievements._tracking_user_expr(text, text, text, text) IS
     'Not API: the SQL that reads a row''s user in tracking statements.';
 
--- Builds the query that counts one statement from its transition tables: one row of two
--- arrays, the users (in order) and each one's net count for the statement (users whose net is 0
--- are left out; NULLs when there is nothing to log). $1 is the step, $2 the request's user.
--- Returns NULL when the event cannot change this mode (DELETE and TRUNCATE of a counter).
--- Checks the trigger first: AD101-AD104 (see _tracking_check), AD105 when a needed transition
--- table is missing, AD106 unless AFTER.
+-- The query that counts one statement of `op` from its transition tables (named old_table and
+-- new_table): one row of two arrays, the users (in order) and each one's net count for the
+-- statement (users whose net is 0 are left out; NULLs when there is nothing to log).
+-- `step_sql` and `claim_sql` are SQL expressions for the step and the request's user: $1 and
+-- $2 for statement_sql's EXECUTE, literals and a call where track() generates a function.
+-- NULL when the event cannot change this mode (DELETE and TRUNCATE of a counter).
 -- Counter UPDATEs pair old and new rows by their position in the transition tables, which
 -- PostgreSQL fills together, one old and one new row per updated row.
+CREATE FUNCTION achievements_private.counting_sql(
+    mode text, op text, column_name text, user_column text, user_cast text,
+    old_table text, new_table text, step_sql text, claim_sql text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    gauge boolean := mode IN ('toggle', 'toggle_boolean');
+    qual  text := CASE WHEN mode IN ('boolean', 'toggle_boolean') THEN '%s IS TRUE' ELSE '%s IS NOT NULL' END;
+    sel   text;
+BEGIN
+    IF op = 'TRUNCATE' THEN
+        -- A gauge counts the rows of this table only: after TRUNCATE it is 0 for everyone.
+        RETURN CASE WHEN gauge THEN format(
+            'SELECT array_agg(x.user_id ORDER BY x.user_id), array_agg(-x.count ORDER BY x.user_id)
+               FROM (SELECT t.user_id, t.count
+                       FROM achievements.user_achievements AS t
+                      WHERE t.name = %s AND t.count > 0
+                      ORDER BY t.user_id
+                        FOR UPDATE) AS x', step_sql) END;
+    END IF;
+    IF op = 'DELETE' AND NOT gauge THEN
+        RETURN NULL;
+    END IF;
+    IF op = 'UPDATE' AND NOT gauge THEN
+        -- Counter: the new value must qualify and differ from the old value of the same row.
+        sel := format(
+            'SELECT %s AS u
+               FROM (SELECT row_number() OVER () AS ord, o.%I AS v FROM %I AS o) AS o
+               JOIN (SELECT row_number() OVER () AS ord, n.%I AS v%s FROM %I AS n) AS n USING (ord)
+              WHERE %s AND %s',
+            achievements._tracking_user_expr(user_cast, 'n', CASE WHEN user_column IS NOT NULL THEN 'u' END, claim_sql),
+            column_name, old_table,
+            column_name, CASE WHEN user_column IS NOT NULL THEN format(', n.%I AS u', user_column) ELSE '' END,
+            new_table,
+            format(qual, 'n.v'),
+            CASE WHEN mode = 'boolean' THEN 'o.v IS NOT TRUE'
+                 ELSE 'to_jsonb(n.v) IS DISTINCT FROM to_jsonb(o.v)' END);
+        sel := format('SELECT u, count(*)::int AS c FROM (%s) AS s WHERE u IS NOT NULL GROUP BY u', sel);
+    ELSIF op = 'UPDATE' THEN
+        -- Gauge: per user, qualifying rows after minus qualifying rows before.
+        sel := format(
+            'SELECT u, sum(d)::int AS c
+               FROM (SELECT %s AS u, -1 AS d FROM %I AS o WHERE %s
+                     UNION ALL
+                     SELECT %s, 1 FROM %I AS n WHERE %s) AS s
+              WHERE u IS NOT NULL
+              GROUP BY u
+             HAVING sum(d) <> 0',
+            achievements._tracking_user_expr(user_cast, 'o', user_column, claim_sql),
+            old_table, format(qual, format('o.%I', column_name)),
+            achievements._tracking_user_expr(user_cast, 'n', user_column, claim_sql),
+            new_table, format(qual, format('n.%I', column_name)));
+    ELSE
+        -- INSERT (every mode): +1 per qualifying new row; DELETE (gauges): -1 per qualifying old row.
+        sel := format(
+            'SELECT u, %scount(*)::int AS c
+               FROM (SELECT %s AS u FROM %I AS r WHERE %s) AS s
+              WHERE u IS NOT NULL
+              GROUP BY u',
+            CASE WHEN op = 'DELETE' THEN '-' ELSE '' END,
+            achievements._tracking_user_expr(user_cast, 'r', user_column, claim_sql),
+            CASE WHEN op = 'DELETE' THEN old_table ELSE new_table END,
+            format(qual, format('r.%I', column_name)));
+    END IF;
+    RETURN format('SELECT array_agg(x.u ORDER BY x.u), array_agg(x.c ORDER BY x.u) FROM (%s) AS x', sel);
+END
+$$;
+
+-- The counting query (counting_sql) of a statement-level trigger wired by hand, to be run with
+-- EXECUTE ... USING step, request's user. Checks the trigger first: AD101-AD104 (see
+-- _tracking_check), AD105 when a needed transition table is missing, AD106 unless AFTER.
 CREATE FUNCTION achievements_private.statement_sql(
     mode text, tbl oid, trigger_name text, trigger_when text, op text, args text[])
 RETURNS text
@@ -906,8 +981,6 @@ DECLARE
     w         record;
     old_table text;
     new_table text;
-    qual      text := CASE WHEN mode IN ('boolean', 'toggle_boolean') THEN '%s IS TRUE' ELSE '%s IS NOT NULL' END;
-    sel       text;
 BEGIN
     IF trigger_when <> 'AFTER' THEN
         RAISE EXCEPTION '%: achievements.%() must run AFTER the change, not %', context, fn, trigger_when
@@ -915,20 +988,10 @@ BEGIN
                   HINT = 'Recreate it as an AFTER trigger, or use achievements.track().';
     END IF;
     w := achievements._tracking_check(mode, tbl, args, context);
-    IF op = 'TRUNCATE' THEN
-        -- A gauge counts the rows of this table only: after TRUNCATE it is 0 for everyone.
-        RETURN CASE WHEN gauge THEN
-            'SELECT array_agg(x.user_id ORDER BY x.user_id), array_agg(-x.count ORDER BY x.user_id)
-               FROM (SELECT t.user_id, t.count
-                       FROM achievements.user_achievements AS t
-                      WHERE t.name = $1 AND t.count > 0
-                      ORDER BY t.user_id
-                        FOR UPDATE) AS x' END;
+    IF op = 'TRUNCATE' OR (op = 'DELETE' AND NOT gauge) THEN
+        RETURN achievements_private.counting_sql(mode, op, w.column_name, w.user_column, w.user_cast,
+                                                 NULL, NULL, '$1', '$2');
     END IF;
-    IF op = 'DELETE' AND NOT gauge THEN
-        RETURN NULL;
-    END IF;
-
     SELECT tg.tgoldtable, tg.tgnewtable INTO old_table, new_table
       FROM pg_trigger AS tg
      WHERE tg.tgrelid = tbl AND tg.tgname = trigger_name;
@@ -946,48 +1009,8 @@ BEGIN
                                 fn);
     END IF;
 
-    IF op = 'UPDATE' AND NOT gauge THEN
-        -- Counter: the new value must qualify and differ from the old value of the same row.
-        sel := format(
-            'SELECT %s AS u
-               FROM (SELECT row_number() OVER () AS ord, o.%I AS v FROM %I AS o) AS o
-               JOIN (SELECT row_number() OVER () AS ord, n.%I AS v%s FROM %I AS n) AS n USING (ord)
-              WHERE %s AND %s',
-            achievements._tracking_user_expr(w.user_cast, 'n', CASE WHEN w.user_column IS NOT NULL THEN 'u' END),
-            w.column_name, old_table,
-            w.column_name, CASE WHEN w.user_column IS NOT NULL THEN format(', n.%I AS u', w.user_column) ELSE '' END,
-            new_table,
-            format(qual, 'n.v'),
-            CASE WHEN mode = 'boolean' THEN 'o.v IS NOT TRUE'
-                 ELSE 'to_jsonb(n.v) IS DISTINCT FROM to_jsonb(o.v)' END);
-        sel := format('SELECT u, count(*)::int AS c FROM (%s) AS s WHERE u IS NOT NULL GROUP BY u', sel);
-    ELSIF op = 'UPDATE' THEN
-        -- Gauge: per user, qualifying rows after minus qualifying rows before.
-        sel := format(
-            'SELECT u, sum(d)::int AS c
-               FROM (SELECT %s AS u, -1 AS d FROM %I AS o WHERE %s
-                     UNION ALL
-                     SELECT %s, 1 FROM %I AS n WHERE %s) AS s
-              WHERE u IS NOT NULL
-              GROUP BY u
-             HAVING sum(d) <> 0',
-            achievements._tracking_user_expr(w.user_cast, 'o', w.user_column),
-            old_table, format(qual, format('o.%I', w.column_name)),
-            achievements._tracking_user_expr(w.user_cast, 'n', w.user_column),
-            new_table, format(qual, format('n.%I', w.column_name)));
-    ELSE
-        -- INSERT (every mode): +1 per qualifying new row; DELETE (gauges): -1 per qualifying old row.
-        sel := format(
-            'SELECT u, %scount(*)::int AS c
-               FROM (SELECT %s AS u FROM %I AS r WHERE %s) AS s
-              WHERE u IS NOT NULL
-              GROUP BY u',
-            CASE WHEN op = 'DELETE' THEN '-' ELSE '' END,
-            achievements._tracking_user_expr(w.user_cast, 'r', w.user_column),
-            CASE WHEN op = 'DELETE' THEN old_table ELSE new_table END,
-            format(qual, format('r.%I', w.column_name)));
-    END IF;
-    RETURN format('SELECT array_agg(x.u ORDER BY x.u), array_agg(x.c ORDER BY x.u) FROM (%s) AS x', sel);
+    RETURN achievements_private.counting_sql(mode, op, w.column_name, w.user_column, w.user_cast,
+                                             old_table, new_table, '$1', '$2');
 END
 $$;
 
@@ -1270,6 +1293,99 @@ REVOKE EXECUTE ON FUNCTION achievements.tg_achievement(), achievements.tg_achiev
 SELECT achievements_private.grant_to_service_roles('EXECUTE',
     'FUNCTION achievements.tg_achievement(), achievements.tg_achievement_toggle(), achievements.tg_achievement_boolean(), achievements.tg_achievement_toggle_boolean()');
 
+-- The counting trigger function track() generates for a table and step: schema achievements,
+-- because the service roles that call track() see no other schema of the package.
+CREATE FUNCTION achievements._counting_function_name(tbl oid, step text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+RETURN format('_count_%s_%s', tbl, left(md5(step), 12));
+COMMENT ON FUNCTION achievements._counting_function_name(oid, text) IS
+    'Not API: the name of the trigger function track() generates for a table and step.';
+
+-- Creates (or replaces) the trigger function that counts `step` from table `tbl` in `mode`:
+-- the queries of counting_sql for INSERT and UPDATE (gauges: DELETE and TRUNCATE too) as
+-- static SQL with the columns and the step written in, so PL/pgSQL plans them once per session,
+-- where the generic tg_achievement* functions must build and plan a query for every statement
+-- (measured: docs/bench.md). Owned by the package owner and SECURITY DEFINER, like the generic
+-- functions, so that roles writing the table need no right on user_steps; EXECUTE only for
+-- the owner and the service roles. Checks the columns first (AD102-AD104). Returns the name.
+-- Every name in the body is quoted and the body is passed as a quoted literal.
+CREATE FUNCTION achievements._create_counting_function(
+    tbl regclass, step text, mode text, column_name text, user_column text)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w        record;
+    fn       text := achievements._counting_function_name(tbl, step);
+    branches text := '';
+    op       text;
+    query    text;
+BEGIN
+    w := achievements._tracking_check(mode, tbl,
+                                      ARRAY[column_name, step] || CASE WHEN user_column IS NOT NULL THEN ARRAY[user_column] ELSE '{}'::text[] END,
+                                      format('achievements.track() on table %s', tbl));
+    FOREACH op IN ARRAY ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'] LOOP
+        query := achievements_private.counting_sql(mode, op, w.column_name, w.user_column, w.user_cast,
+                                                   'old_rows', 'new_rows', quote_literal(step),
+                                                   'achievements.current_user_id()');
+        IF query IS NOT NULL THEN
+            branches := branches || format(E'    %s TG_OP = %L THEN\n        SELECT * INTO users, counts FROM (%s) AS q;\n',
+                                           CASE WHEN branches = '' THEN 'IF' ELSE 'ELSIF' END, op, query);
+        END IF;
+    END LOOP;
+    EXECUTE format(
+        'CREATE OR REPLACE FUNCTION achievements.%I()
+         RETURNS trigger
+         LANGUAGE plpgsql SECURITY DEFINER
+         SET search_path = pg_catalog, pg_temp
+         AS %L',
+        fn,
+        format(E'DECLARE\n'
+                 '    users  achievements.user_ref[];\n'
+                 '    counts int[];\n'
+                 'BEGIN\n'
+                 '%s'
+                 '    END IF;\n'
+                 '    IF users IS NOT NULL THEN\n'
+                 '        INSERT INTO achievements.user_steps (user_id, name, count)\n'
+                 '        SELECT s.user_id, %L, s.count FROM unnest(users, counts) AS s(user_id, count);\n'
+                 '    END IF;\n'
+                 '    RETURN NULL;\n'
+                 'END\n',
+               branches, step));
+    EXECUTE format('COMMENT ON FUNCTION achievements.%I() IS %L', fn,
+                   format('Generated by achievements.track(): counts step %L from table %s (mode %s, column %I, user column %s). Dropped by untrack().',
+                          step, tbl, mode, column_name, coalesce(quote_ident(user_column), 'none')));
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION achievements.%I() FROM PUBLIC', fn);
+    PERFORM achievements_private.grant_to_service_roles('EXECUTE', format('FUNCTION achievements.%I()', fn));
+    RETURN fn;
+END
+$$;
+COMMENT ON FUNCTION achievements._create_counting_function(regclass, text, text, text, text) IS
+    'Not API: generates the counting trigger function of track().';
+
+-- Drops the function _create_counting_function made for a table (by oid: it may be gone) and
+-- step, if it exists. Fails, changing nothing, while a trigger still uses it.
+CREATE FUNCTION achievements._drop_counting_function(tbl oid, step text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('DROP FUNCTION IF EXISTS achievements.%I()', achievements._counting_function_name(tbl, step));
+END
+$$;
+COMMENT ON FUNCTION achievements._drop_counting_function(oid, text) IS
+    'Not API: drops the counting trigger function of track() for a table and step.';
+
+REVOKE EXECUTE ON FUNCTION achievements._create_counting_function(regclass, text, text, text, text),
+                           achievements._drop_counting_function(oid, text) FROM PUBLIC;
+SELECT achievements_private.grant_to_service_roles('EXECUTE',
+    'FUNCTION achievements._create_counting_function(regclass, text, text, text, text), achievements._drop_counting_function(oid, text)');
+
 -- What track() wired: one row per table and step, with the names of its triggers.
 CREATE TABLE achievements.tracked_steps (
     tbl           regclass NOT NULL,
@@ -1311,7 +1427,9 @@ COMMENT ON FUNCTION achievements._tracking_trigger_name(text, text) IS
     'Not API: the name track() gives a trigger of a step.';
 
 -- Wires `mode` onto table `tbl` for `step` with statement-level AFTER triggers, one per event:
--- achievements_<step>_ins and _upd, and for gauges also _del and _trunc. Returns true when it
+-- achievements_<step>_ins and _upd, and for gauges also _del and _trunc. They run a trigger
+-- function generated for this table and step (_create_counting_function), which counts exactly
+-- as the generic tg_achievement* functions do, with its queries planned once per session. Returns true when it
 -- created triggers, false when `tbl` already tracks `step` with these arguments (then it changes
 -- nothing). For a gauge it first sets every user's tally of `step` to the recount of the table
 -- (one user_steps row per user whose tally differs), holding the table's trigger lock, so the
@@ -1334,8 +1452,8 @@ DECLARE
     existing achievements.tracked_steps;
     other    achievements.tracked_steps;
     names    text[];
-    args     text;
     missing  boolean;
+    gone     record;
     kind     "char";
 BEGIN
     IF tbl IS NULL OR coalesce(step, '') = '' OR column_name IS NULL THEN
@@ -1370,8 +1488,12 @@ BEGIN
                                       format('achievements.track() on table %s', tbl));
 
     PERFORM pg_advisory_xact_lock(1633838660, hashtext(tbl::oid::text));
-    DELETE FROM achievements.tracked_steps AS t
-     WHERE NOT EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = t.tbl);
+    FOR gone IN DELETE FROM achievements.tracked_steps AS t
+                 WHERE NOT EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = t.tbl)
+                RETURNING t.tbl, t.step
+    LOOP
+        PERFORM achievements._drop_counting_function(gone.tbl, gone.step);
+    END LOOP;
 
     SELECT * INTO existing FROM achievements.tracked_steps AS t WHERE t.tbl = track.tbl AND t.step = track.step;
     IF FOUND AND (existing.column_name, existing.mode, existing.user_column)
@@ -1403,25 +1525,24 @@ BEGIN
         RETURN false;
     END IF;
 
-    args := format('%L, %L', column_name, step)
-            || CASE WHEN user_column IS NOT NULL THEN format(', %L', user_column) ELSE '' END;
+    fn := achievements._create_counting_function(tbl, step, mode, column_name, user_column);
     -- (Re)create what is missing: after a DROP TRIGGER by hand, track() repairs.
     IF NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = names[1]) THEN
         EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
-                        FOR EACH STATEMENT EXECUTE FUNCTION achievements.%I(%s)', names[1], tbl, fn, args);
+                        FOR EACH STATEMENT EXECUTE FUNCTION achievements.%I()', names[1], tbl, fn);
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = names[2]) THEN
         EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-                        FOR EACH STATEMENT EXECUTE FUNCTION achievements.%I(%s)', names[2], tbl, fn, args);
+                        FOR EACH STATEMENT EXECUTE FUNCTION achievements.%I()', names[2], tbl, fn);
     END IF;
     IF gauge THEN
         IF NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = names[3]) THEN
             EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows
-                            FOR EACH STATEMENT EXECUTE FUNCTION achievements.%I(%s)', names[3], tbl, fn, args);
+                            FOR EACH STATEMENT EXECUTE FUNCTION achievements.%I()', names[3], tbl, fn);
         END IF;
         IF NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = names[4]) THEN
             EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s
-                            FOR EACH STATEMENT EXECUTE FUNCTION achievements.%I(%s)', names[4], tbl, fn, args);
+                            FOR EACH STATEMENT EXECUTE FUNCTION achievements.%I()', names[4], tbl, fn);
         END IF;
         -- CREATE TRIGGER holds a lock that keeps writers out until commit, and this statement sees
         -- every row committed before it: set each user's gauge to the recount.
@@ -1467,13 +1588,18 @@ AS $$
 DECLARE
     names text[];
     n     text;
+    gone  record;
 BEGIN
     IF tbl IS NULL THEN
         RETURN false;
     END IF;
     PERFORM pg_advisory_xact_lock(1633838660, hashtext(tbl::oid::text));
-    DELETE FROM achievements.tracked_steps AS t
-     WHERE NOT EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = t.tbl);
+    FOR gone IN DELETE FROM achievements.tracked_steps AS t
+                 WHERE NOT EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = t.tbl)
+                RETURNING t.tbl, t.step
+    LOOP
+        PERFORM achievements._drop_counting_function(gone.tbl, gone.step);
+    END LOOP;
     DELETE FROM achievements.tracked_steps AS t
      WHERE t.tbl = untrack.tbl AND t.step = untrack.step
     RETURNING t.trigger_names INTO names;
@@ -1483,6 +1609,7 @@ BEGIN
     FOREACH n IN ARRAY names LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', n, tbl);
     END LOOP;
+    PERFORM achievements._drop_counting_function(tbl, step);
     RETURN true;
 END
 $$;

@@ -125,3 +125,28 @@ def test_one_statement_can_bring_many_users_to_a_level(levels):
     assert levels.execute(
         "SELECT count(*) FROM achievements.user_levels WHERE level = 'starter'"
     ).fetchone()[0] == 20000
+
+
+def test_a_level_is_awarded_when_a_step_crosses_a_requirement(db):
+    # Tallies first, level later: steps that cross no requirement award nothing; the step that
+    # crosses one does, and backfill_levels() catches up everyone who already qualifies.
+    a, b = uuid.uuid4(), uuid.uuid4()
+    db.execute("SELECT achievements.record_step(%s, 'post', 5)", (a,))
+    db.execute("SELECT achievements.record_step(%s, 'post', 5)", (b,))
+    db.execute("INSERT INTO achievements.levels (name) VALUES ('writer')")
+    db.execute("INSERT INTO achievements.level_requirements (level, name, required_count)"
+               " VALUES ('writer', 'post', 3), ('writer', 'comment', 1)")
+    db.execute("SELECT achievements.record_step(%s, 'post')", (a,))
+    assert db.execute("SELECT count(*) FROM achievements.user_levels").fetchone()[0] == 0
+    db.execute("SELECT achievements.record_step(%s, 'comment')", (a,))  # crosses 'comment'
+    assert db.execute("SELECT user_id FROM achievements.user_levels").fetchall() == [(a,)]
+    db.execute("INSERT INTO achievements.user_steps (user_id, name) VALUES (%s, 'comment')", (b,))
+    assert db.execute("SELECT count(*) FROM achievements.user_levels").fetchone()[0] == 2
+    db.execute("INSERT INTO achievements.level_requirements (level, name) VALUES ('writer', 'like')")
+    db.execute("INSERT INTO achievements.levels (name) VALUES ('poster')")
+    db.execute("INSERT INTO achievements.level_requirements (level, name, required_count)"
+               " VALUES ('poster', 'post', 2)")
+    db.execute("SELECT achievements.record_step(%s, 'post')", (a,))
+    assert db.execute("SELECT count(*) FROM achievements.user_levels WHERE level = 'poster'"
+                      ).fetchone()[0] == 0
+    assert db.execute("SELECT achievements.backfill_levels('poster')").fetchone()[0] == 2
