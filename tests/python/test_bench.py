@@ -18,6 +18,7 @@ WORKLOADS = [
     "bulk host insert",
     "bulk log insert",
     "single-row tracked host insert",
+    "single-row tracked host insert",
     "single-row record_step vs twin insert",
     "hot user: 4 clients, one tally vs spread",
     "hot user: final tally vs calls",
