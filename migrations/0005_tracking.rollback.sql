@@ -6,6 +6,7 @@ DROP FUNCTION achievements.tracked();
 DROP FUNCTION achievements.untrack(regclass, text);
 DROP FUNCTION achievements.track(regclass, text, text, text, text);
 DROP FUNCTION achievements._tracking_trigger_name(text, text);
+DROP FUNCTION achievements._forget_dropped_tables();
 -- Generated functions of tables dropped without untrack(); one still in use by a trigger fails
 -- the rollback, which then changes nothing.
 DO $$

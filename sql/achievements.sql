@@ -1426,6 +1426,30 @@ $$;
 COMMENT ON FUNCTION achievements._tracking_trigger_name(text, text) IS
     'Not API: the name track() gives a trigger of a step.';
 
+-- Forgets the rows of tracked_steps whose table has been dropped, and drops their generated
+-- functions (the table's triggers went with it). Runs as its caller: track() and untrack().
+CREATE FUNCTION achievements._forget_dropped_tables()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    gone record;
+BEGIN
+    FOR gone IN DELETE FROM achievements.tracked_steps AS t
+                 WHERE NOT EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = t.tbl)
+                RETURNING t.tbl, t.step
+    LOOP
+        PERFORM achievements._drop_counting_function(gone.tbl, gone.step);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION achievements._forget_dropped_tables() IS
+    'Not API: forgets what track() wired on tables dropped since, with their generated functions.';
+
+REVOKE EXECUTE ON FUNCTION achievements._forget_dropped_tables() FROM PUBLIC;
+SELECT achievements_private.grant_to_service_roles('EXECUTE', 'FUNCTION achievements._forget_dropped_tables()');
+
 -- Wires `mode` onto table `tbl` for `step` with statement-level AFTER triggers, one per event:
 -- achievements_<step>_ins and _upd, and for gauges also _del and _trunc. They run a trigger
 -- function generated for this table and step (_create_counting_function), which counts exactly
@@ -1453,7 +1477,6 @@ DECLARE
     other    achievements.tracked_steps;
     names    text[];
     missing  boolean;
-    gone     record;
     kind     "char";
 BEGIN
     IF tbl IS NULL OR coalesce(step, '') = '' OR column_name IS NULL THEN
@@ -1463,11 +1486,7 @@ BEGIN
             USING ERRCODE = 'AD107',
                   HINT = 'Call achievements.track(''posts'', ''post'', ''id'') to count a step per inserted row.';
     END IF;
-    fn := CASE mode WHEN 'count' THEN 'tg_achievement'
-                    WHEN 'toggle' THEN 'tg_achievement_toggle'
-                    WHEN 'boolean' THEN 'tg_achievement_boolean'
-                    WHEN 'toggle_boolean' THEN 'tg_achievement_toggle_boolean' END;
-    IF fn IS NULL THEN
+    IF mode IS NULL OR mode NOT IN ('count', 'toggle', 'boolean', 'toggle_boolean') THEN
         RAISE EXCEPTION 'achievements.track(): unknown mode %', coalesce(quote_literal(mode), 'NULL')
             USING ERRCODE = 'AD107',
                   HINT = 'mode is one of count (default), toggle, boolean, toggle_boolean.';
@@ -1488,12 +1507,7 @@ BEGIN
                                       format('achievements.track() on table %s', tbl));
 
     PERFORM pg_advisory_xact_lock(1633838660, hashtext(tbl::oid::text));
-    FOR gone IN DELETE FROM achievements.tracked_steps AS t
-                 WHERE NOT EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = t.tbl)
-                RETURNING t.tbl, t.step
-    LOOP
-        PERFORM achievements._drop_counting_function(gone.tbl, gone.step);
-    END LOOP;
+    PERFORM achievements._forget_dropped_tables();
 
     SELECT * INTO existing FROM achievements.tracked_steps AS t WHERE t.tbl = track.tbl AND t.step = track.step;
     IF FOUND AND (existing.column_name, existing.mode, existing.user_column)
@@ -1588,18 +1602,12 @@ AS $$
 DECLARE
     names text[];
     n     text;
-    gone  record;
 BEGIN
     IF tbl IS NULL THEN
         RETURN false;
     END IF;
     PERFORM pg_advisory_xact_lock(1633838660, hashtext(tbl::oid::text));
-    FOR gone IN DELETE FROM achievements.tracked_steps AS t
-                 WHERE NOT EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = t.tbl)
-                RETURNING t.tbl, t.step
-    LOOP
-        PERFORM achievements._drop_counting_function(gone.tbl, gone.step);
-    END LOOP;
+    PERFORM achievements._forget_dropped_tables();
     DELETE FROM achievements.tracked_steps AS t
      WHERE t.tbl = untrack.tbl AND t.step = untrack.step
     RETURNING t.trigger_names INTO names;
