@@ -1,9 +1,10 @@
 -- 0003 steps: the step log (user_steps), the per-user tallies (user_achievements), the one
 -- path that keeps them in step, and the functions that record, undo and read progress.
 --
--- Every change to a tally is a row in user_steps: record_step(), undo_step(), the tracking
--- triggers and direct inserts all land there, and one statement-level trigger folds each
--- statement's rows into the tallies. A negative count is an undo.
+-- Every change to a tally is a row in user_steps, and one function, add_to_tallies, writes the
+-- tallies. Rows inserted into user_steps are folded in by its statement-level trigger;
+-- record_step(), undo_step() and the tracking triggers log their rows in the child table
+-- recorded_steps and call add_to_tallies themselves. A negative count is an undo.
 
 CREATE TABLE achievements.user_steps (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -15,6 +16,21 @@ CREATE TABLE achievements.user_steps (
 COMMENT ON TABLE achievements.user_steps IS
     'Append-only log of steps: a row with count n stands for n steps (negative: n undone). Inserting rows here records steps. Deleting rows prunes history and leaves tallies as they are.';
 CREATE INDEX user_steps_user_idx ON achievements.user_steps (user_id, name, id);
+
+-- The rows that the package's own functions log (record_step, undo_step, the functions track()
+-- generates) live in a child table of user_steps: reading user_steps shows them with the rest
+-- (tableoid tells them apart), but inserting them does not fire the user_steps trigger, because
+-- those functions add to the tally themselves (add_to_tallies) and save the trigger's work on
+-- every step (measured: docs/bench.md). Only the owner can write here; user_steps' row level
+-- security and grants govern every read through user_steps.
+CREATE TABLE achievements_private.recorded_steps () INHERITS (achievements.user_steps);
+ALTER TABLE achievements_private.recorded_steps
+    ALTER COLUMN id SET DEFAULT nextval('achievements.user_steps_id_seq'),
+    ADD PRIMARY KEY (id);
+CREATE INDEX recorded_steps_user_idx ON achievements_private.recorded_steps (user_id, name, id);
+ALTER TABLE achievements_private.recorded_steps ENABLE ROW LEVEL SECURITY;
+COMMENT ON TABLE achievements_private.recorded_steps IS
+    'The part of the user_steps log written by record_step, undo_step and track(): read it through achievements.user_steps.';
 
 CREATE TABLE achievements.user_achievements (
     user_id    achievements.user_ref NOT NULL,
@@ -43,49 +59,44 @@ BEGIN
 END
 $$;
 
--- Folds one statement's new user_steps rows into the tallies with one upsert per (user, step),
--- then hands the changed tallies to tallies_changed (levels, badges).
--- Guarantees: exact under concurrency (each upsert adds to the latest committed tally under its
--- row lock); tallies are locked in (user_id, name) order, so concurrent statements cannot
+-- Adds one delta to the tally of each (user, step) given, creating tallies as needed, then hands
+-- the changed tallies to tallies_changed (levels, badges). The arrays hold one element per
+-- (user, step), no pair twice. Returns the new tally when given one pair, else NULL.
+-- Guarantees: exact under concurrency (each delta is added to the latest committed tally under
+-- its row lock); tallies are locked in (user_id, name) order, so concurrent calls cannot
 -- deadlock on each other; raises AD003, undoing the whole statement, when a tally would go
--- below zero. A statement of one positive row whose tally exists (record_step, a single-row
--- insert) takes a plain UPDATE instead: same row lock, fewer executor nodes.
-CREATE FUNCTION achievements_private.tally_new_steps()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+-- below zero. One positive delta on an existing tally (record_step, a single-row insert) takes
+-- a plain UPDATE: same row lock, fewer executor nodes. The one place that writes tallies:
+-- called by the user_steps trigger and by the functions that log steps themselves
+-- (record_step, undo_step, the functions track() generates). No SET search_path (every name in
+-- it is qualified; only the owner can call it): callers pin it, and the GUC save and restore
+-- would cost every step.
+CREATE FUNCTION achievements_private.add_to_tallies(
+    user_ids achievements.user_ref[], names text[], deltas int[])
+RETURNS int
+LANGUAGE plpgsql
 AS $$
 DECLARE
     below      record;
-    one        record;
     tally      int;
-    user_ids   achievements.user_ref[];
-    names      text[];
     old_counts int[];
     new_counts int[];
 BEGIN
-    SELECT s.user_id, s.name, s.count,
-           (SELECT count(*) FROM (SELECT FROM new_steps LIMIT 2) AS first_two) AS rows
-      INTO one
-      FROM new_steps AS s
-     LIMIT 1;
-    IF one.rows = 1 AND one.count > 0 THEN
+    IF cardinality(user_ids) = 1 AND deltas[1] > 0 THEN
         UPDATE achievements.user_achievements AS t
-           SET count = t.count + one.count, updated_at = now()
-         WHERE t.user_id = one.user_id AND t.name = one.name
+           SET count = t.count + deltas[1], updated_at = now()
+         WHERE t.user_id = user_ids[1] AND t.name = names[1]
         RETURNING t.count INTO tally;
         IF FOUND THEN
-            PERFORM achievements_private.tallies_changed(
-                ARRAY[one.user_id], ARRAY[one.name], ARRAY[tally - one.count], ARRAY[tally]);
-            RETURN NULL;
+            PERFORM achievements_private.tallies_changed(user_ids, names, ARRAY[tally - deltas[1]], ARRAY[tally]);
+            RETURN tally;
         END IF;
     END IF;
-    -- The count before the statement is the count after it minus the statement's own sum:
-    -- the upsert adds that sum to the tally under its row lock.
+    -- The count before is the count after minus the delta, which the upsert adds under the
+    -- row lock.
     WITH steps AS (
-        SELECT s.user_id, s.name, sum(s.count)::int AS delta
-          FROM new_steps AS s
-         GROUP BY s.user_id, s.name
+        SELECT s.user_id, s.name, s.delta
+          FROM unnest(user_ids, names, deltas) AS s(user_id, name, delta)
     ), tallied AS (
         INSERT INTO achievements.user_achievements AS t (user_id, name, count)
         SELECT s.user_id, s.name, s.delta FROM steps AS s ORDER BY s.user_id, s.name
@@ -108,6 +119,30 @@ BEGIN
     END IF;
     IF user_ids IS NOT NULL THEN
         PERFORM achievements_private.tallies_changed(user_ids, names, old_counts, new_counts);
+    END IF;
+    RETURN CASE WHEN cardinality(new_counts) = 1 THEN new_counts[1] END;
+END
+$$;
+
+-- Folds one statement's rows inserted into user_steps into the tallies: one delta per
+-- (user, step), the statement's sum, through add_to_tallies (exact, deadlock-free, AD003).
+CREATE FUNCTION achievements_private.tally_new_steps()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    user_ids achievements.user_ref[];
+    names    text[];
+    deltas   int[];
+BEGIN
+    SELECT array_agg(s.user_id), array_agg(s.name), array_agg(s.delta)
+      INTO user_ids, names, deltas
+      FROM (SELECT n.user_id, n.name, sum(n.count)::int AS delta
+              FROM new_steps AS n
+             GROUP BY n.user_id, n.name) AS s;
+    IF user_ids IS NOT NULL THEN
+        PERFORM achievements_private.add_to_tallies(user_ids, names, deltas);
     END IF;
     RETURN NULL;
 END
@@ -183,7 +218,8 @@ END
 $$;
 
 -- Records `count` steps of `step` for a user; returns the user's new tally of that step.
--- Exact under concurrency (see tally_new_steps). Raises AD002 for a count below 1 or an empty
+-- Logs the step in recorded_steps and adds it to the tally itself: exact under concurrency (see
+-- add_to_tallies). Raises AD002 for a count below 1 or an empty
 -- step, AD005 for a NULL user. Callable by the owner and the service roles.
 CREATE FUNCTION achievements.record_step(user_id achievements.user_ref, step text, count int DEFAULT 1)
 RETURNS int
@@ -191,8 +227,6 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
-DECLARE
-    tally int;
 BEGIN
     IF record_step.user_id IS NULL THEN
         RAISE EXCEPTION 'record_step: user_id is NULL' USING ERRCODE = 'AD005',
@@ -204,12 +238,9 @@ BEGIN
             USING ERRCODE = 'AD002',
                   HINT = 'To take steps back, call achievements.undo_step(user_id, step, count).';
     END IF;
-    INSERT INTO achievements.user_steps (user_id, name, count)
+    INSERT INTO achievements_private.recorded_steps (user_id, name, count)
     VALUES (record_step.user_id, step, record_step.count);
-    SELECT t.count INTO tally
-      FROM achievements.user_achievements AS t
-     WHERE t.user_id = record_step.user_id AND t.name = step;
-    RETURN tally;
+    RETURN achievements_private.add_to_tallies(ARRAY[record_step.user_id], ARRAY[step], ARRAY[record_step.count]);
 END
 $$;
 COMMENT ON FUNCTION achievements.record_step(achievements.user_ref, text, int) IS
@@ -245,8 +276,9 @@ BEGIN
        FOR UPDATE;
     taken := least(coalesce(tally, 0), undo_step.count);
     IF taken > 0 THEN
-        INSERT INTO achievements.user_steps (user_id, name, count)
+        INSERT INTO achievements_private.recorded_steps (user_id, name, count)
         VALUES (undo_step.user_id, step, -taken);
+        PERFORM achievements_private.add_to_tallies(ARRAY[undo_step.user_id], ARRAY[step], ARRAY[-taken]);
     END IF;
     RETURN coalesce(tally, 0) - taken;
 END

@@ -80,14 +80,20 @@ BEGIN
 END
 $$;
 
--- Changed tallies award levels (0006 adds badges).
+-- Changed tallies award levels (0006 adds badges). award_levels' first probe, asked here, so
+-- that the changes that cross no requirement (almost all) cost one query and no further call.
 CREATE OR REPLACE FUNCTION achievements_private.tallies_changed(
     user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+    IF EXISTS (SELECT 1 FROM achievements.level_requirements AS r
+                WHERE r.name = ANY (names)
+                  AND r.required_count > ANY (old_counts)
+                  AND r.required_count <= ANY (new_counts)) THEN
+        PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+    END IF;
 END
 $$;
 

@@ -17,7 +17,12 @@ RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+    IF EXISTS (SELECT 1 FROM achievements.level_requirements AS r
+                WHERE r.name = ANY (names)
+                  AND r.required_count > ANY (old_counts)
+                  AND r.required_count <= ANY (new_counts)) THEN
+        PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+    END IF;
 END
 $$;
 DROP FUNCTION achievements_private.award_badges(achievements.user_ref[], text[], int[], int[]);

@@ -661,15 +661,27 @@ BEGIN
 END
 $$;
 
--- Changed tallies award levels (0004), then badges.
+-- Changed tallies award levels (0004), then badges. The first probes of award_levels and
+-- award_badges are asked here in one query, so that the changes that cross no requirement or
+-- threshold and start no tally (almost all) cost that query and no further call.
 CREATE OR REPLACE FUNCTION achievements_private.tallies_changed(
     user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
-    PERFORM achievements_private.award_badges(user_ids, names, old_counts, new_counts);
+    IF 0 = ANY (old_counts)
+       OR EXISTS (SELECT 1 FROM achievements.level_requirements AS r
+                   WHERE r.name = ANY (names)
+                     AND r.required_count > ANY (old_counts)
+                     AND r.required_count <= ANY (new_counts))
+       OR EXISTS (SELECT 1 FROM achievements.badges AS b
+                   WHERE b.step = ANY (names)
+                     AND (b.threshold > ANY (old_counts) OR b.threshold > ANY (new_counts))
+                     AND (b.threshold <= ANY (old_counts) OR b.threshold <= ANY (new_counts))) THEN
+        PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+        PERFORM achievements_private.award_badges(user_ids, names, old_counts, new_counts);
+    END IF;
 END
 $$;
 
