@@ -313,7 +313,10 @@ CREATE TABLE achievements.user_achievements (
     first_at   timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, name)
-);
+) WITH (fillfactor = 75);
+-- Every step updates a tally row. A quarter of each page left free lets the new row version
+-- stay on its page (a HOT update): no new primary key entry and less WAL per step. Measured:
+-- a 10,000-tally upsert 110 -> 69 ms (docs/bench.md), for 25 % more space.
 COMMENT ON TABLE achievements.user_achievements IS
     'Tally per user and step, written only by achievements-db: the sum of that user''s rows in user_steps, never below 0.';
 
