@@ -48,11 +48,11 @@ COMMENT ON TABLE achievements.user_achievements IS
 
 -- What the package does when tallies change, called once per statement that changes any, with
 -- one array element per changed tally: its user, step, count before and count after the
--- statement. Runs inside the tally trigger, under the tallies' row locks. Nothing yet: 0004
+-- statement. Runs inside add_to_tallies, under the tallies' row locks. Nothing yet: 0004
 -- (levels) and 0006 (badges) replace it. A call rather than triggers on user_achievements: a
 -- step then pays for one pass over the changes, not for four statement-level triggers that
 -- each read the transition tables again (measured: docs/bench.md). No SET search_path: only
--- the tally trigger, which pins it, calls it.
+-- add_to_tallies calls it, under callers that pin it.
 CREATE FUNCTION achievements_private.tallies_changed(
     user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
 RETURNS void

@@ -17,12 +17,20 @@ RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM achievements.level_requirements AS r
-                WHERE r.name = ANY (names)
-                  AND r.required_count > ANY (old_counts)
-                  AND r.required_count <= ANY (new_counts)) THEN
-        PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+    IF cardinality(user_ids) = 1 THEN
+        IF NOT EXISTS (SELECT 1 FROM achievements.level_requirements AS r
+                        WHERE r.name = ANY (names)
+                          AND r.required_count > ANY (old_counts)
+                          AND r.required_count <= ANY (new_counts)) THEN
+            RETURN;
+        END IF;
+    ELSIF NOT EXISTS (SELECT 1
+                        FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
+                        JOIN achievements.level_requirements AS r
+                          ON r.name = c.name AND r.required_count > c.old_count AND r.required_count <= c.new_count) THEN
+        RETURN;
     END IF;
+    PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
 END
 $$;
 DROP FUNCTION achievements_private.award_badges(achievements.user_ref[], text[], int[], int[]);

@@ -598,8 +598,8 @@ RETURN (active_from IS NULL OR active_from <= now()) AND (active_until IS NULL O
 -- (count before < threshold <= count after). Idempotent (primary key + ON CONFLICT DO NOTHING);
 -- the tally row lock of the statement that changed the tally orders concurrent changes of one
 -- tally, so each crossing is seen exactly once. A badge revoked by hand is not given back until
--- the tally crosses its threshold again. The first query decides whether any threshold is
--- crossed at all: most changes cross none, and then nothing else runs.
+-- the tally crosses its threshold again. tallies_changed calls it only when a tally starts or
+-- crosses a requirement or threshold.
 -- No SET search_path, for the reason given at award_levels (0004).
 CREATE FUNCTION achievements_private.award_badges(
     user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
@@ -616,13 +616,6 @@ BEGIN
         PERFORM achievements_private.register_users(
             ARRAY(SELECT DISTINCT c.user_id FROM unnest(user_ids, old_counts) AS c(user_id, old_count)
                    WHERE c.old_count = 0));
-    END IF;
-    -- Most changes cross no threshold, and one index probe says so.
-    IF NOT EXISTS (SELECT 1 FROM achievements.badges AS b
-                    WHERE b.step = ANY (names)
-                      AND (b.threshold > ANY (old_counts) OR b.threshold > ANY (new_counts))
-                      AND (b.threshold <= ANY (old_counts) OR b.threshold <= ANY (new_counts))) THEN
-        RETURN;
     END IF;
     -- Whether a tally fell below a revocable badge's threshold, or rose to any badge's.
     SELECT coalesce(bool_or(c.new_count < c.old_count), false), coalesce(bool_or(c.new_count > c.old_count), false)
@@ -661,27 +654,43 @@ BEGIN
 END
 $$;
 
--- Changed tallies award levels (0004), then badges. The first probes of award_levels and
--- award_badges are asked here in one query, so that the changes that cross no requirement or
--- threshold and start no tally (almost all) cost that query and no further call.
+-- Changed tallies award levels (0004), then badges. Asks first whether any tally starts (from
+-- 0) or crosses a requirement or a badge threshold (either way: revocable badges fall), so
+-- that the changes that do neither (almost all) cost one query and no further call; one tally
+-- with ANY over its one-element arrays, a statement's many joined, as in 0004.
 CREATE OR REPLACE FUNCTION achievements_private.tallies_changed(
     user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    IF 0 = ANY (old_counts)
-       OR EXISTS (SELECT 1 FROM achievements.level_requirements AS r
-                   WHERE r.name = ANY (names)
-                     AND r.required_count > ANY (old_counts)
-                     AND r.required_count <= ANY (new_counts))
-       OR EXISTS (SELECT 1 FROM achievements.badges AS b
-                   WHERE b.step = ANY (names)
-                     AND (b.threshold > ANY (old_counts) OR b.threshold > ANY (new_counts))
-                     AND (b.threshold <= ANY (old_counts) OR b.threshold <= ANY (new_counts))) THEN
-        PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
-        PERFORM achievements_private.award_badges(user_ids, names, old_counts, new_counts);
+    IF cardinality(user_ids) = 1 THEN
+        IF NOT (0 = ANY (old_counts)
+                OR EXISTS (SELECT 1 FROM achievements.level_requirements AS r
+                            WHERE r.name = ANY (names)
+                              AND r.required_count > ANY (old_counts)
+                              AND r.required_count <= ANY (new_counts))
+                OR EXISTS (SELECT 1 FROM achievements.badges AS b
+                            WHERE b.step = ANY (names)
+                              AND (b.threshold > ANY (old_counts) OR b.threshold > ANY (new_counts))
+                              AND (b.threshold <= ANY (old_counts) OR b.threshold <= ANY (new_counts)))) THEN
+            RETURN;
+        END IF;
+    ELSIF NOT 0 = ANY (old_counts)
+          AND NOT EXISTS (SELECT 1
+                            FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
+                            JOIN achievements.level_requirements AS r
+                              ON r.name = c.name AND r.required_count > c.old_count AND r.required_count <= c.new_count)
+          AND NOT EXISTS (SELECT 1
+                            FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
+                            JOIN achievements.badges AS b
+                              ON b.step = c.name
+                             AND b.threshold > least(c.old_count, c.new_count)
+                             AND b.threshold <= greatest(c.old_count, c.new_count)) THEN
+        RETURN;
     END IF;
+    PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+    PERFORM achievements_private.award_badges(user_ids, names, old_counts, new_counts);
 END
 $$;
 

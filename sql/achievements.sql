@@ -322,11 +322,11 @@ COMMENT ON TABLE achievements.user_achievements IS
 
 -- What the package does when tallies change, called once per statement that changes any, with
 -- one array element per changed tally: its user, step, count before and count after the
--- statement. Runs inside the tally trigger, under the tallies' row locks. Nothing yet: 0004
+-- statement. Runs inside add_to_tallies, under the tallies' row locks. Nothing yet: 0004
 -- (levels) and 0006 (badges) replace it. A call rather than triggers on user_achievements: a
 -- step then pays for one pass over the changes, not for four statement-level triggers that
 -- each read the transition tables again (measured: docs/bench.md). No SET search_path: only
--- the tally trigger, which pins it, calls it.
+-- add_to_tallies calls it, under callers that pin it.
 CREATE FUNCTION achievements_private.tallies_changed(
     user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
 RETURNS void
@@ -667,9 +667,9 @@ $$;
 -- Guarantees: once per user and level (primary key, ON CONFLICT DO NOTHING); none lost to
 -- concurrent transactions under READ COMMITTED: the user's lock serializes the checks, and the
 -- award query, run after it, takes a fresh snapshot that shows what a transaction that held
--- the lock before committed. Steps that cross no requirement (almost all) cost one query.
--- No SET search_path (every name in it is qualified): it runs inside the tally trigger, which
--- pins it, and only the owner can call it; the GUC save and restore would cost every step.
+-- the lock before committed. tallies_changed calls it only when a change may award something.
+-- No SET search_path (every name in it is qualified): it runs only under add_to_tallies, whose
+-- callers pin it, and only the owner can call it; the GUC save and restore would cost a step.
 CREATE FUNCTION achievements_private.award_levels(
     user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
 RETURNS void
@@ -678,13 +678,6 @@ AS $$
 DECLARE
     candidates achievements.user_ref[];
 BEGIN
-    -- Most changes cross no requirement, and one index probe says so.
-    IF NOT EXISTS (SELECT 1 FROM achievements.level_requirements AS r
-                    WHERE r.name = ANY (names)
-                      AND r.required_count > ANY (old_counts)
-                      AND r.required_count <= ANY (new_counts)) THEN
-        RETURN;
-    END IF;
     SELECT array_agg(DISTINCT c.user_id) INTO candidates
       FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
      WHERE EXISTS (SELECT 1 FROM achievements.level_requirements AS r
@@ -709,20 +702,32 @@ BEGIN
 END
 $$;
 
--- Changed tallies award levels (0006 adds badges). award_levels' first probe, asked here, so
--- that the changes that cross no requirement (almost all) cost one query and no further call.
+-- Changed tallies award levels (0006 adds badges). Asks first whether any change crosses a
+-- requirement, so that the changes that cross none (almost all) cost one query and no further
+-- call. One tally (record_step, a single-row insert) is asked about with ANY over its
+-- one-element arrays (measured fastest); a statement's many are joined to the requirements,
+-- because `required_count > ANY (counts)` on a long array makes every custom plan estimate
+-- each element (measured: 14-24 ms of planning for 10,000 tallies).
 CREATE OR REPLACE FUNCTION achievements_private.tallies_changed(
     user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM achievements.level_requirements AS r
-                WHERE r.name = ANY (names)
-                  AND r.required_count > ANY (old_counts)
-                  AND r.required_count <= ANY (new_counts)) THEN
-        PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+    IF cardinality(user_ids) = 1 THEN
+        IF NOT EXISTS (SELECT 1 FROM achievements.level_requirements AS r
+                        WHERE r.name = ANY (names)
+                          AND r.required_count > ANY (old_counts)
+                          AND r.required_count <= ANY (new_counts)) THEN
+            RETURN;
+        END IF;
+    ELSIF NOT EXISTS (SELECT 1
+                        FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
+                        JOIN achievements.level_requirements AS r
+                          ON r.name = c.name AND r.required_count > c.old_count AND r.required_count <= c.new_count) THEN
+        RETURN;
     END IF;
+    PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
 END
 $$;
 
@@ -2293,8 +2298,8 @@ RETURN (active_from IS NULL OR active_from <= now()) AND (active_until IS NULL O
 -- (count before < threshold <= count after). Idempotent (primary key + ON CONFLICT DO NOTHING);
 -- the tally row lock of the statement that changed the tally orders concurrent changes of one
 -- tally, so each crossing is seen exactly once. A badge revoked by hand is not given back until
--- the tally crosses its threshold again. The first query decides whether any threshold is
--- crossed at all: most changes cross none, and then nothing else runs.
+-- the tally crosses its threshold again. tallies_changed calls it only when a tally starts or
+-- crosses a requirement or threshold.
 -- No SET search_path, for the reason given at award_levels (0004).
 CREATE FUNCTION achievements_private.award_badges(
     user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
@@ -2311,13 +2316,6 @@ BEGIN
         PERFORM achievements_private.register_users(
             ARRAY(SELECT DISTINCT c.user_id FROM unnest(user_ids, old_counts) AS c(user_id, old_count)
                    WHERE c.old_count = 0));
-    END IF;
-    -- Most changes cross no threshold, and one index probe says so.
-    IF NOT EXISTS (SELECT 1 FROM achievements.badges AS b
-                    WHERE b.step = ANY (names)
-                      AND (b.threshold > ANY (old_counts) OR b.threshold > ANY (new_counts))
-                      AND (b.threshold <= ANY (old_counts) OR b.threshold <= ANY (new_counts))) THEN
-        RETURN;
     END IF;
     -- Whether a tally fell below a revocable badge's threshold, or rose to any badge's.
     SELECT coalesce(bool_or(c.new_count < c.old_count), false), coalesce(bool_or(c.new_count > c.old_count), false)
@@ -2356,27 +2354,43 @@ BEGIN
 END
 $$;
 
--- Changed tallies award levels (0004), then badges. The first probes of award_levels and
--- award_badges are asked here in one query, so that the changes that cross no requirement or
--- threshold and start no tally (almost all) cost that query and no further call.
+-- Changed tallies award levels (0004), then badges. Asks first whether any tally starts (from
+-- 0) or crosses a requirement or a badge threshold (either way: revocable badges fall), so
+-- that the changes that do neither (almost all) cost one query and no further call; one tally
+-- with ANY over its one-element arrays, a statement's many joined, as in 0004.
 CREATE OR REPLACE FUNCTION achievements_private.tallies_changed(
     user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    IF 0 = ANY (old_counts)
-       OR EXISTS (SELECT 1 FROM achievements.level_requirements AS r
-                   WHERE r.name = ANY (names)
-                     AND r.required_count > ANY (old_counts)
-                     AND r.required_count <= ANY (new_counts))
-       OR EXISTS (SELECT 1 FROM achievements.badges AS b
-                   WHERE b.step = ANY (names)
-                     AND (b.threshold > ANY (old_counts) OR b.threshold > ANY (new_counts))
-                     AND (b.threshold <= ANY (old_counts) OR b.threshold <= ANY (new_counts))) THEN
-        PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
-        PERFORM achievements_private.award_badges(user_ids, names, old_counts, new_counts);
+    IF cardinality(user_ids) = 1 THEN
+        IF NOT (0 = ANY (old_counts)
+                OR EXISTS (SELECT 1 FROM achievements.level_requirements AS r
+                            WHERE r.name = ANY (names)
+                              AND r.required_count > ANY (old_counts)
+                              AND r.required_count <= ANY (new_counts))
+                OR EXISTS (SELECT 1 FROM achievements.badges AS b
+                            WHERE b.step = ANY (names)
+                              AND (b.threshold > ANY (old_counts) OR b.threshold > ANY (new_counts))
+                              AND (b.threshold <= ANY (old_counts) OR b.threshold <= ANY (new_counts)))) THEN
+            RETURN;
+        END IF;
+    ELSIF NOT 0 = ANY (old_counts)
+          AND NOT EXISTS (SELECT 1
+                            FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
+                            JOIN achievements.level_requirements AS r
+                              ON r.name = c.name AND r.required_count > c.old_count AND r.required_count <= c.new_count)
+          AND NOT EXISTS (SELECT 1
+                            FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
+                            JOIN achievements.badges AS b
+                              ON b.step = c.name
+                             AND b.threshold > least(c.old_count, c.new_count)
+                             AND b.threshold <= greatest(c.old_count, c.new_count)) THEN
+        RETURN;
     END IF;
+    PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+    PERFORM achievements_private.award_badges(user_ids, names, old_counts, new_counts);
 END
 $$;
 
