@@ -654,43 +654,51 @@ BEGIN
 END
 $$;
 
--- Changed tallies award levels (0004), then badges. Asks first whether any tally starts (from
--- 0) or crosses a requirement or a badge threshold (either way: revocable badges fall), so
--- that the changes that do neither (almost all) cost one query and no further call; one tally
--- with ANY over its one-element arrays, a statement's many joined, as in 0004.
+-- Changed tallies award levels (0004), then badges. One query first asks whether any change
+-- crosses a requirement, and whether any tally starts (from 0) or crosses a badge threshold
+-- (either way: revocable badges fall), so that the changes that do neither (almost all) cost
+-- that query and no further call; one tally with ANY over its one-element arrays, a
+-- statement's many joined, as in 0004.
 CREATE OR REPLACE FUNCTION achievements_private.tallies_changed(
     user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
 RETURNS void
 LANGUAGE plpgsql
 AS $$
+DECLARE
+    any_level boolean;
+    any_badge boolean;
 BEGIN
     IF cardinality(user_ids) = 1 THEN
-        IF NOT (0 = ANY (old_counts)
-                OR EXISTS (SELECT 1 FROM achievements.level_requirements AS r
-                            WHERE r.name = ANY (names)
-                              AND r.required_count > ANY (old_counts)
-                              AND r.required_count <= ANY (new_counts))
-                OR EXISTS (SELECT 1 FROM achievements.badges AS b
-                            WHERE b.step = ANY (names)
-                              AND (b.threshold > ANY (old_counts) OR b.threshold > ANY (new_counts))
-                              AND (b.threshold <= ANY (old_counts) OR b.threshold <= ANY (new_counts)))) THEN
-            RETURN;
-        END IF;
-    ELSIF NOT 0 = ANY (old_counts)
-          AND NOT EXISTS (SELECT 1
-                            FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
-                            JOIN achievements.level_requirements AS r
-                              ON r.name = c.name AND r.required_count > c.old_count AND r.required_count <= c.new_count)
-          AND NOT EXISTS (SELECT 1
+        SELECT EXISTS (SELECT 1 FROM achievements.level_requirements AS r
+                        WHERE r.name = ANY (names)
+                          AND r.required_count > ANY (old_counts)
+                          AND r.required_count <= ANY (new_counts)),
+               0 = ANY (old_counts)
+               OR EXISTS (SELECT 1 FROM achievements.badges AS b
+                           WHERE b.step = ANY (names)
+                             AND (b.threshold > ANY (old_counts) OR b.threshold > ANY (new_counts))
+                             AND (b.threshold <= ANY (old_counts) OR b.threshold <= ANY (new_counts)))
+          INTO any_level, any_badge;
+    ELSE
+        SELECT EXISTS (SELECT 1
+                         FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
+                         JOIN achievements.level_requirements AS r
+                           ON r.name = c.name AND r.required_count > c.old_count AND r.required_count <= c.new_count),
+               0 = ANY (old_counts)
+               OR EXISTS (SELECT 1
                             FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
                             JOIN achievements.badges AS b
                               ON b.step = c.name
                              AND b.threshold > least(c.old_count, c.new_count)
-                             AND b.threshold <= greatest(c.old_count, c.new_count)) THEN
-        RETURN;
+                             AND b.threshold <= greatest(c.old_count, c.new_count))
+          INTO any_level, any_badge;
     END IF;
-    PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
-    PERFORM achievements_private.award_badges(user_ids, names, old_counts, new_counts);
+    IF any_level THEN
+        PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);
+    END IF;
+    IF any_badge THEN
+        PERFORM achievements_private.award_badges(user_ids, names, old_counts, new_counts);
+    END IF;
 END
 $$;
 
