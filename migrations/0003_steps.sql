@@ -111,14 +111,16 @@ BEGIN
       INTO user_ids, names, old_counts, new_counts
       FROM tallied AS t
       JOIN steps AS s ON s.user_id = t.user_id AND s.name = t.name;
-    SELECT c.user_id, c.name, c.count INTO below
-      FROM unnest(user_ids, names, new_counts) AS c(user_id, name, count)
-     WHERE c.count < 0
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'step "%" of user % would fall below zero (to %)', below.name, below.user_id, below.count
-            USING ERRCODE = 'AD003',
-                  HINT = 'Undo with achievements.undo_step(), which stops at zero, or insert smaller negative counts.';
+    IF 0 > ANY (deltas) THEN
+        SELECT c.user_id, c.name, c.count INTO below
+          FROM unnest(user_ids, names, new_counts) AS c(user_id, name, count)
+         WHERE c.count < 0
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'step "%" of user % would fall below zero (to %)', below.name, below.user_id, below.count
+                USING ERRCODE = 'AD003',
+                      HINT = 'Undo with achievements.undo_step(), which stops at zero, or insert smaller negative counts.';
+        END IF;
     END IF;
     IF user_ids IS NOT NULL THEN
         PERFORM achievements_private.tallies_changed(user_ids, names, old_counts, new_counts);

@@ -25,9 +25,11 @@ BEGIN
             RETURN;
         END IF;
     ELSIF NOT EXISTS (SELECT 1
-                        FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
+                        FROM (SELECT c.name, min(c.old_count) AS lo, max(c.new_count) AS hi
+                                FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
+                               GROUP BY c.name) AS s
                         JOIN achievements.level_requirements AS r
-                          ON r.name = c.name AND r.required_count > c.old_count AND r.required_count <= c.new_count) THEN
+                          ON r.name = s.name AND r.required_count > s.lo AND r.required_count <= s.hi) THEN
         RETURN;
     END IF;
     PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);

@@ -658,7 +658,7 @@ $$;
 -- crosses a requirement, and whether any tally starts (from 0) or crosses a badge threshold
 -- (either way: revocable badges fall), so that the changes that do neither (almost all) cost
 -- that query and no further call; one tally with ANY over its one-element arrays, a
--- statement's many joined, as in 0004.
+-- statement's many by the range of counts per step, as in 0004.
 CREATE OR REPLACE FUNCTION achievements_private.tallies_changed(
     user_ids achievements.user_ref[], names text[], old_counts int[], new_counts int[])
 RETURNS void
@@ -680,17 +680,19 @@ BEGIN
                              AND (b.threshold <= ANY (old_counts) OR b.threshold <= ANY (new_counts)))
           INTO any_level, any_badge;
     ELSE
-        SELECT EXISTS (SELECT 1
-                         FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
+        WITH steps AS (
+            SELECT c.name, min(least(c.old_count, c.new_count)) AS lo,
+                   max(greatest(c.old_count, c.new_count)) AS hi, bool_or(c.old_count = 0) AS starts
+              FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
+             GROUP BY c.name
+        )
+        SELECT EXISTS (SELECT 1 FROM steps AS s
                          JOIN achievements.level_requirements AS r
-                           ON r.name = c.name AND r.required_count > c.old_count AND r.required_count <= c.new_count),
-               0 = ANY (old_counts)
-               OR EXISTS (SELECT 1
-                            FROM unnest(names, old_counts, new_counts) AS c(name, old_count, new_count)
+                           ON r.name = s.name AND r.required_count > s.lo AND r.required_count <= s.hi),
+               EXISTS (SELECT 1 FROM steps AS s WHERE s.starts)
+               OR EXISTS (SELECT 1 FROM steps AS s
                             JOIN achievements.badges AS b
-                              ON b.step = c.name
-                             AND b.threshold > least(c.old_count, c.new_count)
-                             AND b.threshold <= greatest(c.old_count, c.new_count))
+                              ON b.step = s.name AND b.threshold > s.lo AND b.threshold <= s.hi)
           INTO any_level, any_badge;
     END IF;
     IF any_level THEN
