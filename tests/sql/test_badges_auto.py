@@ -398,3 +398,35 @@ def test_concurrent_toggles_keep_a_revocable_badge_in_step_with_the_tally(db, co
     assert awards == revocations + (1 if held else 0)
     assert len(notifications_of(db, user)) == awards
     check_counters(db)
+
+
+def levels_of(db, user):
+    rows = db.execute("SELECT level FROM achievements.user_levels WHERE user_id = %s ORDER BY level",
+                      (user,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_a_statement_whose_counts_straddle_a_threshold_awards_only_real_crossings(db):
+    """tallies_changed gates a statement by the range of counts per step, which can straddle a
+    threshold that no single tally crosses: the reactions must then award nothing; and a
+    statement where one tally of many crosses must award that one alone."""
+    define_level(db, "five_songs", song=5)
+    define_badge(db, "song_5", step="song", threshold=5, points=5)
+    low, high, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    step(db, low, count=3)
+    step(db, high, count=10)
+    step(db, other, count=1)
+    before = {u: (badges_of(db, u), levels_of(db, u)) for u in (low, high, other)}
+
+    # 3 -> 4 and 10 -> 12: the range 3..12 holds 5, no tally crosses it.
+    db.execute("INSERT INTO achievements.user_steps (user_id, name, count)"
+               " VALUES (%s, 'song', 1), (%s, 'song', 2)", (low, high))
+    assert {u: (badges_of(db, u), levels_of(db, u)) for u in (low, high, other)} == before
+
+    # 4 -> 5 crosses; 12 -> 13 and 1 -> 2 do not.
+    db.execute("INSERT INTO achievements.user_steps (user_id, name, count)"
+               " VALUES (%s, 'song', 1), (%s, 'song', 1), (%s, 'song', 1)", (low, high, other))
+    assert badges_of(db, low) == ["song_5"] and levels_of(db, low) == ["five_songs"]
+    assert badges_of(db, high) == before[high][0] and levels_of(db, high) == before[high][1]
+    assert badges_of(db, other) == [] and levels_of(db, other) == []
+    check_counters(db)
