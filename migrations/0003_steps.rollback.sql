@@ -11,5 +11,5 @@ DROP TABLE achievements_private.recorded_steps;
 DROP TABLE achievements.user_steps;
 DROP FUNCTION achievements_private.refuse_step_update();
 DROP FUNCTION achievements_private.tally_new_steps();
-DROP FUNCTION achievements_private.add_to_tallies(achievements.user_ref[], text[], int[]);
+DROP FUNCTION achievements_private.add_to_tallies(achievements.user_ref[], text[], int[], boolean);
 DROP FUNCTION achievements_private.tallies_changed(achievements.user_ref[], text[], int[], int[]);

@@ -20,8 +20,8 @@ CREATE INDEX user_steps_user_idx ON achievements.user_steps (user_id, name, id);
 -- The rows that the package's own functions log (record_step, undo_step, the functions track()
 -- generates) live in a child table of user_steps: reading user_steps shows them with the rest
 -- (tableoid tells them apart), but inserting them does not fire the user_steps trigger, because
--- those functions add to the tally themselves (add_to_tallies) and save the trigger's work on
--- every step (measured: docs/bench.md). Only the owner can write here; user_steps' row level
+-- add_to_tallies writes them together with the tally and saves the trigger's work on every
+-- step (measured: docs/bench.md). Only the owner can write here; user_steps' row level
 -- security and grants govern every read through user_steps.
 CREATE TABLE achievements_private.recorded_steps () INHERITS (achievements.user_steps);
 ALTER TABLE achievements_private.recorded_steps
@@ -64,18 +64,21 @@ $$;
 
 -- Adds one delta to the tally of each (user, step) given, creating tallies as needed, then hands
 -- the changed tallies to tallies_changed (levels, badges). The arrays hold one element per
--- (user, step), no pair twice. Returns the new tally when given one pair, else NULL.
+-- (user, step), no pair twice. With log_steps, first logs the deltas in recorded_steps: every
+-- caller but the user_steps trigger (whose rows are in the log already) passes true, so a
+-- logged step and its tally are always written together. Returns the new tally when given
+-- one pair, else NULL.
 -- Guarantees: exact under concurrency (each delta is added to the latest committed tally under
 -- its row lock); tallies are locked in (user_id, name) order, so concurrent calls cannot
 -- deadlock on each other; raises AD003, undoing the whole statement, when a tally would go
 -- below zero. One positive delta on an existing tally (record_step, a single-row insert) takes
--- a plain UPDATE: same row lock, fewer executor nodes. The one place that writes tallies:
--- called by the user_steps trigger and by the functions that log steps themselves
--- (record_step, undo_step, the functions track() generates). No SET search_path (every name in
+-- a plain UPDATE: same row lock, fewer executor nodes. The one place that writes tallies and
+-- recorded_steps: called by the user_steps trigger and by record_step, undo_step and the
+-- functions track() generates. No SET search_path (every name in
 -- it is qualified; only the owner can call it): callers pin it, and the GUC save and restore
 -- would cost every step.
 CREATE FUNCTION achievements_private.add_to_tallies(
-    user_ids achievements.user_ref[], names text[], deltas int[])
+    user_ids achievements.user_ref[], names text[], deltas int[], log_steps boolean)
 RETURNS int
 LANGUAGE plpgsql
 AS $$
@@ -85,6 +88,15 @@ DECLARE
     old_counts int[];
     new_counts int[];
 BEGIN
+    -- One row by VALUES: an INSERT from unnest() is planned again on every call (PL/pgSQL keeps
+    -- custom plans for it), which costs a single step about 5 us.
+    IF log_steps AND cardinality(user_ids) = 1 THEN
+        INSERT INTO achievements_private.recorded_steps (user_id, name, count)
+        VALUES (user_ids[1], names[1], deltas[1]);
+    ELSIF log_steps THEN
+        INSERT INTO achievements_private.recorded_steps (user_id, name, count)
+        SELECT s.user_id, s.name, s.delta FROM unnest(user_ids, names, deltas) AS s(user_id, name, delta);
+    END IF;
     IF cardinality(user_ids) = 1 AND deltas[1] > 0 THEN
         UPDATE achievements.user_achievements AS t
            SET count = t.count + deltas[1], updated_at = now()
@@ -147,7 +159,7 @@ BEGIN
               FROM new_steps AS n
              GROUP BY n.user_id, n.name) AS s;
     IF user_ids IS NOT NULL THEN
-        PERFORM achievements_private.add_to_tallies(user_ids, names, deltas);
+        PERFORM achievements_private.add_to_tallies(user_ids, names, deltas, false);
     END IF;
     RETURN NULL;
 END
@@ -223,8 +235,8 @@ END
 $$;
 
 -- Records `count` steps of `step` for a user; returns the user's new tally of that step.
--- Logs the step in recorded_steps and adds it to the tally itself: exact under concurrency (see
--- add_to_tallies). Raises AD002 for a count below 1 or an empty
+-- Logs the step and adds it to the tally in one call of add_to_tallies: exact under concurrency
+-- (see there). Raises AD002 for a count below 1 or an empty
 -- step, AD005 for a NULL user. Callable by the owner and the service roles.
 CREATE FUNCTION achievements.record_step(user_id achievements.user_ref, step text, count int DEFAULT 1)
 RETURNS int
@@ -243,9 +255,7 @@ BEGIN
             USING ERRCODE = 'AD002',
                   HINT = 'To take steps back, call achievements.undo_step(user_id, step, count).';
     END IF;
-    INSERT INTO achievements_private.recorded_steps (user_id, name, count)
-    VALUES (record_step.user_id, step, record_step.count);
-    RETURN achievements_private.add_to_tallies(ARRAY[record_step.user_id], ARRAY[step], ARRAY[record_step.count]);
+    RETURN achievements_private.add_to_tallies(ARRAY[record_step.user_id], ARRAY[step], ARRAY[record_step.count], true);
 END
 $$;
 COMMENT ON FUNCTION achievements.record_step(achievements.user_ref, text, int) IS
@@ -281,9 +291,7 @@ BEGIN
        FOR UPDATE;
     taken := least(coalesce(tally, 0), undo_step.count);
     IF taken > 0 THEN
-        INSERT INTO achievements_private.recorded_steps (user_id, name, count)
-        VALUES (undo_step.user_id, step, -taken);
-        PERFORM achievements_private.add_to_tallies(ARRAY[undo_step.user_id], ARRAY[step], ARRAY[-taken]);
+        PERFORM achievements_private.add_to_tallies(ARRAY[undo_step.user_id], ARRAY[step], ARRAY[-taken], true);
     END IF;
     RETURN coalesce(tally, 0) - taken;
 END
