@@ -4,14 +4,7 @@ import uuid
 
 import psycopg
 import pytest
-
-
-def tally(db, user, step):
-    row = db.execute(
-        "SELECT count FROM achievements.user_achievements WHERE user_id = %s AND name = %s",
-        (user, step),
-    ).fetchone()
-    return row[0] if row else None
+from _steps import tally
 
 
 def log_sum(db, user, step):

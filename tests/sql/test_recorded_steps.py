@@ -6,6 +6,7 @@ import uuid
 
 import psycopg
 import pytest
+from _steps import tally
 from conftest import APP_ROLE, SERVICE_ROLE
 
 
@@ -15,13 +16,6 @@ def parts(db, user):
         "SELECT tableoid::regclass::text, count FROM achievements.user_steps"
         " WHERE user_id = %s ORDER BY id", (user,)
     ).fetchall()
-
-
-def tally(db, user, step):
-    return db.execute(
-        "SELECT count FROM achievements.user_achievements WHERE user_id = %s AND name = %s",
-        (user, step),
-    ).fetchone()[0]
 
 
 def test_each_path_logs_once_in_its_part_and_counts_once(db):
@@ -59,7 +53,7 @@ def test_updates_of_recorded_rows_are_refused_and_deletes_prune_them(db):
 @pytest.mark.parametrize("role", [APP_ROLE, SERVICE_ROLE])
 @pytest.mark.parametrize("statement", [
     "INSERT INTO achievements_private.recorded_steps (user_id, name) VALUES ('{user}', 'post')",
-    "SELECT achievements_private.add_to_tallies(ARRAY['{user}']::achievements.user_ref[], ARRAY['post'], ARRAY[5])",
+    "SELECT achievements_private.add_to_tallies(ARRAY['{user}']::achievements.user_ref[], ARRAY['post'], ARRAY[5], true)",
 ])
 def test_no_role_but_the_owner_writes_recorded_steps_or_tallies(connect, db, role, statement):
     user = uuid.uuid4()

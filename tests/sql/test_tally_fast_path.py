@@ -5,6 +5,7 @@ existing tally: a plain UPDATE) as on the set-based upsert, and both are exact."
 import uuid
 
 from _races import run_together
+from _steps import tally
 
 # Replaces the hook (levels and badges) with one that records what it is handed.
 RECORD_HOOK = """
@@ -21,13 +22,6 @@ END $$;
 def handed(db):
     rows = db.execute("DELETE FROM public.handed RETURNING name, old_count, new_count").fetchall()
     return sorted(rows)
-
-
-def tally(db, user, step):
-    row = db.execute(
-        "SELECT count FROM achievements.user_achievements WHERE user_id = %s AND name = %s",
-        (user, step)).fetchone()
-    return row[0] if row else None
 
 
 def test_every_path_hands_over_the_counts_before_and_after(db):
