@@ -40,7 +40,7 @@ DROP FUNCTION achievements._badge_active(timestamptz, timestamptz);
 DROP FUNCTION achievements_private.register_users(achievements.user_ref[]);
 DROP FUNCTION achievements_private.announce_levels(achievements.user_ref[], text[]);
 DROP FUNCTION achievements_private.announce_badges(achievements.user_ref[], text[]);
-DROP FUNCTION achievements_private.publish(bigint[]);
+DROP FUNCTION achievements_private.publish(text, bigint[], achievements.user_ref[], text[]);
 DROP FUNCTION achievements_private.quiet();
 DROP TABLE achievements.notifications;
 DROP TABLE achievements.user_badges;

@@ -69,3 +69,32 @@ def test_counters_stay_exact_under_concurrent_writers_and_folds(db, connect):
             (user,),
         ).fetchone()[0]
         assert fast == slow
+
+
+def test_one_row_and_many_row_statements_keep_the_same_counters(db):
+    # count_badges counts a one-row statement with single-row queries and a bigger one
+    # set-based; mixed in any order, including badges worth 0 points, they agree with a recount.
+    define_badge(db, "zero", points=0)
+    define_badge(db, "five", points=5)
+    define_badge(db, "nine", points=9, step="s", threshold=1, revocable=True)
+    define_badge(db, "free", points=0, step="s", threshold=1)
+    users = [uuid.uuid4() for _ in range(6)]
+    for user in users[:4]:
+        db.execute("SELECT achievements.award_badge(%s, 'zero')", (user,))
+        db.execute("SELECT achievements.award_badge(%s, 'five')", (user,))
+    # One statement: every user reaches step s, two badges each.
+    db.execute(
+        "INSERT INTO achievements.user_steps (user_id, name) SELECT u, 's' FROM unnest(%s::uuid[]) AS u",
+        (users,),
+    )
+    check_counters(db)
+    db.execute("SELECT achievements.revoke_badge(%s, 'five')", (users[0],))
+    db.execute("SELECT achievements.revoke_badge(%s, 'zero')", (users[1],))
+    db.execute("SELECT achievements.undo_step(%s, 's')", (users[2],))  # takes back 'nine' only
+    check_counters(db)
+    assert db.execute(
+        "SELECT points, badges FROM achievements.user_scores WHERE user_id = %s", (users[0],)
+    ).fetchone() == (9, 3)
+    assert db.execute(
+        "SELECT points, badges FROM achievements.user_scores WHERE user_id = %s", (users[2],)
+    ).fetchone() == (5, 3)
