@@ -71,12 +71,12 @@ $$;
 -- Guarantees: exact under concurrency (each delta is added to the latest committed tally under
 -- its row lock); tallies are locked in (user_id, name) order, so concurrent calls cannot
 -- deadlock on each other; raises AD003, undoing the whole statement, when a tally would go
--- below zero. One positive delta on an existing tally (record_step, a single-row insert) takes
--- a plain UPDATE: same row lock, fewer executor nodes. The one place that writes tallies and
+-- below zero. One positive delta (record_step, a single-row insert) takes single-row
+-- statements: a plain UPDATE of an existing tally (same row lock, fewer executor nodes), else
+-- a one-row upsert, both planned once per session. The one place that writes tallies and
 -- recorded_steps: called by the user_steps trigger and by record_step, undo_step and the
--- functions track() generates. No SET search_path (every name in
--- it is qualified; only the owner can call it): callers pin it, and the GUC save and restore
--- would cost every step.
+-- functions track() generates. No SET search_path (every name in it is qualified; only the
+-- owner can call it): callers pin it, and the GUC save and restore would cost every step.
 CREATE FUNCTION achievements_private.add_to_tallies(
     user_ids achievements.user_ref[], names text[], deltas int[], log_steps boolean)
 RETURNS int
@@ -102,10 +102,17 @@ BEGIN
            SET count = t.count + deltas[1], updated_at = now()
          WHERE t.user_id = user_ids[1] AND t.name = names[1]
         RETURNING t.count INTO tally;
-        IF FOUND THEN
-            PERFORM achievements_private.tallies_changed(user_ids, names, ARRAY[tally - deltas[1]], ARRAY[tally]);
-            RETURN tally;
+        IF NOT FOUND THEN
+            -- A new tally, or one a concurrent transaction has just inserted: the upsert adds
+            -- to it under its row lock.
+            INSERT INTO achievements.user_achievements AS t (user_id, name, count)
+            VALUES (user_ids[1], names[1], deltas[1])
+            ON CONFLICT (user_id, name)
+            DO UPDATE SET count = t.count + excluded.count, updated_at = now()
+            RETURNING t.count INTO tally;
         END IF;
+        PERFORM achievements_private.tallies_changed(user_ids, names, ARRAY[tally - deltas[1]], ARRAY[tally]);
+        RETURN tally;
     END IF;
     -- The count before is the count after minus the delta, which the upsert adds under the
     -- row lock.

@@ -4,6 +4,7 @@ import threading
 import uuid
 
 import pytest
+from _badges import badges_of, define_badge, notifications_of
 from _races import run_together
 
 
@@ -30,10 +31,17 @@ def test_concurrent_record_step_on_one_user_loses_no_count(db, connect):
 
 
 def test_concurrent_first_steps_create_one_tally_row(db, connect):
+    # Ten sessions take a new user's first step at once: one inserts the tally, the others add
+    # to it under its row lock, and each sees its own count before, so the badges at 1 and at
+    # 10 are each crossed, awarded and announced once.
+    define_badge(db, "first_1", step="first", threshold=1)
+    define_badge(db, "first_10", step="first", threshold=10)
     user = uuid.uuid4()
     run_together(connect, 10, lambda i, conn: conn.execute(
         "SELECT achievements.record_step(%s, 'first')", (user,)))
     assert tally(db, user, "first") == 10
+    assert badges_of(db, user) == ["first_1", "first_10"]
+    assert notifications_of(db, user) == [("badge", "first_1"), ("badge", "first_10")]
 
 
 def test_concurrent_undo_never_takes_more_than_there_is(db, connect):
