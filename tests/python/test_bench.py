@@ -16,6 +16,7 @@ TINY = 0.001
 WORKLOADS = [
     "bulk host insert",
     "bulk host insert",
+    "bulk host insert",
     "bulk log insert",
     "single-row tracked host insert",
     "single-row tracked host insert",
