@@ -770,7 +770,7 @@ def format_table(results: Sequence[Result]) -> str:
         if r.note:
             verdict += f" ({r.note})"
         rows.append((r.workload, _fmt(r.figure, r.unit), _fmt(r.twin, r.unit),
-                     "-" if r.ratio is None else f"{r.ratio:.2f}x", r.target, verdict))
+                     "-" if r.ratio is None else f"{r.ratio:.3f}x", r.target, verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = []
     for n, row in enumerate(rows):
