@@ -2233,63 +2233,60 @@ RETURNS boolean
 LANGUAGE sql STABLE
 RETURN lower(coalesce(current_setting('achievements.quiet', true), '')) IN ('on', 'true', 'yes', '1');
 
--- Queues pg_notify('achievements', {"id", "user_id", "kind", "badge"|"level"}) for outbox rows
--- just written (their ids, users, and badge codes or level names), in id order, delivered at
--- commit. The payload comes from the arrays, so the rows are not read back. Skips it (the
--- outbox rows stay; listeners catch up by reading them) when the NOTIFY queue is more than
--- half full, because a full queue makes COMMIT itself fail.
-CREATE FUNCTION achievements_private.publish(
-    kind text, ids bigint[], user_ids achievements.user_ref[], keys text[])
-RETURNS void
+-- Queues pg_notify('achievements', {"id", "user_id", "kind", "badge"|"level"}) for every row a
+-- statement writes into the outbox, in id order, delivered at commit; the payload comes from the
+-- statement's transition table, so the rows are not read back. Skips it (the outbox rows stay;
+-- listeners catch up by reading them) when the NOTIFY queue is more than half full, because a
+-- full queue makes COMMIT itself fail. An error here fails the insert, which the announcing
+-- functions below catch.
+CREATE FUNCTION achievements_private.publish()
+RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     IF pg_notification_queue_usage() > 0.5 THEN
         RAISE WARNING 'achievements: NOTIFY queue is % full; % notification(s) stay in achievements.notifications without pg_notify',
-                      round(pg_notification_queue_usage() * 100) || '%', cardinality(ids);
-        RETURN;
+                      round(pg_notification_queue_usage() * 100) || '%', (SELECT count(*) FROM written);
+        RETURN NULL;
     END IF;
     PERFORM pg_notify('achievements',
-                      jsonb_build_object('id', n.id, 'user_id', n.user_id, 'kind', kind, kind, n.key)::text)
-       FROM unnest(ids, user_ids, keys) AS n(id, user_id, key)
+                      (jsonb_build_object('id', n.id, 'user_id', n.user_id, 'kind', n.kind)
+                       || jsonb_strip_nulls(jsonb_build_object('badge', n.data -> 'badge', 'level', n.data -> 'level'))
+                      )::text)
+       FROM written AS n
       ORDER BY n.id;
+    RETURN NULL;
 END
 $$;
 
--- Writes one 'badge' outbox row per newly awarded (user, badge) pair and publishes them,
--- unless achievements.quiet is on. Never raises: any failure (e.g. a notification too long
--- for pg_notify) becomes a WARNING, marks those awards notified = false, and the awards stand.
+CREATE TRIGGER _100_publish
+    AFTER INSERT ON achievements.notifications
+    REFERENCING NEW TABLE AS written
+    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.publish();
+
+-- Writes one 'badge' outbox row per newly awarded (user, badge) pair (published by the trigger
+-- above), unless achievements.quiet is on. Never raises: any failure (e.g. a notification too
+-- long for pg_notify) becomes a WARNING, marks those awards notified = false, and the awards
+-- stand.
 CREATE FUNCTION achievements_private.announce_badges(user_ids achievements.user_ref[], codes text[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 AS $$
-DECLARE
-    ids   bigint[];
-    users achievements.user_ref[];
-    keys  text[];
 BEGIN
     IF achievements_private.quiet() OR user_ids IS NULL THEN
         RETURN;
     END IF;
     BEGIN
-        WITH written AS (
-            INSERT INTO achievements.notifications (user_id, kind, title, body, data)
-            SELECT a.user_id, 'badge', 'Badge earned: ' || b.name, b.description,
-                   jsonb_build_object('badge', b.code, 'name', b.name, 'points', b.points,
-                                      'rarity', b.rarity, 'icon', b.icon, 'category', b.category)
-              FROM unnest(user_ids, codes) WITH ORDINALITY AS a(user_id, badge, ord)
-              JOIN achievements.badges AS b ON b.code = a.badge
-             ORDER BY a.ord
-            RETURNING id, user_id, data ->> 'badge' AS code
-        )
-        SELECT array_agg(w.id ORDER BY w.id), array_agg(w.user_id ORDER BY w.id), array_agg(w.code ORDER BY w.id)
-          INTO ids, users, keys
-          FROM written AS w;
-        PERFORM achievements_private.publish('badge', ids, users, keys);
+        INSERT INTO achievements.notifications (user_id, kind, title, body, data)
+        SELECT a.user_id, 'badge', 'Badge earned: ' || b.name, b.description,
+               jsonb_build_object('badge', b.code, 'name', b.name, 'points', b.points,
+                                  'rarity', b.rarity, 'icon', b.icon, 'category', b.category)
+          FROM unnest(user_ids, codes) WITH ORDINALITY AS a(user_id, badge, ord)
+          JOIN achievements.badges AS b ON b.code = a.badge
+         ORDER BY a.ord;
     EXCEPTION WHEN OTHERS THEN
         RAISE WARNING 'achievements: % badge award(s) stand, but their notifications failed: % (SQLSTATE %)',
                       cardinality(user_ids), SQLERRM, SQLSTATE;
@@ -2300,36 +2297,26 @@ BEGIN
 END
 $$;
 
--- Writes one 'level' outbox row per newly reached (user, level) and publishes them, unless
--- achievements.quiet is on. Never raises (a failure becomes a WARNING; the levels stand).
+-- Writes one 'level' outbox row per newly reached (user, level) (published by the trigger
+-- above), unless achievements.quiet is on. Never raises (a failure becomes a WARNING; the
+-- levels stand).
 CREATE FUNCTION achievements_private.announce_levels(user_ids achievements.user_ref[], levels text[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 AS $$
-DECLARE
-    ids   bigint[];
-    users achievements.user_ref[];
-    keys  text[];
 BEGIN
     IF achievements_private.quiet() OR user_ids IS NULL THEN
         RETURN;
     END IF;
     BEGIN
-        WITH written AS (
-            INSERT INTO achievements.notifications (user_id, kind, title, body, data)
-            SELECT a.user_id, 'level', 'Level reached: ' || l.name, l.description,
-                   jsonb_build_object('level', l.name)
-              FROM unnest(user_ids, levels) WITH ORDINALITY AS a(user_id, level, ord)
-              JOIN achievements.levels AS l ON l.name = a.level
-             ORDER BY a.ord
-            RETURNING id, user_id, data ->> 'level' AS level
-        )
-        SELECT array_agg(w.id ORDER BY w.id), array_agg(w.user_id ORDER BY w.id), array_agg(w.level ORDER BY w.id)
-          INTO ids, users, keys
-          FROM written AS w;
-        PERFORM achievements_private.publish('level', ids, users, keys);
+        INSERT INTO achievements.notifications (user_id, kind, title, body, data)
+        SELECT a.user_id, 'level', 'Level reached: ' || l.name, l.description,
+               jsonb_build_object('level', l.name)
+          FROM unnest(user_ids, levels) WITH ORDINALITY AS a(user_id, level, ord)
+          JOIN achievements.levels AS l ON l.name = a.level
+         ORDER BY a.ord;
     EXCEPTION WHEN OTHERS THEN
         RAISE WARNING 'achievements: % level(s) stand, but their notifications failed: % (SQLSTATE %)',
                       cardinality(user_ids), SQLERRM, SQLSTATE;
