@@ -1,4 +1,4 @@
--- 0002 levels: named levels and the steps each one requires.
+-- Levels and the steps each one requires (the model of @pgpm/achievements).
 
 CREATE TABLE achievements.levels (
     name        text PRIMARY KEY CHECK (name <> ''),
@@ -27,4 +27,17 @@ CREATE INDEX level_requirements_name_idx ON achievements.level_requirements (nam
 SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.levels, achievements.level_requirements');
 SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.levels, achievements.level_requirements');
 
-INSERT INTO achievements_private.applied_migrations (id) VALUES ('0002_levels');
+-- Raises AD001 unless `level` is a row of achievements.levels.
+CREATE FUNCTION achievements_private.assert_level(level text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM achievements.levels AS l WHERE l.name = assert_level.level) THEN
+        RAISE EXCEPTION 'unknown level %', coalesce(quote_literal(level), 'NULL')
+            USING ERRCODE = 'AD001',
+                  HINT = 'Levels are the rows of achievements.levels: SELECT name FROM achievements.levels.';
+    END IF;
+END
+$$;

@@ -1,5 +1,5 @@
--- 0009 catalog: declare levels, their requirements and badges in one document (the CLI reads
--- it from a TOML file) and apply it: validated completely before anything changes, idempotent,
+-- The catalog: declare levels, their requirements and badges in one document (the CLI reads it
+-- from a TOML file) and apply it: validated completely before anything changes, idempotent,
 -- reporting every change it makes, with a dry run.
 --
 -- Document (JSON; every key optional):
@@ -12,8 +12,9 @@
 --                              "client_grantable": false, "revocable": false,
 --                              "active_from": "2026-12-01T00:00:00Z", "active_until": ...}}}
 -- Declarative per object: a declared level with a requirements key gets exactly the
--- requirements listed (others of that level are deleted; without the key they stay); a declared badge gets exactly the fields given, omitted ones take
--- their defaults. Levels and badges absent from the document are left alone (never deleted).
+-- requirements listed (others of that level are deleted; without the key they stay); a
+-- declared badge gets exactly the fields given, omitted ones take their defaults. Levels and
+-- badges absent from the document are left alone (never deleted).
 
 -- Checks the shape and the types of a catalog document; returns one line per problem,
 -- naming its path (e.g. badges.first_song.points: expected an integer, got "ten").
@@ -160,8 +161,8 @@ $$;
 -- (raises AD207 listing every problem, one per line in DETAIL, including the definition errors
 -- of achievements.badges); idempotent (a second run returns no rows); with dry_run = true it
 -- applies in a subtransaction that it rolls back, so the report is exactly what a real run
--- would do. Takes an exclusive transaction-scoped advisory lock, so catalog applies run one at
--- a time. Owner and service roles.
+-- would do. Takes an exclusive transaction-scoped advisory lock (1633838660/2, docs/locks.md),
+-- so catalog applies run one at a time. Owner and service roles.
 CREATE FUNCTION achievements.apply_catalog(catalog jsonb, dry_run boolean DEFAULT false)
 RETURNS TABLE (object text, name text, action text, detail text)
 LANGUAGE plpgsql SECURITY DEFINER
@@ -304,5 +305,3 @@ COMMENT ON FUNCTION achievements.apply_catalog(jsonb, boolean) IS
 
 REVOKE EXECUTE ON FUNCTION achievements.apply_catalog(jsonb, boolean) FROM PUBLIC;
 SELECT achievements_private.grant_to_service_roles('EXECUTE', 'FUNCTION achievements.apply_catalog(jsonb, boolean)');
-
-INSERT INTO achievements_private.applied_migrations (id) VALUES ('0009_catalog');

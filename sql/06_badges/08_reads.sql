@@ -1,14 +1,14 @@
--- 0007 badge reads: progress toward each badge, a user's badges page by page, points, the
--- leaderboard and ranks, per-badge statistics. Each read touches only the rows it returns
--- (plus the catalog): the leaderboard reads the top of an index, a rank sums the points
--- histogram, statistics sum the holder counters. None counts all users.
+-- Reads of badges: progress toward each badge, a user's badges page by page, points, the
+-- leaderboard and ranks, per-badge statistics. Each read touches only the rows it returns (plus
+-- the catalog): the leaderboard reads the top of an index, a rank sums the points histogram,
+-- statistics sum the holder counters. None counts all users.
 --
 -- Row level security: a user reads their own progress, badges, points and rank (others raise
 -- 42501, as in steps_required); others' public data only through leaderboard, badge_stats and
--- public_badges, which are SECURITY DEFINER and return nothing private.
+-- public_badges, which return nothing private.
 
 -- Raises AD206 unless 1 <= lim <= 1000.
-CREATE FUNCTION achievements._check_limit(lim int)
+CREATE FUNCTION achievements_private.check_page_limit(lim int)
 RETURNS int
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -22,21 +22,17 @@ BEGIN
 END
 $$;
 
--- One row per badge, for a progress screen: current/target ("5/10 songs"), earned_at when held.
--- Threshold badges: the tally (capped at the threshold) out of the threshold. Level badges: the
--- requirements met out of the requirements of the level. Badges without criteria: 0 or 1 out
--- of 1. A badge held counts as complete. Hidden badges appear only once earned. Ordered by
--- category, step, threshold, level, code. Raises AD005 without a user, 42501 when an
--- application role asks about another user.
-CREATE FUNCTION achievements.badge_progress(
-    user_id achievements.user_ref DEFAULT achievements.current_user_id())
+-- One row per badge for `who`, for a progress screen: current/target ("5/10 songs"), earned_at
+-- when held. Threshold badges: the tally (capped at the threshold) out of the threshold. Level
+-- badges: the requirements met out of the requirements of the level. Badges without criteria:
+-- 0 or 1 out of 1. A badge held counts as complete. Hidden badges appear only once earned.
+-- Ordered by category, step, threshold, level, code.
+CREATE FUNCTION achievements_private.badge_progress(who achievements.user_ref)
 RETURNS TABLE (code text, name text, current int, target int, earned_at timestamptz)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
-DECLARE
-    who achievements.user_ref := achievements._readable_user(badge_progress.user_id);
 BEGIN
     RETURN QUERY
     WITH held AS (
@@ -72,25 +68,31 @@ BEGIN
      ORDER BY p.category NULLS LAST, p.step NULLS LAST, p.threshold NULLS LAST, p.level NULLS LAST, p.code;
 END
 $$;
+
+-- The user's progress toward every badge they can see (achievements_private.badge_progress).
+-- Raises AD005 without a user, 42501 when an application role asks about another user.
+CREATE FUNCTION achievements.badge_progress(
+    user_id achievements.user_ref DEFAULT achievements.current_user_id())
+RETURNS TABLE (code text, name text, current int, target int, earned_at timestamptz)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT * FROM achievements_private.badge_progress(achievements_private.readable_user(user_id));
+END;
 COMMENT ON FUNCTION achievements.badge_progress(achievements.user_ref) IS
     'One row per badge: code, name, current, target ("5/10"), earned_at when held. Hidden badges only once earned.';
 
--- The user's badges, newest first, `lim` at a time (keyset pagination): pass the code of the
--- last badge of a page as `after` to get the next page. Raises AD206 for a limit outside
--- 1..1000 or an `after` the user does not hold, AD005 without a user, 42501 for another user.
-CREATE FUNCTION achievements.user_badges_page(
-    user_id achievements.user_ref DEFAULT achievements.current_user_id(),
-    after text DEFAULT NULL,
-    lim int DEFAULT 20)
+-- `who`'s badges, newest first, `lim` at a time (keyset pagination): `after` is the code of the
+-- last badge of the previous page. Raises AD206 for a limit outside 1..1000 or an `after` the
+-- user does not hold.
+CREATE FUNCTION achievements_private.user_badges_page(who achievements.user_ref, after text, lim int)
 RETURNS TABLE (badge text, name text, description text, icon text, category text, points int,
                rarity text, earned_at timestamptz, is_public boolean)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    who      achievements.user_ref := achievements._readable_user(user_badges_page.user_id);
-    n        int := achievements._check_limit(lim);
+    n        int := achievements_private.check_page_limit(lim);
     after_at timestamptz;
 BEGIN
     IF after IS NOT NULL THEN
@@ -112,24 +114,37 @@ BEGIN
          LIMIT n;
 END
 $$;
+
+-- The user's badges, newest first, `lim` at a time (keyset pagination): pass the code of the
+-- last badge of a page as `after` to get the next page. Raises AD005 without a user, 42501 for
+-- another user, AD206 for a limit outside 1..1000 or an `after` the user does not hold.
+CREATE FUNCTION achievements.user_badges_page(
+    user_id achievements.user_ref DEFAULT achievements.current_user_id(),
+    after text DEFAULT NULL,
+    lim int DEFAULT 20)
+RETURNS TABLE (badge text, name text, description text, icon text, category text, points int,
+               rarity text, earned_at timestamptz, is_public boolean)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT * FROM achievements_private.user_badges_page(achievements_private.readable_user(user_id), after, lim);
+END;
 COMMENT ON FUNCTION achievements.user_badges_page(achievements.user_ref, text, int) IS
     'The user''s badges newest first, lim (default 20) at a time; after = code of the last badge of the previous page.';
 
--- The sum of the points of the badges the user holds (0 without badges). One index lookup.
--- Raises AD005 without a user, 42501 when an application role asks about another user.
+-- The sum of the points of the badges `who` holds (0 without badges). One index lookup.
+CREATE FUNCTION achievements_private.user_points(who achievements.user_ref)
+RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN coalesce((SELECT s.points FROM achievements.user_scores AS s WHERE s.user_id = who), 0);
+
+-- The sum of the points of the badges the user holds (0 without badges). Raises AD005 without a
+-- user, 42501 when an application role asks about another user.
 CREATE FUNCTION achievements.user_points(
     user_id achievements.user_ref DEFAULT achievements.current_user_id())
 RETURNS bigint
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-    who achievements.user_ref := achievements._readable_user(user_points.user_id);
-BEGIN
-    RETURN coalesce((SELECT s.points FROM achievements.user_scores AS s WHERE s.user_id = who), 0);
-END
-$$;
+LANGUAGE sql STABLE
+RETURN achievements_private.user_points(achievements_private.readable_user(user_id));
 COMMENT ON FUNCTION achievements.user_points(achievements.user_ref) IS
     'Points of the badges the user holds (0 without badges).';
 
@@ -145,7 +160,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    n int := achievements._check_limit(lim);
+    n int := achievements_private.check_page_limit(lim);
 BEGIN
     IF since IS NULL THEN
         RETURN QUERY
@@ -172,59 +187,50 @@ $$;
 COMMENT ON FUNCTION achievements.leaderboard(int, timestamptz) IS
     'Top lim users by points (ties share a rank); with since, only badges earned since then count.';
 
--- How many users have more points than `points` (all time: a sum over the points histogram;
--- since a time: over the badges earned since then). Not API: reveals only that count.
-CREATE FUNCTION achievements._users_above(points bigint, since timestamptz)
+-- `who`'s rank as in leaderboard(): 1 + the number of users with more points (so users without
+-- points share the last rank). All time: a sum over the points histogram, never the users
+-- above. Since a time: over the badges earned since then.
+CREATE FUNCTION achievements_private.user_rank(who achievements.user_ref, since timestamptz)
 RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    mine bigint;
 BEGIN
     IF since IS NULL THEN
-        RETURN (SELECT coalesce(sum(h.users), 0)::bigint
-                  FROM achievements_private.points_histogram AS h WHERE h.points > _users_above.points);
+        mine := achievements_private.user_points(who);
+        RETURN 1 + (SELECT coalesce(sum(h.users), 0)::bigint
+                      FROM achievements_private.points_histogram AS h WHERE h.points > mine);
     END IF;
-    RETURN (SELECT count(*)
-              FROM (SELECT 1
-                      FROM achievements.user_badges AS ub
-                      JOIN achievements.badges AS b ON b.code = ub.badge
-                     WHERE ub.earned_at >= since
-                     GROUP BY ub.user_id
-                    HAVING sum(b.points) > _users_above.points) AS above);
+    SELECT coalesce(sum(b.points), 0) INTO mine
+      FROM achievements.user_badges AS ub
+      JOIN achievements.badges AS b ON b.code = ub.badge
+     WHERE ub.user_id = who AND ub.earned_at >= since;
+    RETURN 1 + (SELECT count(*)
+                  FROM (SELECT 1
+                          FROM achievements.user_badges AS ub
+                          JOIN achievements.badges AS b ON b.code = ub.badge
+                         WHERE ub.earned_at >= since
+                         GROUP BY ub.user_id
+                        HAVING sum(b.points) > mine) AS above);
 END
 $$;
 
--- The user's rank as in leaderboard(): 1 + the number of users with more points (so users
--- without points share the last rank). All time: reads the points histogram, never the users
--- above. Raises AD005 without a user, 42501 when an application role asks about another user.
+-- The user's rank as in leaderboard(): 1 + the number of users with more points (since a time:
+-- points of badges earned since then). Raises AD005 without a user, 42501 when an application
+-- role asks about another user.
 CREATE FUNCTION achievements.user_rank(
     user_id achievements.user_ref DEFAULT achievements.current_user_id(),
     since timestamptz DEFAULT NULL)
 RETURNS bigint
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-    who  achievements.user_ref := achievements._readable_user(user_rank.user_id);
-    mine bigint;
-BEGIN
-    IF since IS NULL THEN
-        mine := achievements.user_points(who);
-    ELSE
-        SELECT coalesce(sum(b.points), 0) INTO mine
-          FROM achievements.user_badges AS ub
-          JOIN achievements.badges AS b ON b.code = ub.badge
-         WHERE ub.user_id = who AND ub.earned_at >= since;
-    END IF;
-    RETURN 1 + achievements._users_above(mine, since);
-END
-$$;
+LANGUAGE sql STABLE
+RETURN achievements_private.user_rank(achievements_private.readable_user(user_id), since);
 COMMENT ON FUNCTION achievements.user_rank(achievements.user_ref, timestamptz) IS
     'The user''s leaderboard rank: 1 + users with more points (since a time: points of badges earned since then).';
 
--- Holders per badge (sums of the counter rows), in one scan. Not API: used by badge_stats.
-CREATE FUNCTION achievements._badge_holders()
+-- Holders per badge (sums of the counter rows), in one scan: badge_stats reads it.
+CREATE FUNCTION achievements_private.badge_holder_counts()
 RETURNS TABLE (badge text, holders bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -232,9 +238,8 @@ AS $$
     SELECT h.badge, sum(h.holders)::bigint FROM achievements_private.badge_holders AS h GROUP BY h.badge;
 $$;
 
--- Users with any tally or a badge awarded by call (sum of the counter rows). Not API: used
--- by badge_stats.
-CREATE FUNCTION achievements._known_users()
+-- Users with any tally or a badge awarded by call (sum of the counter rows): badge_stats reads it.
+CREATE FUNCTION achievements_private.known_user_total()
 RETURNS bigint
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -248,8 +253,8 @@ SELECT b.code,
        coalesce(h.holders, 0) AS holders,
        CASE WHEN u.users > 0 THEN coalesce(h.holders, 0)::double precision / u.users ELSE 0 END AS share
   FROM achievements.badges AS b
-  LEFT JOIN achievements._badge_holders() AS h ON h.badge = b.code
- CROSS JOIN (SELECT achievements._known_users() AS users) AS u;
+  LEFT JOIN achievements_private.badge_holder_counts() AS h ON h.badge = b.code
+ CROSS JOIN (SELECT achievements_private.known_user_total() AS users) AS u;
 COMMENT ON VIEW achievements.badge_stats IS
     'Per badge: holders, and share (0 to 1) of all users with any tally. Kept incrementally; hidden badges only for their holders.';
 
@@ -275,5 +280,3 @@ COMMENT ON FUNCTION achievements.public_badges(achievements.user_ref) IS
 
 SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.badge_stats');
 SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.badge_stats');
-
-INSERT INTO achievements_private.applied_migrations (id) VALUES ('0007_badge_reads');

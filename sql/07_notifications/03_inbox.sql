@@ -1,23 +1,5 @@
--- 0008 notifications: the current user reads and clears their outbox rows.
--- (The outbox itself, achievements.notifications, and its writers are in 0006.)
--- The user is current_user_id(); these functions never touch another user's rows.
-
--- The current user, or AD005 naming the function that needs one.
-CREATE FUNCTION achievements_private.require_user(fn text)
-RETURNS achievements.user_ref
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    who achievements.user_ref := achievements.current_user_id();
-BEGIN
-    IF who IS NULL THEN
-        RAISE EXCEPTION '%: the request carries no user claim', fn USING ERRCODE = 'AD005',
-            HINT = 'Set request.jwt.claims (PostgREST, Supabase) or jwt.claims.user_id to the user.';
-    END IF;
-    RETURN who;
-END
-$$;
+-- The current user reads and clears their notifications. The user is current_user_id(); these
+-- functions never touch another user's rows.
 
 -- Marks one of the current user's notifications read; true when it was unread, false when it
 -- was read already. Raises AD205 when the current user has no notification with that id
@@ -93,5 +75,3 @@ SELECT achievements_private.grant_to_app_roles('EXECUTE',
     'FUNCTION achievements.mark_read(bigint), achievements.mark_all_read(), achievements.unread_count()');
 SELECT achievements_private.grant_to_service_roles('EXECUTE',
     'FUNCTION achievements.mark_read(bigint), achievements.mark_all_read(), achievements.unread_count()');
-
-INSERT INTO achievements_private.applied_migrations (id) VALUES ('0008_notifications');

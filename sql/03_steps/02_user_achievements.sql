@@ -1,0 +1,22 @@
+-- The tallies: per user and step, the sum of that user's rows in user_steps, never below 0.
+-- Written only by add_to_tallies.
+
+-- fillfactor 75: every step updates a tally row, and a quarter of each page left free keeps the
+-- new row version on its page (a HOT update: no new index entry, less WAL), for 25 % more space.
+CREATE TABLE achievements.user_achievements (
+    user_id    achievements.user_ref NOT NULL,
+    name       text NOT NULL,
+    count      int NOT NULL,
+    first_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, name)
+) WITH (fillfactor = 75);
+COMMENT ON TABLE achievements.user_achievements IS
+    'Tally per user and step, written only by achievements-db: the sum of that user''s rows in user_steps, never below 0.';
+
+ALTER TABLE achievements.user_achievements ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON achievements.user_achievements FOR SELECT
+    USING (user_id = (SELECT achievements.current_user_id()));
+SELECT achievements_private.create_service_policy('achievements.user_achievements');
+SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.user_achievements');
+SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.user_achievements');

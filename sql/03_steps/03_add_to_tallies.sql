@@ -1,0 +1,85 @@
+-- The one place that writes tallies and recorded_steps.
+
+-- Adds one delta to the tally of each (user, step) given, creating tallies as needed, then hands
+-- the changed tallies to tallies_changed (levels, badges: 09_reactions). The arrays hold one
+-- element per (user, step), no pair twice. With log_steps, first logs the deltas in
+-- recorded_steps: every caller but the user_steps trigger (whose rows are in the log already)
+-- passes true, so a logged step and its tally are always written together. Returns the new
+-- tally when given one pair, else NULL.
+-- Guarantees: exact under concurrency (each delta is added to the latest committed tally under
+-- its row lock); tallies are locked in (user_id, name) order, so concurrent calls cannot
+-- deadlock on each other; raises AD003, undoing the whole statement, when a tally would go
+-- below zero. One positive delta (record_step, a single-row insert) takes single-row
+-- statements, planned once per session: an UPDATE of the existing tally, else a one-row upsert.
+-- Callers: the user_steps trigger, record_step, undo_step and the functions track() generates.
+-- No SET search_path (every name in it is qualified; only the owner can call it): its callers
+-- pin it, and saving and restoring the setting would cost every step.
+CREATE FUNCTION achievements_private.add_to_tallies(
+    user_ids achievements.user_ref[], names text[], deltas int[], log_steps boolean)
+RETURNS int
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    below      record;
+    tally      int;
+    old_counts int[];
+    new_counts int[];
+BEGIN
+    -- One row by VALUES: an INSERT from unnest() would be planned again on every call.
+    IF log_steps AND cardinality(user_ids) = 1 THEN
+        INSERT INTO achievements_private.recorded_steps (user_id, name, count)
+        VALUES (user_ids[1], names[1], deltas[1]);
+    ELSIF log_steps THEN
+        INSERT INTO achievements_private.recorded_steps (user_id, name, count)
+        SELECT s.user_id, s.name, s.delta FROM unnest(user_ids, names, deltas) AS s(user_id, name, delta);
+    END IF;
+    IF cardinality(user_ids) = 1 AND deltas[1] > 0 THEN
+        UPDATE achievements.user_achievements AS t
+           SET count = t.count + deltas[1], updated_at = now()
+         WHERE t.user_id = user_ids[1] AND t.name = names[1]
+        RETURNING t.count INTO tally;
+        IF NOT FOUND THEN
+            -- A new tally, or one a concurrent transaction has just inserted: the upsert adds
+            -- to it under its row lock.
+            INSERT INTO achievements.user_achievements AS t (user_id, name, count)
+            VALUES (user_ids[1], names[1], deltas[1])
+            ON CONFLICT (user_id, name)
+            DO UPDATE SET count = t.count + excluded.count, updated_at = now()
+            RETURNING t.count INTO tally;
+        END IF;
+        PERFORM achievements_private.tallies_changed(user_ids, names, ARRAY[tally - deltas[1]], ARRAY[tally]);
+        RETURN tally;
+    END IF;
+    -- The count before is the count after minus the delta, which the upsert adds under the
+    -- row lock.
+    WITH steps AS (
+        SELECT s.user_id, s.name, s.delta
+          FROM unnest(user_ids, names, deltas) AS s(user_id, name, delta)
+    ), tallied AS (
+        INSERT INTO achievements.user_achievements AS t (user_id, name, count)
+        SELECT s.user_id, s.name, s.delta FROM steps AS s ORDER BY s.user_id, s.name
+        ON CONFLICT (user_id, name)
+        DO UPDATE SET count = t.count + excluded.count, updated_at = now()
+        RETURNING t.user_id, t.name, t.count
+    )
+    SELECT array_agg(t.user_id), array_agg(t.name), array_agg(t.count - s.delta), array_agg(t.count)
+      INTO user_ids, names, old_counts, new_counts
+      FROM tallied AS t
+      JOIN steps AS s ON s.user_id = t.user_id AND s.name = t.name;
+    IF 0 > ANY (deltas) THEN
+        SELECT c.user_id, c.name, c.count INTO below
+          FROM unnest(user_ids, names, new_counts) AS c(user_id, name, count)
+         WHERE c.count < 0
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'step "%" of user % would fall below zero (to %)', below.name, below.user_id, below.count
+                USING ERRCODE = 'AD003',
+                      HINT = 'Undo with achievements.undo_step(), which stops at zero, or insert smaller negative counts.';
+        END IF;
+    END IF;
+    IF user_ids IS NOT NULL THEN
+        PERFORM achievements_private.tallies_changed(user_ids, names, old_counts, new_counts);
+    END IF;
+    RETURN CASE WHEN cardinality(new_counts) = 1 THEN new_counts[1] END;
+END
+$$;

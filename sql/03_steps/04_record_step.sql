@@ -1,0 +1,70 @@
+-- Recording and undoing steps by call (owner and service roles).
+
+-- Records `count` steps of `step` for a user; returns the user's new tally of that step.
+-- Logs the step and adds it to the tally in one call of add_to_tallies: exact under
+-- concurrency. Raises AD002 for a count below 1 or an empty step, AD005 for a NULL user.
+CREATE FUNCTION achievements.record_step(user_id achievements.user_ref, step text, count int DEFAULT 1)
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    IF record_step.user_id IS NULL THEN
+        RAISE EXCEPTION 'record_step: user_id is NULL' USING ERRCODE = 'AD005',
+            HINT = 'Pass the id of the user who took the step.';
+    END IF;
+    IF record_step.count IS NULL OR record_step.count < 1 OR coalesce(step, '') = '' THEN
+        RAISE EXCEPTION 'record_step: count must be a positive number and step a non-empty name (got count %, step %)',
+                        coalesce(record_step.count::text, 'NULL'), coalesce(quote_literal(step), 'NULL')
+            USING ERRCODE = 'AD002',
+                  HINT = 'To take steps back, call achievements.undo_step(user_id, step, count).';
+    END IF;
+    RETURN achievements_private.add_to_tallies(ARRAY[record_step.user_id], ARRAY[step], ARRAY[record_step.count], true);
+END
+$$;
+COMMENT ON FUNCTION achievements.record_step(achievements.user_ref, text, int) IS
+    'Records count (default 1) steps for a user; returns the new tally. Exact under concurrency.';
+
+-- Takes back up to `count` steps of `step`; a tally never goes below 0. Returns the new tally.
+-- Locks the tally row first, so concurrent undos of one tally never take back more than it has.
+-- Logs the amount actually taken back as a negative row (nothing when the tally is already 0).
+-- Raises AD002 for a count below 1 or an empty step, AD005 for a NULL user.
+CREATE FUNCTION achievements.undo_step(user_id achievements.user_ref, step text, count int DEFAULT 1)
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    tally int;
+    taken int;
+BEGIN
+    IF undo_step.user_id IS NULL THEN
+        RAISE EXCEPTION 'undo_step: user_id is NULL' USING ERRCODE = 'AD005',
+            HINT = 'Pass the id of the user whose step is undone.';
+    END IF;
+    IF undo_step.count IS NULL OR undo_step.count < 1 OR coalesce(step, '') = '' THEN
+        RAISE EXCEPTION 'undo_step: count must be a positive number and step a non-empty name (got count %, step %)',
+                        coalesce(undo_step.count::text, 'NULL'), coalesce(quote_literal(step), 'NULL')
+            USING ERRCODE = 'AD002',
+                  HINT = 'count is how many steps to take back, e.g. achievements.undo_step(user_id, step, 1).';
+    END IF;
+    SELECT t.count INTO tally
+      FROM achievements.user_achievements AS t
+     WHERE t.user_id = undo_step.user_id AND t.name = step
+       FOR UPDATE;
+    taken := least(coalesce(tally, 0), undo_step.count);
+    IF taken > 0 THEN
+        PERFORM achievements_private.add_to_tallies(ARRAY[undo_step.user_id], ARRAY[step], ARRAY[-taken], true);
+    END IF;
+    RETURN coalesce(tally, 0) - taken;
+END
+$$;
+COMMENT ON FUNCTION achievements.undo_step(achievements.user_ref, text, int) IS
+    'Takes back up to count (default 1) steps for a user, never below 0; returns the new tally.';
+
+REVOKE EXECUTE ON FUNCTION achievements.record_step(achievements.user_ref, text, int),
+                           achievements.undo_step(achievements.user_ref, text, int) FROM PUBLIC;
+SELECT achievements_private.grant_to_service_roles('EXECUTE',
+    'FUNCTION achievements.record_step(achievements.user_ref, text, int), achievements.undo_step(achievements.user_ref, text, int)');

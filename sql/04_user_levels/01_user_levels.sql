@@ -1,0 +1,36 @@
+-- Levels are awarded, not only computed: a user gets a row the moment their tallies first meet
+-- every requirement of a level, whichever way the steps arrived. Awarded levels are kept: a
+-- later undo, or a requirement added later, does not take them away.
+
+CREATE TABLE achievements.user_levels (
+    user_id     achievements.user_ref NOT NULL,
+    level       text NOT NULL REFERENCES achievements.levels (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    achieved_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, level)
+);
+COMMENT ON TABLE achievements.user_levels IS
+    'Levels each user has reached, awarded once, at the moment the last requirement was met; kept when a step is undone later.';
+CREATE INDEX user_levels_level_idx ON achievements.user_levels (level, achieved_at);
+
+ALTER TABLE achievements.user_levels ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON achievements.user_levels FOR SELECT
+    USING (user_id = (SELECT achievements.current_user_id()));
+SELECT achievements_private.create_service_policy('achievements.user_levels');
+SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.user_levels');
+SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.user_levels');
+
+-- Takes the transaction-scoped locks that serialize level and badge checks of these users.
+-- Without them, two transactions that each complete one of two requirements would each miss
+-- the other's uncommitted tally and neither would award the level. Users are hashed into 256
+-- lock buckets (keys 1..256 of class 1633838659, docs/locks.md), so a statement over 100,000
+-- users takes at most 256 locks; buckets are locked in key order, so two statements cannot
+-- deadlock on them. Two users in one bucket merely wait for each other.
+CREATE FUNCTION achievements_private.lock_users(user_ids achievements.user_ref[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_advisory_xact_lock(1633838659, bucket)
+      FROM (SELECT DISTINCT 1 + (hashtext(u::text) & 255) AS bucket FROM unnest(user_ids) AS u) AS buckets
+     ORDER BY bucket;
+$$;

@@ -1,0 +1,39 @@
+-- Catching up levels that users already meet (a level or requirement added later).
+
+-- Awards `level_name` (every level when NULL) to every user who already meets it, in one
+-- set-based statement; returns how many levels were awarded. Idempotent. Silent, as
+-- backfill_badge is: no notifications (achievements.quiet is on for the statement and put back
+-- afterwards). Levels without requirements are never awarded (no step reaches them). Raises
+-- AD001 for an unknown level. Owner and service roles.
+CREATE FUNCTION achievements.backfill_levels(level_name text DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    awarded int;
+    before  text;
+BEGIN
+    IF level_name IS NOT NULL THEN
+        PERFORM achievements_private.assert_level(level_name);
+    END IF;
+    before := achievements_private.set_quiet('on');
+    INSERT INTO achievements.user_levels (user_id, level)
+    SELECT t.user_id, r.level
+      FROM achievements.level_requirements AS r
+      JOIN achievements.user_achievements AS t ON t.name = r.name AND t.count >= r.required_count
+     WHERE level_name IS NULL OR r.level = level_name
+     GROUP BY t.user_id, r.level
+    HAVING count(*) = (SELECT count(*) FROM achievements.level_requirements AS r2 WHERE r2.level = r.level)
+     ORDER BY 1, 2
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS awarded = ROW_COUNT;
+    PERFORM achievements_private.set_quiet(before);
+    RETURN awarded;
+END
+$$;
+COMMENT ON FUNCTION achievements.backfill_levels(text) IS
+    'Awards a level (all when NULL) to every user who already meets it, silently; returns how many were awarded. Idempotent.';
+
+REVOKE EXECUTE ON FUNCTION achievements.backfill_levels(text) FROM PUBLIC;
+SELECT achievements_private.grant_to_service_roles('EXECUTE', 'FUNCTION achievements.backfill_levels(text)');

@@ -1,0 +1,196 @@
+-- Wiring tracking onto a table: track(), untrack(), tracked().
+
+-- Wires `mode` onto table `tbl` for `step` with statement-level AFTER triggers, one per event:
+-- achievements_<step>_ins and _upd, and for gauges also _del and _trunc. They run the counting
+-- function generated for this table and step (create_counting_function), which counts exactly
+-- as the public tg_achievement* functions do. Returns true when it created triggers, false when
+-- `tbl` already tracks `step` with these arguments (then it changes nothing); after a DROP
+-- TRIGGER by hand it recreates what is missing. For a gauge it first sets every user's tally of
+-- `step` to the recount of the table (one user_steps row per user whose tally differs), holding
+-- the table's trigger lock, so the gauge equals a recount from the start. Runs as its caller: it
+-- needs the TRIGGER privilege on the table, SELECT on it for gauges, and EXECUTE on the trigger
+-- functions (owner, service roles). Serialized per table by an advisory lock (docs/locks.md).
+-- Raises AD107 for a bad mode, step or table, AD108 when the table tracks `step` with other
+-- arguments, AD109 when a gauge step is tracked on another table too, and AD102-AD104 for
+-- columns (check_tracking_arguments). Changes nothing on error.
+CREATE FUNCTION achievements.track(
+    tbl regclass, step text, column_name text, mode text DEFAULT 'count', user_column text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    fn       text;
+    gauge    boolean;
+    w        record;
+    existing achievements.tracked_steps;
+    other    achievements.tracked_steps;
+    names    text[];
+    missing  boolean;
+    kind     "char";
+BEGIN
+    IF tbl IS NULL OR coalesce(step, '') = '' OR column_name IS NULL THEN
+        RAISE EXCEPTION 'achievements.track(): table, step and column are required (got %, %, %)',
+                        coalesce(tbl::text, 'NULL'), coalesce(quote_literal(step), 'NULL'),
+                        coalesce(quote_literal(column_name), 'NULL')
+            USING ERRCODE = 'AD107',
+                  HINT = 'Call achievements.track(''posts'', ''post'', ''id'') to count a step per inserted row.';
+    END IF;
+    IF mode IS NULL OR mode NOT IN ('count', 'toggle', 'boolean', 'toggle_boolean') THEN
+        RAISE EXCEPTION 'achievements.track(): unknown mode %', coalesce(quote_literal(mode), 'NULL')
+            USING ERRCODE = 'AD107',
+                  HINT = 'mode is one of count (default), toggle, boolean, toggle_boolean.';
+    END IF;
+    gauge := mode IN ('toggle', 'toggle_boolean');
+    SELECT c.relkind INTO kind FROM pg_class AS c WHERE c.oid = tbl;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'achievements.track(): % is not a table', tbl
+            USING ERRCODE = 'AD107',
+                  HINT = 'Track the table the view or foreign table reads from.';
+    END IF;
+    IF gauge AND user_column IS NULL THEN
+        RAISE EXCEPTION 'achievements.track(): mode % on table % needs a user column', mode, tbl
+            USING ERRCODE = 'AD107',
+                  HINT = 'A gauge counts each user''s rows, so it must know whose each row is: pass user_column, e.g. achievements.track(tbl, step, column, mode, ''user_id'').';
+    END IF;
+    w := achievements_private.check_tracking_arguments(mode, tbl, ARRAY[column_name, step] || CASE WHEN user_column IS NOT NULL THEN ARRAY[user_column] ELSE '{}'::text[] END,
+                                      format('achievements.track() on table %s', tbl));
+
+    PERFORM pg_advisory_xact_lock(1633838661, hashtext(tbl::oid::text));
+    PERFORM achievements_private.forget_dropped_tables();
+
+    SELECT * INTO existing FROM achievements.tracked_steps AS t WHERE t.tbl = track.tbl AND t.step = track.step;
+    IF FOUND AND (existing.column_name, existing.mode, existing.user_column)
+                 IS DISTINCT FROM (track.column_name, track.mode, track.user_column) THEN
+        RAISE EXCEPTION 'achievements.track(): table % already tracks step % (column %, mode %, user column %)',
+                        tbl, quote_literal(step), quote_ident(existing.column_name), existing.mode,
+                        coalesce(quote_ident(existing.user_column), 'none')
+            USING ERRCODE = 'AD108',
+                  HINT = format('To change it, call achievements.untrack(%L, %L) first, then track() again.', tbl::text, step);
+    END IF;
+    SELECT * INTO other FROM achievements.tracked_steps AS t
+     WHERE t.step = track.step AND t.tbl <> track.tbl
+       AND (gauge OR t.mode IN ('toggle', 'toggle_boolean'))
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'achievements.track(): step % is tracked on table % too; a gauge step (mode toggle or toggle_boolean) must come from one table only',
+                        quote_literal(step), other.tbl
+            USING ERRCODE = 'AD109',
+                  HINT = 'Give this table its own step name (a level can require both steps).';
+    END IF;
+
+    names := ARRAY[achievements_private.tracking_trigger_name(step, 'ins'), achievements_private.tracking_trigger_name(step, 'upd')];
+    IF gauge THEN
+        names := names || achievements_private.tracking_trigger_name(step, 'del') || achievements_private.tracking_trigger_name(step, 'trunc');
+    END IF;
+    SELECT bool_or(NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = n))
+      INTO missing FROM unnest(names) AS n;
+    IF existing.tbl IS NOT NULL AND NOT missing THEN
+        RETURN false;
+    END IF;
+
+    fn := achievements_private.create_counting_function(tbl, step, mode, column_name, user_column);
+    -- (Re)create what is missing: after a DROP TRIGGER by hand, track() repairs.
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = names[1]) THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.%I()', names[1], tbl, fn);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = names[2]) THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.%I()', names[2], tbl, fn);
+    END IF;
+    IF gauge THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = names[3]) THEN
+            EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows
+                            FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.%I()', names[3], tbl, fn);
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = names[4]) THEN
+            EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s
+                            FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.%I()', names[4], tbl, fn);
+        END IF;
+        -- CREATE TRIGGER holds a lock that keeps writers out until commit, and this statement sees
+        -- every row committed before it: set each user's gauge to the recount.
+        EXECUTE format(
+            'INSERT INTO achievements.user_steps (user_id, name, count)
+             SELECT user_id, $1, diff
+               FROM (SELECT user_id, coalesce(h.n, 0) - coalesce(t.count, 0) AS diff
+                       FROM (SELECT u AS user_id, count(*)::int AS n
+                               FROM (SELECT %s AS u FROM %s AS r WHERE %s) AS s
+                              WHERE u IS NOT NULL
+                              GROUP BY u) AS h
+                       FULL JOIN (SELECT a.user_id, a.count FROM achievements.user_achievements AS a
+                                   WHERE a.name = $1) AS t USING (user_id)) AS d
+              WHERE diff <> 0
+              ORDER BY user_id',
+            achievements_private.row_user_sql(w.user_cast, 'r', user_column),
+            tbl,
+            format(CASE WHEN mode = 'toggle_boolean' THEN '%s IS TRUE' ELSE '%s IS NOT NULL' END,
+                   format('r.%I', column_name)))
+        USING step;
+    END IF;
+    IF existing.tbl IS NULL THEN
+        INSERT INTO achievements.tracked_steps (tbl, step, column_name, mode, user_column, trigger_names)
+        VALUES (tbl, step, column_name, mode, user_column, names);
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION achievements.track(regclass, text, text, text, text) IS
+    'Counts step from a table with statement-level triggers: mode count (default), toggle, boolean or toggle_boolean. Idempotent; gauges start from a recount.';
+
+-- Removes the triggers track() created for `step` on `tbl` and its row in tracked_steps; the
+-- tallies stay as they are. Returns false (and changes nothing) when `tbl` does not track
+-- `step`. Runs as its caller, who must own the table (PostgreSQL lets only the owner drop
+-- triggers; 42501 otherwise). Also forgets the rows of tables dropped since.
+-- Serialized with track() by the same per-table advisory lock.
+CREATE FUNCTION achievements.untrack(tbl regclass, step text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    names text[];
+    n     text;
+BEGIN
+    IF tbl IS NULL THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_advisory_xact_lock(1633838661, hashtext(tbl::oid::text));
+    PERFORM achievements_private.forget_dropped_tables();
+    DELETE FROM achievements.tracked_steps AS t
+     WHERE t.tbl = untrack.tbl AND t.step = untrack.step
+    RETURNING t.trigger_names INTO names;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    FOREACH n IN ARRAY names LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', n, tbl);
+    END LOOP;
+    PERFORM achievements_private.drop_counting_function(tbl, step);
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION achievements.untrack(regclass, text) IS
+    'Removes what track() created for a table and step; tallies stay. Returns false when it was not tracked.';
+
+-- What track() has wired, by table and step (tables dropped since are left out).
+CREATE FUNCTION achievements.tracked()
+RETURNS TABLE (tbl regclass, step text, column_name text, mode text, user_column text, created_at timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.tbl, t.step, t.column_name, t.mode, t.user_column, t.created_at
+      FROM achievements.tracked_steps AS t
+     WHERE EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = t.tbl)
+     ORDER BY t.tbl::text, t.step;
+$$;
+COMMENT ON FUNCTION achievements.tracked() IS
+    'Lists what achievements.track() wired: table, step, column, mode, user column, when.';
+
+REVOKE EXECUTE ON FUNCTION achievements.track(regclass, text, text, text, text),
+                           achievements.untrack(regclass, text),
+                           achievements.tracked() FROM PUBLIC;
+SELECT achievements_private.grant_to_service_roles('EXECUTE',
+    'FUNCTION achievements.track(regclass, text, text, text, text), achievements.untrack(regclass, text), achievements.tracked()');

@@ -1,0 +1,5 @@
+-- The migrations these definitions correspond to: one row per file of migrations/, added here
+-- with each new migration (a test keeps the two lists equal). A database installed from these
+-- files is then at the newest migration, and `achievements-db migrate` adopts it.
+INSERT INTO achievements_private.applied_migrations (id) VALUES
+    ('0001_baseline');
