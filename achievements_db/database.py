@@ -1,57 +1,17 @@
-"""Which database a command works on: --database-url, else DATABASE_URL, else the embedded one."""
+"""Which database a command works on (--database-url, else DATABASE_URL, else the embedded
+one), and connecting to it."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
+from achievements_db.conninfo import Target, describe, parse_conninfo
+from achievements_db.embedded import start_embedded
 from achievements_db.errors import AchievementsError
-
-
-@dataclass(frozen=True)
-class Target:
-    """A database to connect to, and how to name it to a person."""
-
-    conninfo: str
-    description: str
-
-
-def parse_conninfo(url: str) -> dict[str, str]:
-    """The libpq parameters of a URL or key=value string; AchievementsError when it is not one."""
-    if "://" in url:
-        scheme, rest = url.split("://", 1)
-        # Accept SQLAlchemy-style URLs such as postgresql+psycopg://...
-        if scheme.split("+", 1)[0] in ("postgres", "postgresql"):
-            url = "postgresql://" + rest
-        else:
-            raise AchievementsError(
-                f"database URL has scheme {scheme!r}; use postgresql://user:password@host:port/dbname"
-            )
-    try:
-        params = {k: str(v) for k, v in conninfo_to_dict(url).items()}
-    except psycopg.ProgrammingError as exc:
-        raise AchievementsError(
-            f"invalid database URL: {str(exc).strip().splitlines()[0]}; "
-            "use postgresql://user:password@host:port/dbname"
-        ) from None
-    ports = params.get("port", "5432").split(",")
-    if not all(p.isdigit() and 0 < int(p) < 65536 for p in ports):
-        raise AchievementsError(
-            f"invalid database URL: port {params['port']!r} is not a number from 1 to 65535"
-        )
-    return params
-
-
-def describe(params: dict[str, str]) -> str:
-    """user@host:port/dbname, without the password."""
-    user = params.get("user", os.environ.get("PGUSER", ""))
-    host = params.get("host", os.environ.get("PGHOST", "localhost"))
-    port = params.get("port", os.environ.get("PGPORT", "5432"))
-    dbname = params.get("dbname", os.environ.get("PGDATABASE", user))
-    return f"postgresql://{user + '@' if user else ''}{host}:{port}/{dbname}"
 
 
 def resolve(database_url: str | None) -> Target:
@@ -60,17 +20,13 @@ def resolve(database_url: str | None) -> Target:
     if url:
         params = parse_conninfo(url)
         return Target(conninfo=make_conninfo(**params), description=describe(params))
-    from achievements_db.embedded import start_embedded
-
     return start_embedded()
 
 
-def connect(target: Target, **kwargs: object) -> psycopg.Connection:
+def connect(target: Target, **kwargs: Any) -> psycopg.Connection[Any]:
     """An autocommit connection to `target`; AchievementsError with the reason if refused."""
     try:
-        return psycopg.connect(target.conninfo, autocommit=True, **kwargs)  # type: ignore[arg-type]
+        return psycopg.connect(target.conninfo, autocommit=True, **kwargs)
     except psycopg.OperationalError as exc:
         reason = " ".join(str(exc).split())
-        raise AchievementsError(
-            f"cannot connect to {target.description}: {reason}"
-        ) from None
+        raise AchievementsError(f"cannot connect to {target.description}: {reason}") from None

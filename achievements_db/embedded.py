@@ -14,7 +14,7 @@ from pathlib import Path
 
 import platformdirs
 
-from achievements_db.database import Target, describe, parse_conninfo
+from achievements_db.conninfo import Target, describe, parse_conninfo
 from achievements_db.errors import AchievementsError
 
 

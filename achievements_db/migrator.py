@@ -2,7 +2,9 @@
 
 Concurrent runs are serialized by a session advisory lock, so two `migrate` at once apply
 every migration exactly once. yoyo's bookkeeping tables live in schema achievements_migrations.
-The install options travel to the SQL as achievements.* settings; the SQL checks them.
+The install options travel to the SQL as achievements.* settings; the SQL checks them. A
+database installed with psql from sql/achievements.sql lists its migrations in
+achievements_private.applied_migrations, and migrate adopts them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from yoyo.backends import get_backend_class
 from yoyo.connections import DatabaseURI
 from yoyo.migrations import default_migration_table
 
-from achievements_db.database import Target, connect, parse_conninfo
+from achievements_db.conninfo import Target, parse_conninfo
+from achievements_db.database import connect
 from achievements_db.errors import AchievementsError
 from achievements_db.resources import migrations_dir
 
@@ -37,7 +40,7 @@ class MigrationStatus:
 
 @dataclass(frozen=True)
 class InstallOptions:
-    """Options chosen at first install (see migrations/0001_foundation.sql)."""
+    """Options chosen at first install (sql/01_foundation/02_install_options.sql)."""
 
     user_id_type: str | None = None
     app_roles: str | None = None
@@ -50,6 +53,10 @@ class InstallOptions:
             "achievements.service_roles": self.service_roles,
         }
         return {k: v for k, v in chosen.items() if v is not None}
+
+    def pgoptions(self) -> str:
+        """The options as libpq's `options` (or PGOPTIONS for psql): -c achievements.x=value."""
+        return _options_string(self.settings())
 
 
 def _options_string(settings: dict[str, str]) -> str:
@@ -114,10 +121,18 @@ def _run(label: str, action):
 
 
 def _adopt(conn: psycopg.Connection, backend, migrations) -> list[str]:
-    """Marks as applied in yoyo what the database says it has (installed with psql)."""
+    """Marks as applied in yoyo what the database says it has (installed with psql). Refuses a
+    database that has migrations this package does not ship (a newer or a pre-release one)."""
     installed = {r[0] for r in conn.execute(
         "SELECT id FROM achievements_private.applied_migrations"
     ).fetchall()}
+    foreign = sorted(installed - {m.id for m in migrations})
+    if foreign:
+        raise AchievementsError(
+            f"this database has achievements-db migrations this version does not ship: "
+            f"{', '.join(foreign)}; it was installed by another version (upgrade the package, "
+            "or roll back with the version that installed it)"
+        )
     unknown = [m for m in migrations if m.id in installed and not backend.is_applied(m)]
     if unknown:
         backend.mark_migrations(unknown)
@@ -125,10 +140,14 @@ def _adopt(conn: psycopg.Connection, backend, migrations) -> list[str]:
 
 
 @contextmanager
-def _yoyo(target: Target, settings: dict[str, str]) -> Iterator:
-    """A yoyo backend for `target`, closed afterwards."""
+def _yoyo(target: Target, settings: dict[str, str], conn: psycopg.Connection) -> Iterator:
+    """A yoyo backend for `target` that knows every migration the database has (those of an
+    install from sql/achievements.sql too: adopted), closed afterwards."""
     backend = _yoyo_backend(target, settings)
     try:
+        if _is_installed(conn):
+            _run("adopting an install from sql/achievements.sql",
+                 lambda: _adopt(conn, backend, read_migrations(str(migrations_dir()))))
         yield backend
     finally:
         backend.connection.close()
@@ -144,31 +163,38 @@ def _one_by_one(label: str, migrations, step) -> list[str]:
     return done
 
 
-def migrate(target: Target, options: InstallOptions | None = None) -> list[str]:
-    """Applies every pending migration; returns their ids.
+def _upto(migrations, until: str | None):
+    """The migrations up to and including `until` (all when None)."""
+    if until is None:
+        return migrations
+    ids = [m.id for m in migrations]
+    if until not in ids:
+        raise AchievementsError(f"unknown migration {until!r}; this version ships {', '.join(ids)}")
+    return migrations[: ids.index(until) + 1]
+
+
+def migrate(target: Target, options: InstallOptions | None = None,
+            until: str | None = None) -> list[str]:
+    """Applies every pending migration (up to and including `until`); returns their ids.
 
     Refuses (AchievementsError) install options that differ from those the database has.
     """
     options = options or InstallOptions()
-    migrations = read_migrations(str(migrations_dir()))
+    migrations = _upto(read_migrations(str(migrations_dir())), until)
     with _locked(target) as conn:
-        installed = _is_installed(conn)
-        if installed:
+        if _is_installed(conn):
             _run("checking install options", lambda: conn.execute(
                 "SELECT achievements_private.check_install_options(%s, %s, %s)",
                 (options.user_id_type, options.app_roles, options.service_roles),
             ))
-        with _yoyo(target, options.settings()) as backend:
-            if installed:
-                _run("adopting an install from sql/achievements.sql",
-                     lambda: _adopt(conn, backend, migrations))
+        with _yoyo(target, options.settings(), conn) as backend:
             return _one_by_one("migration", backend.to_apply(migrations), backend.apply_one)
 
 
 def rollback(target: Target, count: int | None = 1) -> list[str]:
     """Rolls back the newest `count` applied migrations (all when None); returns their ids."""
     migrations = read_migrations(str(migrations_dir()))
-    with _locked(target), _yoyo(target, {}) as backend:
+    with _locked(target) as conn, _yoyo(target, {}, conn) as backend:
         to_undo = list(backend.to_rollback(migrations))
         if count is not None:
             to_undo = to_undo[:count]
@@ -176,16 +202,14 @@ def rollback(target: Target, count: int | None = 1) -> list[str]:
 
 
 def status(target: Target) -> list[MigrationStatus]:
-    """Every migration this package ships, in order, and whether the database has it."""
+    """Every migration this package ships, in order, and whether the database has it (applied by
+    the CLI, or installed with psql from sql/achievements.sql)."""
     migrations = read_migrations(str(migrations_dir()))
     with connect(target) as conn:
-        present = conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL", (f"{BOOKKEEPING_SCHEMA}._yoyo_migration",)
-        ).fetchone()
         applied: set[str] = set()
-        if present and present[0]:
-            rows = conn.execute(
-                f"SELECT migration_id FROM {BOOKKEEPING_SCHEMA}._yoyo_migration"
-            ).fetchall()
-            applied = {r[0] for r in rows}
+        for table, column in ((f"{BOOKKEEPING_SCHEMA}._yoyo_migration", "migration_id"),
+                              ("achievements_private.applied_migrations", "id")):
+            present = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+            if present and present[0]:
+                applied |= {r[0] for r in conn.execute(f"SELECT {column} FROM {table}")}
     return [MigrationStatus(id=m.id, applied=m.id in applied) for m in migrations]

@@ -1,75 +1,81 @@
-"""Test fixtures: one real PostgreSQL cluster per session, a template database migrated once
-with achievements-db's own migrator, and a fresh database cloned from it for every test."""
+"""Test fixtures: one real PostgreSQL cluster per test process (pytest-xdist runs one per worker),
+a template database migrated once with achievements-db's own migrator, and per test either a
+rolled-back transaction in a shared copy of the template (single-session tests) or a fresh copy
+of the template (tests of several sessions, of commits, or of the migrator)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from itertools import count
+from typing import Any
 
-import _cluster
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
-from pytest_postgresql import factories
 
-from achievements_db.database import Target
-from achievements_db.migrator import InstallOptions, migrate
-
-CLUSTER = _cluster.new_cluster()
-# Roles the template is installed with: a trusted service role and a plain application role.
-SERVICE_ROLE = "achievements_service"
-APP_ROLE = "achievements_app"
-TEMPLATE_OPTIONS = InstallOptions(service_roles=SERVICE_ROLE)
-
-
-def conninfo(dbname: str, **extra: object) -> str:
-    return make_conninfo(host=CLUSTER.host, port=CLUSTER.port, user=CLUSTER.user, dbname=dbname,
-                         **extra)
-
-
-def _migrate_template(host: str, port: int, user: str, dbname: str, **_: object) -> None:
-    migrate(Target(conninfo(dbname), f"template {dbname}"), TEMPLATE_OPTIONS)
-
-
-_template_server = factories.postgresql_noproc(
-    host=CLUSTER.host, port=CLUSTER.port, user=CLUSTER.user, dbname="achievements_test",
-    load=[_migrate_template],
+from achievements_db.migrator import migrate
+from support.databases import (
+    APP_ROLE,
+    CLUSTER,
+    SERVICE_ROLE,
+    SHARED,
+    TEMPLATE,
+    TEMPLATE_OPTIONS,
+    admin,
+    conninfo,
+    create_database,
+    drop_databases,
+    target,
 )
 
 
+class StatementConnection(psycopg.Connection[Any]):
+    """A connection inside one transaction that the test never commits, where every execute()
+    runs in a savepoint of its own: a failed statement undoes only itself and the session goes
+    on, as under autocommit, and the fixture rolls everything back at the end."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        with self.transaction():
+            return super().execute(query, params, **kwargs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "committed: the test needs a fresh database whose writes are committed "
+        "(as every test that opens further sessions gets)")
+
+
 @pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[_cluster.Cluster]:
+def pg_cluster() -> Iterator[Any]:
     CLUSTER.start()
-    with psycopg.connect(conninfo("postgres"), autocommit=True) as conn:
+    with admin() as conn:
         conn.execute(f"CREATE ROLE {SERVICE_ROLE} NOLOGIN")
         conn.execute(f"CREATE ROLE {APP_ROLE} NOLOGIN")
+    create_database(TEMPLATE)
+    migrate(target(TEMPLATE), TEMPLATE_OPTIONS)
+    create_database(SHARED, template=TEMPLATE)
     yield CLUSTER
     CLUSTER.stop()
 
 
-@pytest.fixture(scope="session")
-def postgresql_server(pg_cluster: _cluster.Cluster, request: pytest.FixtureRequest):
-    """The template database, migrated once per session (after the cluster is up)."""
-    return request.getfixturevalue("_template_server")
-
-
-postgresql = factories.postgresql("postgresql_server")
+_database_numbers = count()
 
 
 @pytest.fixture
-def db_name(postgresql: psycopg.Connection) -> str:
-    """The name of this test's fresh database, cloned from the migrated template."""
-    return postgresql.info.dbname
+def db_name(pg_cluster: Any) -> Iterator[str]:
+    """The name of a fresh database for this test, cloned from the migrated template."""
+    name = create_database(f"achievements_test_{next(_database_numbers)}", template=TEMPLATE)
+    yield name
+    drop_databases([name])
 
 
 @pytest.fixture
-def connect(db_name: str) -> Iterator[Callable[..., psycopg.Connection]]:
-    """Opens further autocommit connections to this test's database; closes them afterwards."""
-    opened: list[psycopg.Connection] = []
+def connect(db_name: str) -> Iterator[Callable[..., psycopg.Connection[Any]]]:
+    """Opens further autocommit connections to this test's fresh database; closes them after."""
+    opened: list[psycopg.Connection[Any]] = []
 
-    def _connect(**kwargs: object) -> psycopg.Connection:
+    def _connect(**kwargs: Any) -> psycopg.Connection[Any]:
         kwargs.setdefault("autocommit", True)
-        conn = psycopg.connect(conninfo(db_name), **kwargs)  # type: ignore[arg-type]
+        conn = psycopg.connect(conninfo(db_name), **kwargs)
         opened.append(conn)
         return conn
 
@@ -78,34 +84,37 @@ def connect(db_name: str) -> Iterator[Callable[..., psycopg.Connection]]:
         conn.close()
 
 
-@pytest.fixture
-def db(connect: Callable[..., psycopg.Connection]) -> psycopg.Connection:
-    """An autocommit connection, as the owner, to this test's fresh database."""
-    return connect()
-
-
-_database_numbers = count()
+def _needs_commits(request: pytest.FixtureRequest) -> bool:
+    return bool(request.node.get_closest_marker("committed")) or bool(
+        {"connect", "db_name"} & set(request.fixturenames))
 
 
 @pytest.fixture
-def empty_database(pg_cluster: _cluster.Cluster) -> Iterator[Callable[[], str]]:
+def db(request: pytest.FixtureRequest, pg_cluster: Any) -> Iterator[psycopg.Connection[Any]]:
+    """A connection as the owner. For a single-session test: a transaction in the shared
+    database, rolled back afterwards, each statement in a savepoint. For a test that opens
+    further sessions (fixture connect) or is marked committed: an autocommit connection to
+    its fresh database."""
+    if _needs_commits(request):
+        yield request.getfixturevalue("connect")()
+        return
+    conn = StatementConnection.connect(conninfo(SHARED))
+    try:
+        with conn.transaction(force_rollback=True):
+            yield conn
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def empty_database(pg_cluster: Any) -> Iterator[Callable[..., str]]:
     """Creates empty databases (no achievements-db) and drops them after the test."""
     created: list[str] = []
 
-    def _create() -> str:
-        name = f"achievements_empty_{next(_database_numbers)}"
-        with psycopg.connect(conninfo("postgres"), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name}")
-            conn.execute(f"CREATE DATABASE {name} TEMPLATE template0")
+    def _create(owner: str | None = None) -> str:
+        name = create_database(f"achievements_empty_{next(_database_numbers)}", owner=owner)
         created.append(name)
         return name
 
     yield _create
-    with psycopg.connect(conninfo("postgres"), autocommit=True) as conn:
-        for name in created:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def target(dbname: str) -> Target:
-    """A migrator Target for a database of the test cluster."""
-    return Target(conninfo(dbname), f"test database {dbname}")
+    drop_databases(created)

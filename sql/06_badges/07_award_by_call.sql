@@ -123,14 +123,15 @@ $$;
 COMMENT ON FUNCTION achievements.revoke_badge(achievements.user_ref, text) IS
     'Takes a badge from a user; true when they held it. Points follow.';
 
--- Whether `who` holds the badge. Raises AD201 for an unknown badge.
-CREATE FUNCTION achievements_private.has_badge(who achievements.user_ref, code text)
+-- Whether `who` holds the badge. Raises AD201 when the badge is not `known` (not in the catalog
+-- as the caller sees it: a hidden badge exists only for its holders and the service roles).
+CREATE FUNCTION achievements_private.has_badge(who achievements.user_ref, code text, known boolean)
 RETURNS boolean
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM achievements.badges AS b WHERE b.code = has_badge.code) THEN
+    IF NOT known THEN
         RAISE EXCEPTION 'unknown badge %', coalesce(quote_literal(code), 'NULL')
             USING ERRCODE = 'AD201',
                   HINT = 'Badges are the rows of achievements.badges: SELECT code FROM achievements.badges.';
@@ -140,11 +141,14 @@ END
 $$;
 
 -- Whether the user holds the badge. Raises AD005 without a user, 42501 when an application role
--- asks about another user, AD201 for an unknown badge.
+-- asks about another user, AD201 for a badge the caller cannot see (unknown, or hidden and not
+-- held).
 CREATE FUNCTION achievements.has_badge(user_id achievements.user_ref, code text)
 RETURNS boolean
 LANGUAGE sql STABLE
-RETURN achievements_private.has_badge(achievements_private.readable_user(user_id), code);
+RETURN achievements_private.has_badge(
+    achievements_private.readable_user(user_id), code,
+    EXISTS (SELECT 1 FROM achievements.badges AS b WHERE b.code = has_badge.code));
 COMMENT ON FUNCTION achievements.has_badge(achievements.user_ref, text) IS
     'Whether the user holds the badge.';
 

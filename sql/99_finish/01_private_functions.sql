@@ -19,7 +19,7 @@ GRANT EXECUTE ON FUNCTION
     achievements_private.user_badges_page(achievements.user_ref, text, int),
     achievements_private.user_points(achievements.user_ref),
     achievements_private.user_rank(achievements.user_ref, timestamptz),
-    achievements_private.has_badge(achievements.user_ref, text),
+    achievements_private.has_badge(achievements.user_ref, text, boolean),
     achievements_private.badge_holder_counts(),
     achievements_private.known_user_total()
 TO PUBLIC;

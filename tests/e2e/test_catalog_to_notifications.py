@@ -7,7 +7,7 @@ import textwrap
 import uuid
 
 import pytest
-from conftest import APP_ROLE, conninfo
+from support.databases import APP_ROLE, conninfo
 
 from achievements_db.cli import main
 

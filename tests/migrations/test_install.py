@@ -1,49 +1,36 @@
-"""Installing through the migrator and through sql/achievements.sql."""
+"""Installing: with the migrator and with psql on sql/achievements.sql, twice, from 20 clients at
+once, as a database owner who is not a superuser, and with every install option."""
 
 import threading
 
 import psycopg
 import pytest
-from catalog import snapshot
-from conftest import SERVICE_ROLE, TEMPLATE_OPTIONS, conninfo, target
 
 from achievements_db import AchievementsError, migrate, rollback, status
 from achievements_db.migrator import InstallOptions
-from achievements_db.resources import sql_dir
+from support.catalog import snapshot
+from support.databases import APP_ROLE, SERVICE_ROLE, admin, conninfo, target
+from support.install import psql_install
 
 
-def install_bundle(dbname: str, options: InstallOptions) -> None:
-    with psycopg.connect(conninfo(dbname, options=_options(options)), autocommit=True) as conn:
-        conn.execute((sql_dir() / "achievements.sql").read_text())
+def run_in_threads(count, work):
+    """Runs work() in `count` threads released together; returns results and errors."""
+    barrier = threading.Barrier(count)
+    results, errors = [], []
 
+    def body():
+        barrier.wait()
+        try:
+            results.append(work())
+        except Exception as exc:  # noqa: BLE001 - collected for the assertions
+            errors.append(exc)
 
-def _options(options: InstallOptions) -> str:
-    return " ".join(f"-c {k}={v}" for k, v in options.settings().items())
-
-
-@pytest.mark.parametrize("options", [
-    TEMPLATE_OPTIONS,
-    InstallOptions(),
-    InstallOptions(user_id_type="bigint", app_roles="achievements_app"),
-    InstallOptions(user_id_type="text", service_roles=SERVICE_ROLE),
-])
-def test_single_file_install_equals_running_every_migration(empty_database, options):
-    by_migrations, by_file = empty_database(), empty_database()
-    migrate(target(by_migrations), options)
-    install_bundle(by_file, options)
-    migrated, bundled = snapshot(conninfo(by_migrations)), snapshot(conninfo(by_file))
-    assert sum(len(v) for v in migrated.values()) > 50
-    for kind in migrated:
-        assert bundled[kind] == migrated[kind], kind
-
-
-def test_the_single_file_refuses_an_installed_database(empty_database):
-    name = empty_database()
-    migrate(target(name))
-    with pytest.raises(psycopg.Error) as err:
-        install_bundle(name, InstallOptions())
-    assert err.value.sqlstate == "AD006"
-    assert "already installed" in str(err.value)
+    threads = [threading.Thread(target=body) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors
 
 
 def test_migrate_twice_changes_nothing(empty_database):
@@ -55,47 +42,58 @@ def test_migrate_twice_changes_nothing(empty_database):
     assert all(s.applied for s in status(target(name)))
 
 
-def test_concurrent_migrates_apply_everything_exactly_once(empty_database):
+def test_the_single_file_installs_once_and_then_refuses(empty_database):
     name = empty_database()
-    results, errors = [], []
-    barrier = threading.Barrier(6)
+    assert psql_install(name).returncode == 0
+    before = snapshot(conninfo(name))
+    again = psql_install(name)
+    assert again.returncode != 0
+    assert "achievements-db is already installed" in again.stderr
+    assert snapshot(conninfo(name)) == before
 
-    def run():
-        try:
-            barrier.wait()
-            results.append(migrate(target(name)))
-        except Exception as exc:
-            errors.append(exc)
 
-    threads = [threading.Thread(target=run) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+def test_20_concurrent_migrates_apply_everything_exactly_once(empty_database):
+    name = empty_database()
+    results, errors = run_in_threads(20, lambda: migrate(target(name)))
     assert errors == []
-    applied = [m for r in results for m in r]
-    assert sorted(applied) == sorted(s.id for s in status(target(name)))
+    assert sorted(m for r in results for m in r) == [s.id for s in status(target(name))]
     assert sum(1 for r in results if r) == 1
 
 
-def test_rollback_all_removes_everything_and_migrate_reinstalls(empty_database):
+def test_20_concurrent_single_file_installs_install_once(empty_database):
     name = empty_database()
-    migrate(target(name))
-    every = [s.id for s in status(target(name))]
-    assert rollback(target(name), count=None) == list(reversed(every))
-    assert snapshot(conninfo(name))["relation"] == []
-    assert not any(s.applied for s in status(target(name)))
-    assert migrate(target(name)) == every
+    results, errors = run_in_threads(20, lambda: psql_install(name))
+    assert errors == []
+    assert sum(r.returncode == 0 for r in results) == 1
+    refused = [r.stderr for r in results if r.returncode != 0]
+    assert len(refused) == 19 and all("already installed" in e for e in refused), refused[:1]
+    assert migrate(target(name)) == []  # adopted, complete
 
 
-def test_rollback_one_at_a_time_then_forward_again(empty_database):
-    name = empty_database()
-    migrate(target(name))
-    every = [s.id for s in status(target(name))]
-    for expected in reversed(every):
-        assert rollback(target(name)) == [expected]
-    assert rollback(target(name)) == []
-    assert migrate(target(name)) == every
+@pytest.mark.parametrize("way", ["migrator", "psql"])
+def test_a_database_owner_who_is_not_a_superuser_installs_and_uses_it(empty_database, way):
+    owner = f"app_owner_{way}"
+    with admin() as conn:
+        conn.execute(f"DROP ROLE IF EXISTS {owner}")
+        conn.execute(f"CREATE ROLE {owner} LOGIN CREATEDB CREATEROLE NOSUPERUSER")
+    name = empty_database(owner=owner)
+    options = InstallOptions(app_roles=APP_ROLE, service_roles=SERVICE_ROLE)
+    if way == "migrator":
+        assert migrate(target(name, user=owner), options) == [s.id for s in status(target(name))]
+    else:
+        installed = psql_install(name, options, user=owner)
+        assert installed.returncode == 0, installed.stderr
+    with psycopg.connect(conninfo(name, user=owner), autocommit=True) as conn:
+        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0] is False
+        conn.execute("INSERT INTO achievements.badges (code, name, step, threshold) VALUES ('p', 'P', 'post', 1)")
+        conn.execute("CREATE TABLE posts (id int PRIMARY KEY, author uuid, body text)")
+        conn.execute("SELECT achievements.track('posts', 'post', 'body', 'count', 'author')")
+        conn.execute("INSERT INTO posts VALUES (1, '00000000-0000-0000-0000-000000000001', 'x')")
+        assert conn.execute("SELECT achievements.backfill_badge('p')").fetchone()[0] == 0
+        assert conn.execute("SELECT achievements.backfill_levels()").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM achievements.notifications").fetchone()[0] == 1
+        conn.execute("DROP TABLE posts")
+    assert rollback(target(name, user=owner), count=None) == ["0001_baseline"]
 
 
 @pytest.mark.parametrize(("id_type", "user", "other"), [
@@ -135,45 +133,42 @@ def test_bad_install_options_fail_clearly_and_install_nothing(empty_database, op
     with pytest.raises(AchievementsError) as err:
         migrate(target(name), options)
     assert message in str(err.value)
-    assert "migration 0001_foundation failed" in str(err.value)
+    assert "migration 0001_baseline failed" in str(err.value)
     assert snapshot(conninfo(name))["relation"] == []
     assert not any(s.applied for s in status(target(name)))
 
 
 def test_a_role_list_limits_access_to_those_roles(empty_database):
     name = empty_database()
-    migrate(target(name), InstallOptions(app_roles="achievements_app"))
+    migrate(target(name), InstallOptions(app_roles=APP_ROLE))
     with psycopg.connect(conninfo(name), autocommit=True) as conn:
         ok = conn.execute(
-            "SELECT has_schema_privilege('achievements_app', 'achievements', 'USAGE'),"
-            "       has_schema_privilege('achievements_service', 'achievements', 'USAGE')"
+            "SELECT has_schema_privilege(%s, 'achievements', 'USAGE'),"
+            "       has_schema_privilege(%s, 'achievements', 'USAGE')", (APP_ROLE, SERVICE_ROLE)
         ).fetchone()
     assert ok == (True, False)
 
 
 def test_the_cli_adopts_a_database_installed_from_the_single_file(empty_database):
     name = empty_database()
-    install_bundle(name, InstallOptions())
-    assert not any(s.applied for s in status(target(name)))
+    assert psql_install(name).returncode == 0
+    assert all(s.applied for s in status(target(name)))
     assert migrate(target(name)) == []  # adopted: nothing to apply, nothing applied twice
     assert all(s.applied for s in status(target(name)))
-    assert rollback(target(name))  # and the CLI can now roll it back
+    assert rollback(target(name)) == ["0001_baseline"]  # and the CLI can now roll it back
 
 
-def test_rollback_refuses_while_application_objects_depend_on_it(empty_database):
+def test_a_database_with_migrations_this_version_does_not_ship_is_refused(empty_database):
     name = empty_database()
     migrate(target(name))
     with psycopg.connect(conninfo(name), autocommit=True) as conn:
-        conn.execute("CREATE VIEW public.top AS SELECT * FROM achievements.user_levels")
-    with pytest.raises(AchievementsError) as err:
-        rollback(target(name), count=None)
-    assert "rollback of 0004_user_levels failed" in str(err.value)
-    assert "depend" in str(err.value)
-    # Each migration is one transaction: the database stops, whole, at 0004.
-    applied = [s.id for s in status(target(name)) if s.applied]
-    assert applied[-1] == "0004_user_levels"
-    with psycopg.connect(conninfo(name)) as conn:
-        assert conn.execute("SELECT count(*) FROM public.top").fetchone()[0] == 0
-        installed = [r[0] for r in conn.execute(
-            "SELECT id FROM achievements_private.applied_migrations ORDER BY id").fetchall()]
-    assert installed == applied
+        conn.execute("INSERT INTO achievements_private.applied_migrations (id) VALUES ('0099_future')")
+    with pytest.raises(AchievementsError, match="migrations this version does not ship: 0099_future"):
+        migrate(target(name))
+
+
+def test_migrating_up_to_an_unknown_migration_is_refused(empty_database):
+    name = empty_database()
+    with pytest.raises(AchievementsError, match="unknown migration '0042_nothing'"):
+        migrate(target(name), until="0042_nothing")
+    assert not any(s.applied for s in status(target(name)))

@@ -1,9 +1,8 @@
-"""The migration files themselves: names, numbering, rollbacks, the generated bundle."""
+"""The migration files themselves: names, numbering, rollbacks, and the list sql/ keeps of them."""
 
 import re
 
-from achievements_db import bundle
-from achievements_db.resources import migrations_dir
+from achievements_db.resources import migrations_dir, sql_dir
 
 NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -29,20 +28,12 @@ def test_every_migration_has_a_rollback_and_no_rollback_is_orphaned():
     assert forward == rollbacks
 
 
-def test_every_migration_starts_with_a_comment_saying_what_it_does():
-    for path in forward_files():
+def test_every_migration_and_rollback_starts_with_a_comment_saying_what_it_does():
+    for path in migrations_dir().glob("*.sql"):
         assert path.read_text().startswith("-- "), path.name
 
 
-def test_every_migration_records_itself_and_its_rollback_forgets_it():
-    for path in forward_files():
-        mid = path.name.removesuffix(".sql")
-        record = f"INSERT INTO achievements_private.applied_migrations (id) VALUES ('{mid}');"
-        assert path.read_text().rstrip().endswith(record), path.name
-        rollback = (migrations_dir() / f"{mid}.rollback.sql").read_text()
-        forget = f"DELETE FROM achievements_private.applied_migrations WHERE id = '{mid}';"
-        assert forget in rollback or mid == "0001_foundation", f"{mid}.rollback.sql"
-
-
-def test_the_single_file_install_is_current():
-    assert bundle.main(["--check"]) == 0, "run: python -m achievements_db.bundle"
+def test_the_sources_list_every_migration_as_installed():
+    listed = re.findall(r"\('(\d{4}_[a-z0-9_]+)'\)",
+                        (sql_dir() / "99_finish" / "02_installed_migrations.sql").read_text())
+    assert listed == [p.name.removesuffix(".sql") for p in forward_files()]

@@ -7,7 +7,7 @@ import json
 
 import psycopg
 import pytest
-from conftest import conninfo, target
+from support.databases import conninfo, target
 
 from achievements_db import bench
 from achievements_db.cli import main

@@ -6,7 +6,7 @@ import sys
 
 import psycopg
 import pytest
-from conftest import conninfo
+from support.databases import conninfo
 
 from achievements_db.database import describe, parse_conninfo
 
@@ -31,12 +31,12 @@ def test_migrate_status_rollback(empty_database):
     name = empty_database()
     result = cli("migrate", database=url(name))
     assert result.returncode == 0, result.stderr
-    assert "applied 0001_foundation" in result.stdout
+    assert "applied 0001_baseline" in result.stdout
     assert "database: postgresql://postgres@127.0.0.1:" in result.stderr
     again = cli("--database-url", url(name), "migrate")
     assert again.returncode == 0 and "up to date" in again.stdout
     status = cli("status", database=url(name))
-    assert "applied  0001_foundation" in status.stdout and " 0 pending" in status.stdout
+    assert "applied  0001_baseline" in status.stdout and " 0 pending" in status.stdout
     back = cli("rollback", database=url(name))
     assert back.returncode == 0 and "rolled back" in back.stdout
     assert "pending" in cli("status", database=url(name)).stdout
@@ -69,7 +69,7 @@ def test_a_failed_migration_is_one_line_and_applies_nothing(empty_database):
     name = empty_database()
     result = cli("migrate", "--app-roles", "nobody_here", database=url(name))
     assert result.returncode == 1
-    assert 'migration 0001_foundation failed: role "nobody_here"' in result.stderr
+    assert 'migration 0001_baseline failed: role "nobody_here"' in result.stderr
     assert "(hint: Create the role first" in result.stderr
     with psycopg.connect(conninfo(name)) as conn:
         assert conn.execute("SELECT to_regnamespace('achievements')").fetchone()[0] is None
@@ -96,7 +96,7 @@ def test_without_a_database_it_uses_the_embedded_server(tmp_path):
         result = cli("migrate", env=env)
         assert result.returncode == 0, result.stderr
         assert f"database: embedded PostgreSQL in {home / 'pgdata'}" in result.stderr
-        assert "applied 0004_user_levels" in result.stdout
+        assert "applied 0001_baseline" in result.stdout
         embedded = cli("url", env=env).stdout.strip()
         with psycopg.connect(embedded) as conn:
             assert conn.execute(

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import conninfo
+from support.databases import conninfo
 
 from achievements_db.cli import main
 

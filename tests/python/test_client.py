@@ -6,7 +6,7 @@ import uuid
 
 import psycopg
 import pytest
-from conftest import conninfo
+from support.databases import conninfo
 
 from achievements_db import AsyncClient, Client, Requirement
 

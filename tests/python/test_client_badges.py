@@ -9,7 +9,7 @@ import uuid
 
 import psycopg
 import pytest
-from conftest import conninfo
+from support.databases import conninfo
 
 from achievements_db.client import (
     AsyncClient,

@@ -5,11 +5,12 @@ import uuid
 
 import psycopg
 import pytest
-from conftest import conninfo
+from support.databases import conninfo
 
 from achievements_db.client import AsyncClient, Client, TrackedStep
 
 
+@pytest.mark.committed  # the client's own cursor: a failed call ends the test's transaction
 def test_client_tracking(db):
     db.execute("CREATE TABLE posts (id int, author uuid, body text)")
     client = Client(db)

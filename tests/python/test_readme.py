@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import conninfo
+from support.databases import conninfo
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

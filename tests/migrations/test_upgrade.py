@@ -1,0 +1,71 @@
+"""Upgrade with data: a database at the newest release, full of real data (tallies from every
+path, levels, badges, scores, notifications, a tracked table of the application), migrated to
+this version keeps every row and keeps working."""
+
+import uuid
+
+import psycopg
+
+from achievements_db import migrate, status
+from achievements_db.releases import releases
+from support.badges import check_counters
+from support.databases import conninfo, target
+
+ALICE, BOB = uuid.UUID(int=1), uuid.UUID(int=2)
+
+DATA = [
+    "INSERT INTO achievements.levels (name) VALUES ('fan')",
+    "INSERT INTO achievements.level_requirements (level, name, required_count) VALUES ('fan', 'song', 3)",
+    "INSERT INTO achievements.badges (code, name, step, threshold, points) VALUES"
+    " ('song_1', 'First song', 'song', 1, 10), ('song_5', 'Five songs', 'song', 5, 20)",
+    "INSERT INTO achievements.badges (code, name, level, points) VALUES ('fan', 'Fan', 'fan', 30)",
+    "INSERT INTO achievements.badges (code, name, client_grantable) VALUES ('sharer', 'Sharer', true)",
+    "CREATE TABLE plays (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, listener uuid, song text)",
+    "SELECT achievements.track('plays', 'song', 'song', 'count', 'listener')",
+    f"INSERT INTO plays (listener, song) SELECT '{ALICE}', 's' || g FROM generate_series(1, 4) AS g",
+    f"SELECT achievements.record_step('{BOB}', 'song', 2)",
+    f"INSERT INTO achievements.user_steps (user_id, name, count) VALUES ('{BOB}', 'video', 7)",
+    f"SELECT achievements.award_badge('{BOB}', 'sharer')",
+    f"SELECT achievements.undo_step('{BOB}', 'video', 2)",
+]
+
+STATE = {
+    "tallies": "SELECT user_id, name, count FROM achievements.user_achievements ORDER BY 1, 2",
+    "log": "SELECT user_id, name, count FROM achievements.user_steps ORDER BY id",
+    "levels": "SELECT user_id, level, achieved_at FROM achievements.user_levels ORDER BY 1, 2",
+    "badges": "SELECT user_id, badge, earned_at FROM achievements.user_badges ORDER BY 1, 2",
+    "scores": "SELECT user_id, points, badges FROM achievements.user_scores ORDER BY 1",
+    "notifications": "SELECT user_id, kind, data FROM achievements.notifications ORDER BY id",
+    "tracked": "SELECT tbl::text, step, mode FROM achievements.tracked()",
+}
+
+
+def state(conn):
+    return {name: conn.execute(query).fetchall() for name, query in STATE.items()}
+
+
+def test_upgrade_from_the_newest_release_keeps_the_data_and_the_behaviour(empty_database):
+    name = empty_database()
+    release = releases()[-1]
+    assert migrate(target(name), until=release.migrations[-1]) == release.migrations
+    with psycopg.connect(conninfo(name), autocommit=True) as conn:
+        for statement in DATA:
+            conn.execute(statement)
+        before = state(conn)
+    assert before["levels"][0][:2] == (ALICE, "fan")
+    assert [(r[0], r[1]) for r in before["badges"]] == [
+        (ALICE, "fan"), (ALICE, "song_1"), (BOB, "sharer"), (BOB, "song_1")]
+
+    migrate(target(name))
+    assert all(s.applied for s in status(target(name)))
+    with psycopg.connect(conninfo(name), autocommit=True) as conn:
+        assert state(conn) == before
+        check_counters(conn)
+        # Still working: the tracked table counts, thresholds award, reads answer.
+        conn.execute(f"INSERT INTO plays (listener, song) VALUES ('{ALICE}', 'five')")
+        assert conn.execute(
+            "SELECT badge FROM achievements.user_badges WHERE user_id = %s ORDER BY 1", (ALICE,)
+        ).fetchall() == [("fan",), ("song_1",), ("song_5",)]
+        assert conn.execute("SELECT achievements.user_points(%s)", (ALICE,)).fetchone()[0] == 60
+        assert conn.execute("SELECT achievements.user_rank(%s)", (BOB,)).fetchone()[0] == 2
+        check_counters(conn)
