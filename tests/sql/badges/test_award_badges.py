@@ -8,6 +8,7 @@ import uuid
 
 import psycopg
 import pytest
+from support.races import blocked_call
 from support.badges import (
     badges_of,
     check_counters,
@@ -217,32 +218,20 @@ def test_quiet_awards_without_notifications(db, tiers):
 
 
 def test_concurrent_steps_cross_a_threshold_once(db, connect, tiers):
-    """20 sessions add one song each to one user at the same moment: song_1 and song_10 are
-    each awarded once, with one notification each, and a concurrent award_badge adds none."""
+    """20 sessions add one song each to one user: the first holds the tally's row lock while 19
+    more queue behind it and an award_badge of song_10 commits in between. song_1 and song_10
+    are each awarded and announced once."""
     user = uuid.uuid4()
     step(db, user, count=5)
-    sessions = [connect() for _ in range(21)]
-    barrier = threading.Barrier(21)
-    errors: list[BaseException] = []
-
-    def run(i, conn):
-        try:
-            barrier.wait()
-            with conn.transaction():
-                if i == 20:
-                    conn.execute("SELECT achievements.award_badge(%s, 'song_10')", (user,))
-                else:
-                    step(conn, user)
-                conn.execute("SELECT pg_sleep(0.01)")
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(sessions)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    first = connect(autocommit=False)
+    step(first, user)
+    queued = [blocked_call(db, connect(autocommit=False), lambda conn: (step(conn, user), conn.commit()))
+              for _ in range(19)]
+    award = connect()
+    award.execute("SELECT achievements.award_badge(%s, 'song_10')", (user,))
+    first.commit()
+    for session in queued:
+        session.result()
     assert (
         db.execute(
             "SELECT count FROM achievements.user_achievements WHERE user_id = %s", (user,)
@@ -340,16 +329,10 @@ def test_backfill_beside_a_concurrent_award_of_the_same_badge(db, connect):
     define_badge(db, "five", step="song", threshold=5, points=5)
     awarding = connect(autocommit=False)
     awarding.execute("SELECT achievements.award_badge(%s, 'five')", (users[0],))  # uncommitted
-    result: list[int] = []
-
-    def backfill():
-        result.append(connect().execute("SELECT achievements.backfill_badge('five')").fetchone()[0])
-
-    thread = threading.Thread(target=backfill)
-    thread.start()
-    db.execute("SELECT pg_sleep(0.3)")  # the backfill now waits on users[0]'s row
+    backfill = blocked_call(db, connect(), lambda conn: conn.execute(
+        "SELECT achievements.backfill_badge('five')").fetchone()[0])  # waits on users[0]'s row
     awarding.commit()
-    thread.join()
+    result = [backfill.result()]
     assert result == [29]
     assert db.execute("SELECT count(*) FROM achievements.user_badges").fetchone()[0] == 30
     assert notifications_of(db, users[0]) == [("badge", "five")]

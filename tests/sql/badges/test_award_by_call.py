@@ -7,6 +7,7 @@ import uuid
 
 import psycopg
 import pytest
+from support.races import blocked_call
 from support.badges import badges_of, check_counters, define_badge, notifications_of, score_of
 
 
@@ -28,29 +29,17 @@ def test_award_badge_is_true_once_then_false(db):
 
 
 def test_award_badge_from_20_sessions_at_once_gives_one_row_and_one_notification(db, connect):
+    """The first award is uncommitted while 19 more sessions award the same badge: each of them
+    waits for it (ON CONFLICT on the primary key), then finds the row and awards nothing."""
     define_badge(db, "welcome", points=5)
     user = uuid.uuid4()
-    sessions = [connect() for _ in range(20)]
-    barrier = threading.Barrier(20)
-    results: list[bool] = []
-    errors: list[BaseException] = []
-
-    def run(conn):
-        try:
-            with conn.transaction():
-                barrier.wait()
-                results.append(award(conn, user, "welcome"))
-                conn.execute("SELECT pg_sleep(0.05)")  # hold the row uncommitted a moment
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in sessions]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert sorted(results) == [False] * 19 + [True]
+    first = connect(autocommit=False)
+    assert award(first, user, "welcome") is True
+    waiting = [blocked_call(db, connect(autocommit=False),
+                            lambda conn: (award(conn, user, "welcome"), conn.commit())[0])
+               for _ in range(19)]
+    first.commit()
+    assert [w.result() for w in waiting] == [False] * 19
     assert badges_of(db, user) == ["welcome"]
     assert notifications_of(db, user) == [("badge", "welcome")]
     assert score_of(db, user) == (5, 1)

@@ -1,4 +1,5 @@
-"""Row level security and privileges, exercised as non-owner roles."""
+"""Who reads which user's rows: row level security and the per-user reads, exercised as
+non-owner roles (readable_user, sql/01_foundation/06_user_access.sql)."""
 
 import json
 import uuid
@@ -95,25 +96,3 @@ def test_a_service_role_records_and_reads_for_any_user(connect, db, two_users):
     assert conn.execute("SELECT count(*) FROM achievements.user_achievements").fetchone()[0] == 2
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("UPDATE achievements.user_achievements SET count = 0")
-
-
-def test_every_security_definer_function_pins_search_path(db):
-    unpinned = db.execute(
-        """SELECT p.oid::regprocedure::text
-             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-            WHERE n.nspname IN ('achievements', 'achievements_private')
-              AND p.prosecdef
-              AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')"""
-    ).fetchall()
-    assert unpinned == []
-    definers = db.execute(
-        """SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-            WHERE n.nspname IN ('achievements', 'achievements_private') AND p.prosecdef"""
-    ).fetchone()[0]
-    assert definers >= 5
-
-
-def test_the_private_schema_is_closed_to_app_roles(db):
-    assert db.execute(
-        "SELECT has_schema_privilege(%s, 'achievements_private', 'USAGE')", (APP_ROLE,)
-    ).fetchone()[0] is False

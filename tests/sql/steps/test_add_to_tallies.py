@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 from support.badges import badges_of, define_badge, notifications_of
-from support.races import run_together
+from support.races import blocked_call, run_together
 
 
 def tally(db, user, step):
@@ -85,19 +85,11 @@ def test_two_requirements_completed_in_concurrent_transactions_award_the_level(d
         user = uuid.uuid4()
         first, second = connect(autocommit=False), connect(autocommit=False)
         first.execute("SELECT achievements.record_step(%s, 'a')", (user,))
-        result = {}
-
-        def other(user=user, second=second, result=result):
-            second.execute("SELECT achievements.record_step(%s, 'b')", (user,))
-            second.commit()
-            result["done"] = True
-
-        t = threading.Thread(target=other)
-        t.start()
-        t.join(timeout=0.3)  # the second session now waits on the first one's user lock
+        # The second session waits for the first one's user lock, then sees its tally.
+        waiting = blocked_call(db, second, lambda conn, user=user: (
+            conn.execute("SELECT achievements.record_step(%s, 'b')", (user,)), conn.commit()))
         first.commit()
-        t.join(timeout=30)
-        assert result.get("done")
+        waiting.result()
         assert db.execute(
             "SELECT count(*) FROM achievements.user_levels WHERE user_id = %s AND level = 'both'",
             (user,),

@@ -61,7 +61,8 @@ def test_sessions_mixing_statements_on_the_same_users(db, connect, mode):
 
 @pytest.mark.parametrize("mode", ["count", "toggle"])
 def test_overlapping_transactions_on_one_user(db, connect, mode):
-    """Each session holds its transaction open across a sleep, so they all overlap."""
+    """Each session runs transactions of several statements on one user; they overlap and
+    queue on the user's tally."""
     create_host(db, mode)
     wire(db, mode, "track")
     (shared,) = users(1)
@@ -75,7 +76,6 @@ def test_overlapping_transactions_on_one_user(db, connect, mode):
                 conn.execute("INSERT INTO items (id, user_id, val)"
                              " SELECT g, %s, %s FROM generate_series(%s::int, %s::int) AS g",
                              (shared, on, first, first + 4))
-                conn.execute("SELECT pg_sleep(0.02)")
                 conn.execute("UPDATE items SET val = %s WHERE id BETWEEN %s AND %s",
                              (other, first, first + 1))
                 conn.execute("DELETE FROM items WHERE id = %s", (first + 4,))
@@ -103,7 +103,6 @@ def test_sessions_inserting_users_in_opposite_orders_never_deadlock(db, connect)
                              " SELECT %s + o, u, 'x'"
                              " FROM unnest(%s::uuid[]) WITH ORDINALITY AS t(u, o)",
                              (first, order))
-                conn.execute("SELECT pg_sleep(0.005)")
                 conn.execute("UPDATE items SET val = NULL WHERE id = %s", (first + 1,))
 
     run_sessions(connect, work)

@@ -20,6 +20,7 @@ from support.tracking import (
     wire,
 )
 from support.databases import APP_ROLE, SERVICE_ROLE
+from support.races import blocked_call
 
 
 def triggers(db, table="items"):
@@ -403,57 +404,39 @@ def test_concurrent_track_calls_of_one_table_take_turns(db, connect):
     one, two = connect(autocommit=False), connect(autocommit=False)
     assert one.execute("SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')"
                        ).fetchone()[0] is True
-    results = []
-    thread = threading.Thread(target=lambda: results.append(two.execute(
-        "SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')").fetchone()[0]))
-    thread.start()
-    deadline = time.monotonic() + 10
-    while db.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted",
-                     (two.info.backend_pid,)).fetchone()[0] == 0:
-        assert time.monotonic() < deadline, "the second track() did not wait"
-        time.sleep(0.01)
+    second = blocked_call(db, two, lambda conn: conn.execute(
+        "SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')").fetchone()[0])
     one.commit()
-    thread.join(timeout=30)
+    assert second.result() is False
     two.commit()
-    assert results == [False]
     assert tallies(db, "live") == {a: 1}
     assert len(triggers(db)) == 4
 
 
 def test_track_while_others_write_the_table(db, connect):
-    """Writers keep inserting and deleting while a gauge is wired: it still equals the recount."""
+    """A gauge wired while writers are in the middle of their transactions: track() waits for
+    them, and writers that come after wait for track(); the gauge equals the recount."""
     create_host(db, "toggle")
-    people = users(5)
-    stop = threading.Event()
-    errors = []
-
-    def writer(index):
-        conn = connect()
-        rng = random.Random(index)
-        row_id = index * 1_000_000
-        try:
-            while not stop.is_set():
-                row_id += 1
-                # Autocommit statements: a transaction of several statements over several
-                # users may deadlock with another such transaction (see docs/tracking.md).
-                conn.execute("INSERT INTO items (id, user_id, val) VALUES (%s, %s, %s)",
-                             (row_id, rng.choice(people), rng.choice(["x", None])))
-                conn.execute("DELETE FROM items WHERE id = %s", (row_id - rng.randint(1, 3),))
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(1, 4)]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.3)
-    db.execute("SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')")
-    time.sleep(0.3)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not errors
-    assert db.execute("SELECT count(*) FROM items").fetchone()[0] > 0
-    assert tallies(db, "live") == recount(db, "toggle")
+    people = users(3)
+    writers = [connect(autocommit=False) for _ in people]
+    for n, (conn, person) in enumerate(zip(writers, people, strict=True)):
+        conn.execute("INSERT INTO items (id, user_id, val) VALUES (%s, %s, 'x'), (%s, %s, NULL)",
+                     (10 * n + 1, person, 10 * n + 2, person))
+    wiring = connect(autocommit=False)
+    tracking = blocked_call(db, wiring, lambda conn: conn.execute(
+        "SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')"))
+    late = connect(autocommit=False)
+    late_write = blocked_call(db, late, lambda conn: conn.execute(
+        "INSERT INTO items (id, user_id, val) VALUES (100, %s, 'y')", (people[0],)))
+    for conn in writers:
+        conn.execute("DELETE FROM items WHERE val IS NULL AND user_id = %s",
+                     (people[writers.index(conn)],))
+        conn.commit()
+    tracking.result()
+    wiring.commit()
+    late_write.result()
+    late.commit()
+    assert tallies(db, "live") == recount(db, "toggle") == {people[0]: 2, people[1]: 1, people[2]: 1}
 
 
 def queries_built(db):

@@ -4,11 +4,11 @@ documented choice); backfill_levels() is set-based and idempotent; two sessions 
 different requirements of one level at the same time award it exactly once."""
 
 import threading
-import time
 import uuid
 
 import psycopg
 import pytest
+from support.races import blocked_call, run_together
 from support.tracking import users
 
 
@@ -157,11 +157,6 @@ def test_backfill_levels_of_an_unknown_level(db):
     assert info.value.diag.message_primary == "unknown level 'nope'"
 
 
-def lock_waiters(db, pid):
-    return db.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted",
-                      (pid,)).fetchone()[0]
-
-
 def test_two_sessions_completing_different_requirements_award_once(levels, connect):
     """Session 1 logs 'post' and stays open; session 2 logs 'comment' and must wait for session
     1 (per-user lock) instead of judging the level on a snapshot without 'post'."""
@@ -171,24 +166,10 @@ def test_two_sessions_completing_different_requirements_award_once(levels, conne
     (a,) = users(1)
     one, two = connect(autocommit=False), connect(autocommit=False)
     one.execute("INSERT INTO posts (author, body) VALUES (%s, 'p')", (a,))
-    errors = []
-
-    def second():
-        try:
-            two.execute("INSERT INTO comments (author, body) VALUES (%s, 'c')", (a,))
-            two.commit()
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-
-    thread = threading.Thread(target=second)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while lock_waiters(db, two.info.backend_pid) == 0:
-        assert time.monotonic() < deadline, "session 2 never waited for session 1"
-        time.sleep(0.01)
+    second = blocked_call(levels, two, lambda conn: (
+        conn.execute("INSERT INTO comments (author, body) VALUES (%s, 'c')", (a,)), conn.commit()))
     one.commit()
-    thread.join(timeout=30)
-    assert not errors
+    second.result()
     assert awarded(db) == [(a, "newbie")]
 
 
@@ -198,22 +179,14 @@ def test_many_users_completing_requirements_at_once(levels, connect):
     db.execute("SELECT achievements.track('comments', 'comment', 'body', 'count', 'author')")
     people = users(40)
     barrier = threading.Barrier(2)
-    errors = []
 
-    def session(table):
-        conn = connect()
-        try:
-            for user in people:
-                barrier.wait(timeout=30)
-                conn.execute(f"INSERT INTO {table} (author, body) VALUES (%s, 'x')", (user,))
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-            barrier.abort()
+    def session(index, conn):
+        # The two sessions write the same user at once, user after user: one a post, the
+        # other a comment, so each user's level is completed by two concurrent statements.
+        table = ("posts", "comments")[index]
+        for user in people:
+            barrier.wait(timeout=30)
+            conn.execute(f"INSERT INTO {table} (author, body) VALUES (%s, 'x')", (user,))
 
-    threads = [threading.Thread(target=session, args=(t,)) for t in ("posts", "comments")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors
+    run_together(connect, 2, session)
     assert awarded(db) == sorted((u, "newbie") for u in people)
