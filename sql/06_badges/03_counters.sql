@@ -48,30 +48,29 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    removed bigint := 0;
-    n       bigint;
+    points  bigint;
+    holders bigint;
+    users   bigint;
 BEGIN
     IF wait THEN
         PERFORM pg_advisory_xact_lock(1633838660, 1);
     ELSIF current_setting('transaction_isolation') <> 'read committed'
           OR NOT pg_try_advisory_xact_lock(1633838660, 1) THEN
-        RETURN -1;
+        RETURN -1::bigint;
     END IF;
-    WITH gone AS (DELETE FROM achievements_private.points_histogram RETURNING points, users),
+    WITH gone AS (DELETE FROM achievements_private.points_histogram AS h RETURNING h.points, h.users),
          kept AS (INSERT INTO achievements_private.points_histogram (points, users)
-                  SELECT points, sum(users) FROM gone GROUP BY points HAVING sum(users) <> 0)
-    SELECT count(*) INTO n FROM gone;
-    removed := removed + n;
-    WITH gone AS (DELETE FROM achievements_private.badge_holders RETURNING badge, holders),
+                  SELECT g.points, sum(g.users) FROM gone AS g GROUP BY g.points HAVING sum(g.users) <> 0)
+    SELECT count(*) INTO points FROM gone;
+    WITH gone AS (DELETE FROM achievements_private.badge_holders AS h RETURNING h.badge, h.holders),
          kept AS (INSERT INTO achievements_private.badge_holders (badge, holders)
-                  SELECT badge, sum(holders) FROM gone GROUP BY badge HAVING sum(holders) <> 0)
-    SELECT count(*) INTO n FROM gone;
-    removed := removed + n;
-    WITH gone AS (DELETE FROM achievements_private.known_user_count RETURNING users),
+                  SELECT g.badge, sum(g.holders) FROM gone AS g GROUP BY g.badge HAVING sum(g.holders) <> 0)
+    SELECT count(*) INTO holders FROM gone;
+    WITH gone AS (DELETE FROM achievements_private.known_user_count AS c RETURNING c.users),
          kept AS (INSERT INTO achievements_private.known_user_count (users)
-                  SELECT sum(users) FROM gone HAVING sum(users) <> 0)
-    SELECT count(*) INTO n FROM gone;
-    RETURN removed + n;
+                  SELECT sum(g.users) FROM gone AS g HAVING sum(g.users) <> 0)
+    SELECT count(*) INTO users FROM gone;
+    RETURN points + holders + users;
 END
 $$;
 

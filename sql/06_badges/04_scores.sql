@@ -58,7 +58,7 @@ BEGIN
     END IF;
     IF cardinality(pair_users) = 1 THEN
         -- One row: the same steps as below, one row each.
-        SELECT b.points INTO worth FROM achievements.badges AS b WHERE b.code = pair_codes[1] FOR SHARE;
+        SELECT b.points::bigint INTO worth FROM achievements.badges AS b WHERE b.code = pair_codes[1] FOR SHARE;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'a badge being awarded or revoked was deleted or renamed by a concurrent transaction'
                 USING ERRCODE = 'serialization_failure', HINT = 'Retry the transaction.';

@@ -43,7 +43,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    delta bigint := NEW.points - OLD.points;
+    delta bigint := NEW.points::bigint - OLD.points;
 BEGIN
     WITH scored AS (
         UPDATE achievements.user_scores AS s

@@ -62,7 +62,7 @@ AS $$
 DECLARE
     who achievements.user_ref := achievements_private.require_user('unread_count');
 BEGIN
-    RETURN (SELECT count(*) FROM achievements.notifications AS n
+    RETURN (SELECT count(*)::int FROM achievements.notifications AS n
              WHERE n.user_id = who AND n.read_at IS NULL);
 END
 $$;

@@ -174,7 +174,7 @@ DECLARE
         'hidden', 'step', 'threshold', 'level', 'client_grantable', 'revocable', 'active_from', 'active_until'];
     defaults constant jsonb := '{"description": null, "icon": null, "category": null, "points": 0,
         "rarity": "common", "hidden": false, "step": null, "threshold": null, "level": null,
-        "client_grantable": false, "revocable": false, "active_from": null, "active_until": null}';
+        "client_grantable": false, "revocable": false, "active_from": null, "active_until": null}'::jsonb;
     problems text[];
     item     record;
     req      record;
