@@ -1,7 +1,9 @@
 """achievements-db: levels, step tallies, badges and notifications for PostgreSQL.
 
-The SQL in migrations/ is the product; this package installs it (``achievements-db migrate``)
-and offers thin typed helpers over its functions (:class:`Client`, :class:`AsyncClient`).
+The SQL is the product: sql/ holds the current definition of every object, migrations/ the
+deltas that reach it. This package installs it (``achievements-db migrate``), starts an embedded
+PostgreSQL when no database is given, and offers thin typed helpers over its functions
+(:class:`Client`, :class:`AsyncClient`).
 """
 
 from achievements_db.client import (

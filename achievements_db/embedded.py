@@ -31,7 +31,7 @@ def start_embedded() -> Target:
         with warnings.catch_warnings():
             # pgserver computes a runtime dir at import; without XDG_RUNTIME_DIR it warns.
             warnings.simplefilter("ignore")
-            import pgserver
+            from pgserver.postgres_server import get_server
     except ImportError:  # pragma: no cover - pgserver is a dependency
         raise AchievementsError(
             "no database given and pgserver is not installed; "
@@ -40,7 +40,7 @@ def start_embedded() -> Target:
     pgdata = data_dir()
     pgdata.mkdir(parents=True, exist_ok=True)
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode=None)
+        server = get_server(pgdata, cleanup_mode=None)
     except Exception as exc:  # pgserver raises plain exceptions with the server's log
         raise AchievementsError(
             f"cannot start the embedded PostgreSQL in {pgdata}: {exc}"

@@ -9,10 +9,12 @@ achievements_private.applied_migrations, and migrate adopts them.
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import psycopg
 from yoyo import read_migrations
@@ -28,6 +30,8 @@ from achievements_db.resources import migrations_dir
 BOOKKEEPING_SCHEMA = "achievements_migrations"
 # pg_advisory_lock(MIGRATION_LOCK): held by one migrate/rollback at a time per database.
 MIGRATION_LOCK = (1633838659, 0)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ def _options_string(settings: dict[str, str]) -> str:
     return " ".join(f"-c {k}={escape(v)}" for k, v in settings.items())
 
 
-def _yoyo_backend(target: Target, settings: dict[str, str]):
+def _yoyo_backend(target: Target, settings: dict[str, str]) -> Any:
     params = parse_conninfo(target.conninfo)
     port = params.pop("port", None)
     args = {**params, "schema": BOOKKEEPING_SCHEMA}
@@ -89,7 +93,7 @@ def _yoyo_backend(target: Target, settings: dict[str, str]):
 
 
 @contextmanager
-def _locked(target: Target) -> Iterator[psycopg.Connection]:
+def _locked(target: Target) -> Iterator[psycopg.Connection[Any]]:
     with connect(target) as conn:
         conn.execute("SELECT pg_advisory_lock(%s, %s)", MIGRATION_LOCK)
         try:
@@ -99,7 +103,7 @@ def _locked(target: Target) -> Iterator[psycopg.Connection]:
             conn.execute("SELECT pg_advisory_unlock(%s, %s)", MIGRATION_LOCK)
 
 
-def _is_installed(conn: psycopg.Connection) -> bool:
+def _is_installed(conn: psycopg.Connection[Any]) -> bool:
     row = conn.execute("SELECT to_regnamespace('achievements_private') IS NOT NULL").fetchone()
     return bool(row and row[0])
 
@@ -109,7 +113,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else exc.__class__.__name__
 
 
-def _run(label: str, action):
+def _run(label: str, action: Callable[[], T]) -> T:
     """Runs a yoyo action with its result printing silenced; database errors become one line."""
     try:
         with redirect_stdout(io.StringIO()):
@@ -120,12 +124,13 @@ def _run(label: str, action):
         raise AchievementsError(f"{label} failed: {_first_line(exc)}{hint}") from None
 
 
-def _adopt(conn: psycopg.Connection, backend, migrations) -> list[str]:
+def _adopt(conn: psycopg.Connection[Any], backend: Any, migrations: Any) -> list[str]:
     """Marks as applied in yoyo what the database says it has (installed with psql). Refuses a
     database that has migrations this package does not ship (a newer or a pre-release one)."""
-    installed = {r[0] for r in conn.execute(
-        "SELECT id FROM achievements_private.applied_migrations"
-    ).fetchall()}
+    installed = {
+        r[0]
+        for r in conn.execute("SELECT id FROM achievements_private.applied_migrations").fetchall()
+    }
     foreign = sorted(installed - {m.id for m in migrations})
     if foreign:
         raise AchievementsError(
@@ -140,30 +145,32 @@ def _adopt(conn: psycopg.Connection, backend, migrations) -> list[str]:
 
 
 @contextmanager
-def _yoyo(target: Target, settings: dict[str, str], conn: psycopg.Connection) -> Iterator:
+def _yoyo(target: Target, settings: dict[str, str], conn: psycopg.Connection[Any]) -> Iterator[Any]:
     """A yoyo backend for `target` that knows every migration the database has (those of an
     install from sql/achievements.sql too: adopted), closed afterwards."""
     backend = _yoyo_backend(target, settings)
     try:
         if _is_installed(conn):
-            _run("adopting an install from sql/achievements.sql",
-                 lambda: _adopt(conn, backend, read_migrations(str(migrations_dir()))))
+            _run(
+                "adopting an install from sql/achievements.sql",
+                lambda: _adopt(conn, backend, read_migrations(str(migrations_dir()))),
+            )
         yield backend
     finally:
         backend.connection.close()
 
 
-def _one_by_one(label: str, migrations, step) -> list[str]:
+def _one_by_one(label: str, migrations: Any, step: Callable[[Any], object]) -> list[str]:
     """Runs step(migration) for each, in order, one transaction each; returns their ids.
     Stops at the first failure with AchievementsError naming `label` and the migration."""
     done: list[str] = []
     for migration in migrations:
-        _run(f"{label} {migration.id}", lambda m=migration: step(m))
+        _run(f"{label} {migration.id}", functools.partial(step, migration))
         done.append(migration.id)
     return done
 
 
-def _upto(migrations, until: str | None):
+def _upto(migrations: Any, until: str | None) -> Any:
     """The migrations up to and including `until` (all when None)."""
     if until is None:
         return migrations
@@ -173,8 +180,9 @@ def _upto(migrations, until: str | None):
     return migrations[: ids.index(until) + 1]
 
 
-def migrate(target: Target, options: InstallOptions | None = None,
-            until: str | None = None) -> list[str]:
+def migrate(
+    target: Target, options: InstallOptions | None = None, until: str | None = None
+) -> list[str]:
     """Applies every pending migration (up to and including `until`); returns their ids.
 
     Refuses (AchievementsError) install options that differ from those the database has.
@@ -183,10 +191,13 @@ def migrate(target: Target, options: InstallOptions | None = None,
     migrations = _upto(read_migrations(str(migrations_dir())), until)
     with _locked(target) as conn:
         if _is_installed(conn):
-            _run("checking install options", lambda: conn.execute(
-                "SELECT achievements_private.check_install_options(%s, %s, %s)",
-                (options.user_id_type, options.app_roles, options.service_roles),
-            ))
+            _run(
+                "checking install options",
+                lambda: conn.execute(
+                    "SELECT achievements_private.check_install_options(%s, %s, %s)",
+                    (options.user_id_type, options.app_roles, options.service_roles),
+                ),
+            )
         with _yoyo(target, options.settings(), conn) as backend:
             return _one_by_one("migration", backend.to_apply(migrations), backend.apply_one)
 
@@ -207,8 +218,10 @@ def status(target: Target) -> list[MigrationStatus]:
     migrations = read_migrations(str(migrations_dir()))
     with connect(target) as conn:
         applied: set[str] = set()
-        for table, column in ((f"{BOOKKEEPING_SCHEMA}._yoyo_migration", "migration_id"),
-                              ("achievements_private.applied_migrations", "id")):
+        for table, column in (
+            (f"{BOOKKEEPING_SCHEMA}._yoyo_migration", "migration_id"),
+            ("achievements_private.applied_migrations", "id"),
+        ):
             present = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
             if present and present[0]:
                 applied |= {r[0] for r in conn.execute(f"SELECT {column} FROM {table}")}

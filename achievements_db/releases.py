@@ -34,8 +34,9 @@ class Release:
     @property
     def migrations(self) -> list[str]:
         """The ids of the migrations it shipped, in order."""
-        return sorted(name.removesuffix(".sql") for name in self.files
-                      if not name.endswith(".rollback.sql"))
+        return sorted(
+            name.removesuffix(".sql") for name in self.files if not name.endswith(".rollback.sql")
+        )
 
 
 def sha256(path: Path) -> str:
@@ -66,11 +67,18 @@ def freeze(version: str) -> Release:
         raise SystemExit(f"release {version} is recorded already")
     release = Release(version, dt.date.today().isoformat(), {p.name: sha256(p) for p in files})
     path = migrations_dir() / MANIFEST
-    text = path.read_text() if path.exists() else (
-        "# Released migrations are frozen: tests/migrations/test_frozen.py fails when one of these\n"
-        "# files changes. Written by `python -m achievements_db.releases freeze VERSION`.\n")
-    lines = [f'\n[[release]]\nversion = "{release.version}"\ndate = "{release.date}"\n',
-             "[release.sha256]\n"]
+    text = (
+        path.read_text()
+        if path.exists()
+        else (
+            "# Released migrations are frozen: tests/migrations/test_frozen.py fails when one\n"
+            "# of these files changes. Written by `python -m achievements_db.releases freeze`.\n"
+        )
+    )
+    lines = [
+        f'\n[[release]]\nversion = "{release.version}"\ndate = "{release.date}"\n',
+        "[release.sha256]\n",
+    ]
     lines += [f'"{name}" = "{digest}"\n' for name, digest in release.files.items()]
     path.write_text(text + "".join(lines))
     return release

@@ -40,8 +40,10 @@ class StatementConnection(psycopg.Connection[Any]):
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "committed: the test needs a fresh database whose writes are committed "
-        "(as every test that opens further sessions gets)")
+        "markers",
+        "committed: the test needs a fresh database whose writes are committed "
+        "(as every test that opens further sessions gets)",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +88,8 @@ def connect(db_name: str) -> Iterator[Callable[..., psycopg.Connection[Any]]]:
 
 def _needs_commits(request: pytest.FixtureRequest) -> bool:
     return bool(request.node.get_closest_marker("committed")) or bool(
-        {"connect", "db_name"} & set(request.fixturenames))
+        {"connect", "db_name"} & set(request.fixturenames)
+    )
 
 
 @pytest.fixture

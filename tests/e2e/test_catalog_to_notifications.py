@@ -7,9 +7,9 @@ import textwrap
 import uuid
 
 import pytest
-from support.databases import APP_ROLE, conninfo
 
 from achievements_db.cli import main
+from support.databases import APP_ROLE, conninfo
 
 CATALOG = textwrap.dedent("""\
     [levels.listener]
@@ -57,7 +57,9 @@ def app(db, db_name, tmp_path, capsys):
 def as_app(connect, user):
     conn = connect()
     conn.execute(f"SET ROLE {APP_ROLE}")
-    conn.execute("SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(user)}),))
+    conn.execute(
+        "SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(user)}),)
+    )
     return conn
 
 
@@ -66,8 +68,13 @@ def test_ordinary_writes_earn_everything_exactly_once(app, connect):
     alice_conn, bob_conn = as_app(connect, alice), as_app(connect, bob)
 
     # Alice: one bulk statement of 4 plays, then 2 single plays. Bob: one play.
-    alice_conn.execute("INSERT INTO plays (listener, song) SELECT %s, 'track ' || g FROM generate_series(1, 4) g", (alice,))
-    alice_conn.execute("INSERT INTO plays (listener, song) VALUES (%s, 'a'), (%s, 'b')", (alice, alice))
+    alice_conn.execute(
+        "INSERT INTO plays (listener, song) SELECT %s, 'track ' || g FROM generate_series(1, 4) g",
+        (alice,),
+    )
+    alice_conn.execute(
+        "INSERT INTO plays (listener, song) VALUES (%s, 'a'), (%s, 'b')", (alice, alice)
+    )
     bob_conn.execute("INSERT INTO plays (listener, song) VALUES (%s, 'x')", (bob,))
     # Retried and no-op writes earn nothing more.
     alice_conn.execute("UPDATE plays SET song = song WHERE listener = %s", (alice,))
@@ -75,21 +82,34 @@ def test_ordinary_writes_earn_everything_exactly_once(app, connect):
     badges = app.execute(
         "SELECT user_id, badge FROM achievements.user_badges ORDER BY user_id, badge"
     ).fetchall()
-    assert sorted(badges) == sorted([
-        (alice, "first_song"), (alice, "five_songs"), (alice, "listener"), (bob, "first_song"),
-    ])
+    assert sorted(badges) == sorted(
+        [
+            (alice, "first_song"),
+            (alice, "five_songs"),
+            (alice, "listener"),
+            (bob, "first_song"),
+        ]
+    )
     assert app.execute("SELECT achievements.user_points(%s)", (alice,)).fetchone()[0] == 75
-    assert app.execute("SELECT level FROM achievements.user_levels WHERE user_id = %s", (alice,)).fetchall() == [("listener",)]
+    assert app.execute(
+        "SELECT level FROM achievements.user_levels WHERE user_id = %s", (alice,)
+    ).fetchall() == [("listener",)]
 
     # One notification per badge and per level, nothing else.
     kinds = app.execute(
         "SELECT user_id, kind, count(*) FROM achievements.notifications GROUP BY 1, 2"
     ).fetchall()
-    assert sorted(kinds, key=str) == sorted([(alice, "badge", 3), (alice, "level", 1), (bob, "badge", 1)], key=str)
+    assert sorted(kinds, key=str) == sorted(
+        [(alice, "badge", 3), (alice, "level", 1), (bob, "badge", 1)], key=str
+    )
 
     # What the application role reads back, as Alice: only her own rows and public summaries.
-    progress = {r[0]: (r[2], r[3]) for r in alice_conn.execute(
-        "SELECT code, name, current, target FROM achievements.badge_progress()").fetchall()}
+    progress = {
+        r[0]: (r[2], r[3])
+        for r in alice_conn.execute(
+            "SELECT code, name, current, target FROM achievements.badge_progress()"
+        ).fetchall()
+    }
     assert progress["five_songs"] == (5, 5)
     assert progress["first_song"] == (1, 1)
     assert "secret" not in progress  # hidden until earned
@@ -97,14 +117,25 @@ def test_ordinary_writes_earn_everything_exactly_once(app, connect):
     assert alice_conn.execute("SELECT achievements.unread_count()").fetchone()[0] == 4
     assert alice_conn.execute("SELECT achievements.mark_all_read()").fetchone()[0] == 4
     assert alice_conn.execute("SELECT achievements.unread_count()").fetchone()[0] == 0
-    assert {r[0] for r in alice_conn.execute("SELECT user_id FROM achievements.user_badges").fetchall()} == {alice}
+    assert {
+        r[0] for r in alice_conn.execute("SELECT user_id FROM achievements.user_badges").fetchall()
+    } == {alice}
 
-    board = alice_conn.execute("SELECT rank, user_id, points FROM achievements.leaderboard(10)").fetchall()
+    board = alice_conn.execute(
+        "SELECT rank, user_id, points FROM achievements.leaderboard(10)"
+    ).fetchall()
     assert board == [(1, alice, 75), (2, bob, 10)]
     assert alice_conn.execute("SELECT achievements.user_rank()").fetchone()[0] == 1
-    stats = dict(alice_conn.execute("SELECT code, holders FROM achievements.badge_stats").fetchall())
+    stats = dict(
+        alice_conn.execute("SELECT code, holders FROM achievements.badge_stats").fetchall()
+    )
     assert stats["first_song"] == 2 and stats["five_songs"] == 1
 
     # Deleting plays does not take counter badges back (count mode is a counter, not a gauge).
     alice_conn.execute("DELETE FROM plays WHERE listener = %s", (alice,))
-    assert app.execute("SELECT count(*) FROM achievements.user_badges WHERE user_id = %s", (alice,)).fetchone()[0] == 3
+    assert (
+        app.execute(
+            "SELECT count(*) FROM achievements.user_badges WHERE user_id = %s", (alice,)
+        ).fetchone()[0]
+        == 3
+    )

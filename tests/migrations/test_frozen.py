@@ -13,7 +13,8 @@ def test_released_migration_files_are_unchanged():
             assert path.exists(), f"{name}, released in {release.version}, is gone"
             assert sha256(path) == digest, (
                 f"{name} was released in {release.version} and must not change: "
-                "put the change in a new migration")
+                "put the change in a new migration"
+            )
 
 
 def test_every_release_ships_whole_migrations_and_the_package_knows_the_newest():
@@ -22,4 +23,5 @@ def test_every_release_ships_whole_migrations_and_the_package_knows_the_newest()
             assert f"{migration}.rollback.sql" in release.files, (release.version, migration)
     newest = releases()[-1].version
     assert __version__ == newest or unreleased_files(), (
-        f"the package says {__version__} but the newest release is {newest}")
+        f"the package says {__version__} but the newest release is {newest}"
+    )

@@ -84,8 +84,13 @@ def test_a_database_owner_who_is_not_a_superuser_installs_and_uses_it(empty_data
         installed = psql_install(name, options, user=owner)
         assert installed.returncode == 0, installed.stderr
     with psycopg.connect(conninfo(name, user=owner), autocommit=True) as conn:
-        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0] is False
-        conn.execute("INSERT INTO achievements.badges (code, name, step, threshold) VALUES ('p', 'P', 'post', 1)")
+        assert (
+            conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+            is False
+        )
+        conn.execute(
+            "INSERT INTO achievements.badges (code, name, step, threshold) VALUES ('p', 'P', 'post', 1)"
+        )
         conn.execute("CREATE TABLE posts (id int PRIMARY KEY, author uuid, body text)")
         conn.execute("SELECT achievements.track('posts', 'post', 'body', 'count', 'author')")
         conn.execute("INSERT INTO posts VALUES (1, '00000000-0000-0000-0000-000000000001', 'x')")
@@ -96,15 +101,21 @@ def test_a_database_owner_who_is_not_a_superuser_installs_and_uses_it(empty_data
     assert rollback(target(name, user=owner), count=None) == ["0001_baseline"]
 
 
-@pytest.mark.parametrize(("id_type", "user", "other"), [
-    ("bigint", 42, "9223372036854775808"),
-    ("text", "user-42", ""),
-])
+@pytest.mark.parametrize(
+    ("id_type", "user", "other"),
+    [
+        ("bigint", 42, "9223372036854775808"),
+        ("text", "user-42", ""),
+    ],
+)
 def test_other_user_id_types(empty_database, id_type, user, other):
     name = empty_database()
     migrate(target(name), InstallOptions(user_id_type=id_type))
     with psycopg.connect(conninfo(name), autocommit=True) as conn:
-        assert conn.execute("SELECT achievements.record_step(%s, 'post', 2)", (user,)).fetchone()[0] == 2
+        assert (
+            conn.execute("SELECT achievements.record_step(%s, 'post', 2)", (user,)).fetchone()[0]
+            == 2
+        )
         base = conn.execute(
             "SELECT format_type(typbasetype, NULL) FROM pg_type WHERE typname = 'user_ref'"
         ).fetchone()[0]
@@ -123,11 +134,20 @@ def test_the_user_id_type_cannot_change_after_install(empty_database):
     migrate(target(name), InstallOptions(user_id_type="uuid"))  # the same type is fine
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    (InstallOptions(app_roles="no_such_role"), 'role "no_such_role" named in achievements.app_roles does not exist'),
-    (InstallOptions(service_roles="ghost"), 'role "ghost" named in achievements.service_roles does not exist'),
-    (InstallOptions(user_id_type="float"), 'unsupported user id type "float"'),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            InstallOptions(app_roles="no_such_role"),
+            'role "no_such_role" named in achievements.app_roles does not exist',
+        ),
+        (
+            InstallOptions(service_roles="ghost"),
+            'role "ghost" named in achievements.service_roles does not exist',
+        ),
+        (InstallOptions(user_id_type="float"), 'unsupported user id type "float"'),
+    ],
+)
 def test_bad_install_options_fail_clearly_and_install_nothing(empty_database, options, message):
     name = empty_database()
     with pytest.raises(AchievementsError) as err:
@@ -144,7 +164,8 @@ def test_a_role_list_limits_access_to_those_roles(empty_database):
     with psycopg.connect(conninfo(name), autocommit=True) as conn:
         ok = conn.execute(
             "SELECT has_schema_privilege(%s, 'achievements', 'USAGE'),"
-            "       has_schema_privilege(%s, 'achievements', 'USAGE')", (APP_ROLE, SERVICE_ROLE)
+            "       has_schema_privilege(%s, 'achievements', 'USAGE')",
+            (APP_ROLE, SERVICE_ROLE),
         ).fetchone()
     assert ok == (True, False)
 
@@ -162,8 +183,12 @@ def test_a_database_with_migrations_this_version_does_not_ship_is_refused(empty_
     name = empty_database()
     migrate(target(name))
     with psycopg.connect(conninfo(name), autocommit=True) as conn:
-        conn.execute("INSERT INTO achievements_private.applied_migrations (id) VALUES ('0099_future')")
-    with pytest.raises(AchievementsError, match="migrations this version does not ship: 0099_future"):
+        conn.execute(
+            "INSERT INTO achievements_private.applied_migrations (id) VALUES ('0099_future')"
+        )
+    with pytest.raises(
+        AchievementsError, match="migrations this version does not ship: 0099_future"
+    ):
         migrate(target(name))
 
 

@@ -24,7 +24,9 @@ def test_numbers_start_at_one_without_gaps_or_repeats():
 
 def test_every_migration_has_a_rollback_and_no_rollback_is_orphaned():
     forward = {p.name.removesuffix(".sql") for p in forward_files()}
-    rollbacks = {p.name.removesuffix(".rollback.sql") for p in migrations_dir().glob("*.rollback.sql")}
+    rollbacks = {
+        p.name.removesuffix(".rollback.sql") for p in migrations_dir().glob("*.rollback.sql")
+    }
     assert forward == rollbacks
 
 
@@ -34,6 +36,8 @@ def test_every_migration_and_rollback_starts_with_a_comment_saying_what_it_does(
 
 
 def test_the_sources_list_every_migration_as_installed():
-    listed = re.findall(r"\('(\d{4}_[a-z0-9_]+)'\)",
-                        (sql_dir() / "99_finish" / "02_installed_migrations.sql").read_text())
+    listed = re.findall(
+        r"\('(\d{4}_[a-z0-9_]+)'\)",
+        (sql_dir() / "99_finish" / "02_installed_migrations.sql").read_text(),
+    )
     assert listed == [p.name.removesuffix(".sql") for p in forward_files()]

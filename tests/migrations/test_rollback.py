@@ -16,7 +16,9 @@ def test_each_rollback_restores_the_catalog_before_its_migration(empty_database)
     for migration in ids:
         assert migrate(target(name), until=migration) == [migration]
         with psycopg.connect(conninfo(name)) as conn:
-            recorded = {r[0] for r in conn.execute("SELECT id FROM achievements_private.applied_migrations")}
+            recorded = {
+                r[0] for r in conn.execute("SELECT id FROM achievements_private.applied_migrations")
+            }
         assert migration in recorded
         before.append(snapshot(conninfo(name)))
     for migration in reversed(ids):
@@ -41,12 +43,17 @@ def test_rollback_refuses_while_the_application_depends_on_it(empty_database):
         rollback(target(name), count=None)
     message = str(err.value)
     assert "rollback of 0001_baseline failed: achievements-db cannot be removed" in message
-    assert "view public.top" in message and "trigger achievements_post_ins on table public.posts" in message
+    assert (
+        "view public.top" in message
+        and "trigger achievements_post_ins on table public.posts" in message
+    )
     assert "hint: Drop those objects first; untrack the tables of track()" in message
     assert snapshot(conninfo(name)) == before
     assert all(s.applied for s in status(target(name)))
     with psycopg.connect(conninfo(name), autocommit=True) as conn:
-        assert conn.execute("SELECT sum(count) FROM achievements.user_achievements").fetchone()[0] == 1
+        assert (
+            conn.execute("SELECT sum(count) FROM achievements.user_achievements").fetchone()[0] == 1
+        )
         conn.execute("DROP VIEW top")
         conn.execute("SELECT achievements.untrack(tbl, step) FROM achievements.tracked()")
     assert rollback(target(name), count=None) == ["0001_baseline"]

@@ -25,5 +25,9 @@ def test_squawk_finds_nothing_in_the_migrations():
     files = sorted(str(p) for p in migrations_dir().glob("*.sql"))
     result = subprocess.run(
         [executable, "--config", str(ROOT / ".squawk.toml"), "--reporter", "gcc", *files],
-        capture_output=True, text=True, env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"}, check=False)
+        capture_output=True,
+        text=True,
+        env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -54,7 +54,11 @@ def test_upgrade_from_the_newest_release_keeps_the_data_and_the_behaviour(empty_
         before = state(conn)
     assert before["levels"][0][:2] == (ALICE, "fan")
     assert [(r[0], r[1]) for r in before["badges"]] == [
-        (ALICE, "fan"), (ALICE, "song_1"), (BOB, "sharer"), (BOB, "song_1")]
+        (ALICE, "fan"),
+        (ALICE, "song_1"),
+        (BOB, "sharer"),
+        (BOB, "song_1"),
+    ]
 
     migrate(target(name))
     assert all(s.applied for s in status(target(name)))

@@ -7,10 +7,13 @@ import json
 
 import psycopg
 import pytest
-from support.databases import conninfo, target
 
 from achievements_db import bench
+from achievements_db.bench import workloads
+from achievements_db.bench.scratch import setup
 from achievements_db.cli import main
+from achievements_db.errors import AchievementsError
+from support.databases import conninfo, target
 
 TINY = 0.001
 WORKLOADS = [
@@ -33,24 +36,29 @@ WORKLOADS = [
 ]
 
 
-def _installed(db: psycopg.Connection, need: str) -> bool:
-    if need.startswith("achievements.badges"):
-        return db.execute("SELECT to_regclass('achievements.badges') IS NOT NULL").fetchone()[0]
-    return db.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = 'achievements'::regnamespace"
-        " AND proname = %s)", (need.removeprefix("achievements."),)).fetchone()[0]
-
-
 def _scratch_databases() -> list[str]:
     with psycopg.connect(conninfo("postgres"), autocommit=True) as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'achievements_bench_%'")]
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'achievements_bench_%'"
+            )
+        ]
 
 
-def test_bench_cli_prints_every_workload_with_numbers(db, tmp_path, capsys):
+def test_bench_cli_prints_every_workload_with_numbers(pg_cluster, tmp_path, capsys):
     report = tmp_path / "bench.json"
-    code = main(["--database-url", conninfo("postgres"), "bench", "--scale", str(TINY),
-                 "--json", str(report)])
+    code = main(
+        [
+            "--database-url",
+            conninfo("postgres"),
+            "bench",
+            "--scale",
+            str(TINY),
+            "--json",
+            str(report),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "fsync=" in out and "synchronous_commit=" in out
@@ -60,11 +68,6 @@ def test_bench_cli_prints_every_workload_with_numbers(db, tmp_path, capsys):
     for row, workload in zip(rows, WORKLOADS, strict=True):
         assert row["workload"].startswith(workload)
         assert row["workload"] in out
-        if row["note"].startswith("skipped: needs "):
-            # Allowed only while the API it needs is not installed by this package's migrations.
-            need = row["note"].removeprefix("skipped: needs ")
-            assert not _installed(db, need), f"{row['workload']} skipped but {need} exists"
-            continue
         assert isinstance(row["figure"], float) and row["figure"] > 0, row
         assert isinstance(row["twin"], float) and row["twin"] > 0, row
         assert isinstance(row["ratio"], float), row
@@ -77,27 +80,32 @@ def test_bench_cli_prints_every_workload_with_numbers(db, tmp_path, capsys):
 
 
 def test_hot_user_is_exact_with_the_threaded_driver(db, db_name):
-    bench._setup(db)
+    setup(db)
     sizes = bench.Sizes.scaled(TINY)
-    speed, exact, _floor = bench.bench_hot_user(db, target(db_name), bench.ThreadDriver(), sizes)
+    speed, exact, _floor = workloads.bench_hot_user(
+        db, target(db_name), bench.ThreadDriver(), sizes
+    )
     assert speed.figure and speed.figure > 0 and speed.twin and speed.twin > 0
     calls = 4 * sizes.hot_calls * sizes.hot_reps
     assert exact.figure == exact.twin == calls
-    assert db.execute(
-        "SELECT sum(count) FROM achievements.user_steps WHERE name = 'bench_hot'"
-    ).fetchone()[0] == calls
+    assert (
+        db.execute(
+            "SELECT sum(count) FROM achievements.user_steps WHERE name = 'bench_hot'"
+        ).fetchone()[0]
+        == calls
+    )
 
 
 def test_scratch_database_is_dropped_when_a_workload_fails(pg_cluster, monkeypatch):
     def broken(conn, sizes):
         conn.execute("SELECT 1/0")
 
-    monkeypatch.setattr(bench, "bench_bulk_log_insert", broken)
+    monkeypatch.setattr(workloads, "bench_bulk_log_insert", broken)
     with pytest.raises(psycopg.errors.DivisionByZero):
         bench.run(target("postgres"), scale=TINY, log=lambda msg: None)
     assert _scratch_databases() == []
 
 
 def test_scale_must_be_positive():
-    with pytest.raises(bench.AchievementsError, match="--scale must be a positive number"):
+    with pytest.raises(AchievementsError, match="--scale must be a positive number"):
         bench.Sizes.scaled(0)

@@ -6,9 +6,9 @@ import sys
 
 import psycopg
 import pytest
-from support.databases import conninfo
 
 from achievements_db.database import describe, parse_conninfo
+from support.databases import conninfo
 
 
 def cli(*args, env=None, database=None):
@@ -18,7 +18,10 @@ def cli(*args, env=None, database=None):
     environ.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "achievements_db.cli", *args],
-        capture_output=True, text=True, env=environ, timeout=300,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
     )
 
 
@@ -52,15 +55,23 @@ def test_sqlalchemy_style_urls_are_accepted(empty_database):
     assert cli("migrate", database=plus).returncode == 0
 
 
-@pytest.mark.parametrize(("database", "message"), [
-    ("mysql://localhost/db", "database URL has scheme 'mysql'"),
-    ("postgresql://localhost:notaport/db", "invalid database URL"),
-    ("postgresql://postgres@127.0.0.1:1/nodb", "cannot connect to postgresql://postgres@127.0.0.1:1/nodb"),
-])
+@pytest.mark.parametrize(
+    ("database", "message"),
+    [
+        ("mysql://localhost/db", "database URL has scheme 'mysql'"),
+        ("postgresql://localhost:notaport/db", "invalid database URL"),
+        (
+            "postgresql://postgres@127.0.0.1:1/nodb",
+            "cannot connect to postgresql://postgres@127.0.0.1:1/nodb",
+        ),
+    ],
+)
 def test_errors_are_one_line_and_exit_non_zero(database, message):
     result = cli("migrate", database=database)
     assert result.returncode == 1
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("achievements-db: error")]
+    error_lines = [
+        line for line in result.stderr.splitlines() if line.startswith("achievements-db: error")
+    ]
     assert len(error_lines) == 1 and message in error_lines[0], result.stderr
     assert "Traceback" not in result.stderr
 
@@ -99,9 +110,12 @@ def test_without_a_database_it_uses_the_embedded_server(tmp_path):
         assert "applied 0001_baseline" in result.stdout
         embedded = cli("url", env=env).stdout.strip()
         with psycopg.connect(embedded) as conn:
-            assert conn.execute(
-                "SELECT achievements.record_step(gen_random_uuid(), 'post')"
-            ).fetchone()[0] == 1
+            assert (
+                conn.execute(
+                    "SELECT achievements.record_step(gen_random_uuid(), 'post')"
+                ).fetchone()[0]
+                == 1
+            )
         assert "up to date" in cli("migrate", env=env).stdout
     finally:
         stopped = cli("stop", env=env)

@@ -12,9 +12,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from support.databases import conninfo
 
 from achievements_db.cli import main
+from support.databases import conninfo
 
 CATALOG = textwrap.dedent("""\
     [levels.fan]

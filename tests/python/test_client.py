@@ -6,9 +6,9 @@ import uuid
 
 import psycopg
 import pytest
-from support.databases import conninfo
 
 from achievements_db import AsyncClient, Client, Requirement
+from support.databases import conninfo
 
 
 @pytest.fixture
@@ -45,7 +45,9 @@ def test_sync_client_round_trip(client):
 def test_sync_client_uses_the_request_user(client, db):
     user = uuid.uuid4()
     client.record_step(user, "photo")
-    db.execute("SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(user)}),))
+    db.execute(
+        "SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(user)}),)
+    )
     assert client.current_user_id() == user
     assert [r.name for r in client.steps_required("newbie")] == ["post"]
 
@@ -60,7 +62,9 @@ def test_async_client_round_trip(client, db_name):
     user = uuid.uuid4()
 
     async def scenario():
-        async with await psycopg.AsyncConnection.connect(conninfo(db_name), autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(
+            conninfo(db_name), autocommit=True
+        ) as conn:
             aclient = AsyncClient(conn)
             assert await aclient.record_step(user, "post", 3) == 3
             assert await aclient.undo_step(user, "post", 1) == 2
@@ -71,3 +75,20 @@ def test_async_client_round_trip(client, db_name):
             assert await aclient.backfill_levels("newbie") == 0
 
     asyncio.run(scenario())
+
+
+def test_both_clients_offer_exactly_the_table_of_calls():
+    import inspect
+
+    from achievements_db.client import calls
+
+    table = {
+        name
+        for name, fn in vars(calls).items()
+        if inspect.isfunction(fn) and not name.startswith("_") and fn.__module__ == calls.__name__
+    }
+    for cls in (Client, AsyncClient):
+        methods = {name for name in vars(cls) if not name.startswith("_")}
+        assert methods == table, cls
+        for name in table:
+            assert getattr(cls, name).__doc__ == getattr(calls, name).__doc__

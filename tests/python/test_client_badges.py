@@ -9,7 +9,6 @@ import uuid
 
 import psycopg
 import pytest
-from support.databases import conninfo
 
 from achievements_db.client import (
     AsyncClient,
@@ -19,6 +18,7 @@ from achievements_db.client import (
     Client,
     LeaderboardRow,
 )
+from support.databases import conninfo
 
 CATALOG = {
     "levels": {"fan": {"requirements": {"song": 2}}},

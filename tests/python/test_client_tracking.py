@@ -5,9 +5,9 @@ import uuid
 
 import psycopg
 import pytest
-from support.databases import conninfo
 
 from achievements_db.client import AsyncClient, Client, TrackedStep
+from support.databases import conninfo
 
 
 @pytest.mark.committed  # the client's own cursor: a failed call ends the test's transaction
@@ -22,7 +22,8 @@ def test_client_tracking(db):
     tracked = client.tracked()
     assert [(t.table, t.step, t.column, t.mode, t.user_column) for t in tracked] == [
         ("posts", "live", "body", "toggle", "author"),
-        ("posts", "post", "body", "count", "author")]
+        ("posts", "post", "body", "count", "author"),
+    ]
     assert all(isinstance(t, TrackedStep) and t.created_at is not None for t in tracked)
     with pytest.raises(psycopg.Error) as info:
         client.track("posts", "post", "body", "toggle", "author")
@@ -30,16 +31,18 @@ def test_client_tracking(db):
     assert client.untrack("posts", "post") is True
     assert client.untrack("posts", "post") is False
     assert [t.step for t in client.tracked()] == ["live"]
-    assert dict(db.execute("SELECT name, count FROM achievements.user_achievements").fetchall()) \
-        == {"post": 1, "live": 1}
+    assert dict(
+        db.execute("SELECT name, count FROM achievements.user_achievements").fetchall()
+    ) == {"post": 1, "live": 1}
 
 
 def test_async_client_tracking(db, db_name):
     db.execute("CREATE TABLE posts (id int, author uuid, body text)")
 
     async def run():
-        async with await psycopg.AsyncConnection.connect(conninfo(db_name),
-                                                         autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(
+            conninfo(db_name), autocommit=True
+        ) as conn:
             client = AsyncClient(conn)
             assert await client.track("posts", "post", "body", "count", "author") is True
             assert [t.step for t in await client.tracked()] == ["post"]

@@ -10,8 +10,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_wheel_contains_the_sql(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     wheel = next(tmp_path.glob("achievements_db-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())

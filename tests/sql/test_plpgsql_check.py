@@ -14,18 +14,22 @@ import pytest
 
 from support.tracking import MODES
 
-OPTIONS = ("extra_warnings => true, performance_warnings => true, security_warnings => true,"
-           " other_warnings => true")
+OPTIONS = (
+    "extra_warnings => true, performance_warnings => true, security_warnings => true,"
+    " other_warnings => true"
+)
 
 
 def check(db, fn, relid, new, old):
     """plpgsql_check's findings for one function: (function, line, level, message)."""
-    tables = "".join(f", {arg} => %({arg})s" for arg, name in (("newtable", new), ("oldtable", old))
-                     if name)
+    tables = "".join(
+        f", {arg} => %({arg})s" for arg, name in (("newtable", new), ("oldtable", old)) if name
+    )
     return db.execute(
         f"SELECT %(fn)s, r.lineno, r.level, r.message FROM plpgsql_check_function_tb("
         f"%(fn)s::regprocedure, %(relid)s::oid::regclass{tables}, {OPTIONS}) AS r",
-        {"fn": fn, "relid": relid, "newtable": new, "oldtable": old}).fetchall()
+        {"fn": fn, "relid": relid, "newtable": new, "oldtable": old},
+    ).fetchall()
 
 
 @pytest.fixture
@@ -34,8 +38,10 @@ def checked(db):
         "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'plpgsql_check')"
     ).fetchone()[0]
     if not available:
-        message = ("plpgsql_check is not installed on this server (Debian: apt-get install "
-                   "postgresql-15-plpgsql-check)")
+        message = (
+            "plpgsql_check is not installed on this server (Debian: apt-get install "
+            "postgresql-15-plpgsql-check)"
+        )
         if os.environ.get("ACHIEVEMENTS_REQUIRE_PLPGSQL_CHECK") == "1":
             pytest.fail(message)
         pytest.skip(message)
@@ -46,17 +52,27 @@ def checked(db):
 def wire_everything(db):
     """Tables that make the package generate every kind of counting function, and triggers
     that use each public trigger function at row and statement level."""
-    db.execute("CREATE TABLE items (id int PRIMARY KEY, user_id uuid, name text, val text, flag boolean)")
+    db.execute(
+        "CREATE TABLE items (id int PRIMARY KEY, user_id uuid, name text, val text, flag boolean)"
+    )
     for mode in MODES:
         column = "flag" if mode.endswith("boolean") else "val"
-        db.execute("SELECT achievements.track('items', %s, %s, %s, 'user_id')", (mode, column, mode))
+        db.execute(
+            "SELECT achievements.track('items', %s, %s, %s, 'user_id')", (mode, column, mode)
+        )
     db.execute("SELECT achievements.track('items', 'by_name', 'val', 'count', 'name')")
     db.execute("SELECT achievements.track('items', 'by_claim', 'val', 'count')")
-    for function in ("tg_achievement", "tg_achievement_toggle", "tg_achievement_boolean",
-                     "tg_achievement_toggle_boolean"):
+    for function in (
+        "tg_achievement",
+        "tg_achievement_toggle",
+        "tg_achievement_boolean",
+        "tg_achievement_toggle_boolean",
+    ):
         column = "flag" if function.endswith("boolean") else "val"
-        db.execute(f"CREATE TRIGGER {function}_row AFTER INSERT OR UPDATE OR DELETE ON items"
-                   f" FOR EACH ROW EXECUTE FUNCTION achievements.{function}('{column}', 'h', 'user_id')")
+        db.execute(
+            f"CREATE TRIGGER {function}_row AFTER INSERT OR UPDATE OR DELETE ON items"
+            f" FOR EACH ROW EXECUTE FUNCTION achievements.{function}('{column}', 'h', 'user_id')"
+        )
 
 
 def targets(db):
@@ -106,6 +122,9 @@ def test_the_check_finds_what_it_is_meant_to_find(checked):
                       EXECUTE 'SELECT count(*) FROM ' || tbl INTO n;
                       RETURN n;
                   END $$""")
-    found = {(level, message) for _, _, level, message in check(db, "public.careless(text)", 0, None, None)}
+    found = {
+        (level, message)
+        for _, _, level, message in check(db, "public.careless(text)", 0, None, None)
+    }
     assert ("performance", "target type is different type than source type") in found
     assert ("security", "text type variable is not sanitized") in found

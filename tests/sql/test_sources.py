@@ -10,7 +10,8 @@ from achievements_db.sources import included_files, install_script, source_files
 DEFINITION = re.compile(
     r"CREATE\s+(?:OR\s+REPLACE\s+)?(FUNCTION|TABLE|VIEW|SEQUENCE|DOMAIN|INDEX|TRIGGER|POLICY|SCHEMA)"
     r"\s+([\w.\"%]+)(?:\s+(?:(?:BEFORE|AFTER|INSTEAD\s+OF)\s+[\w\s]+?\s+)?ON\s+([\w.]+))?",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def definitions():
@@ -37,7 +38,8 @@ def test_every_object_is_defined_in_exactly_one_place():
     assert not [d for d in definitions() if "OR REPLACE" in d[1].upper()]
     text = "\n".join(p.read_text() for p in source_files())
     assert "CREATE OR REPLACE" not in text.replace(
-        "'CREATE OR REPLACE FUNCTION achievements_private.%I()", "")  # track()'s generated functions
+        "'CREATE OR REPLACE FUNCTION achievements_private.%I()", ""
+    )  # track()'s generated functions
 
 
 def test_every_object_in_the_database_has_its_home_under_sql(db):
@@ -45,7 +47,8 @@ def test_every_object_in_the_database_has_its_home_under_sql(db):
     functions = db.execute(
         "SELECT n.nspname || '.' || p.proname FROM pg_proc AS p"
         " JOIN pg_namespace AS n ON n.oid = p.pronamespace"
-        " WHERE n.nspname IN ('achievements', 'achievements_private')").fetchall()
+        " WHERE n.nspname IN ('achievements', 'achievements_private')"
+    ).fetchall()
     relations = db.execute(
         "SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,"
         "       n.nspname || '.' || c.relname"
@@ -57,7 +60,8 @@ def test_every_object_in_the_database_has_its_home_under_sql(db):
     triggers = db.execute(
         "SELECT t.tgname || ' ON ' || t.tgrelid::regclass::text FROM pg_trigger AS t"
         " JOIN pg_class AS c ON c.oid = t.tgrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-        " WHERE n.nspname IN ('achievements', 'achievements_private') AND NOT t.tgisinternal").fetchall()
+        " WHERE n.nspname IN ('achievements', 'achievements_private') AND NOT t.tgisinternal"
+    ).fetchall()
     missing = [("FUNCTION", f) for (f,) in functions if ("FUNCTION", f) not in defined]
     missing += [(kind, r) for kind, r in relations if (kind, r) not in defined]
     missing += [("TRIGGER", t) for (t,) in triggers if ("TRIGGER", t) not in defined]

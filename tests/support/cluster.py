@@ -76,19 +76,37 @@ class Cluster:
 
             entry = pwd.getpwnam(SERVICE_USER)
             os.chown(self.datadir, entry.pw_uid, entry.pw_gid)
-        self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", self.user,
-                  "--auth=trust", "--encoding=UTF8", "--no-sync")
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            self.user,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+        )
         settings = (
             f"-p {self.port} -k {self.datadir} -c listen_addresses={self.host} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=120 -c shared_buffers=256MB"
         )
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l",
-                  str(self.datadir / "server.log"), "-o", settings, "-w", "start")
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.datadir / "server.log"),
+            "-o",
+            settings,
+            "-w",
+            "start",
+        )
 
     def stop(self) -> None:
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate",
-                  "-w", "stop")
+        self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"
+        )
         shutil.rmtree(self.datadir, ignore_errors=True)
 
 

@@ -11,9 +11,13 @@ from typing import Any
 import psycopg
 
 
-def run_together(connect: Callable[..., psycopg.Connection], sessions: int,
-                 work: Callable[[int, psycopg.Connection], object], *,
-                 timeout: float = 120) -> None:
+def run_together(
+    connect: Callable[..., psycopg.Connection],
+    sessions: int,
+    work: Callable[[int, psycopg.Connection], object],
+    *,
+    timeout: float = 120,
+) -> None:
     """Runs work(index, connection) in `sessions` threads, each with its own connection, all
     released at one barrier. Re-raises the first error (a deadlock surfaces here as
     psycopg.errors.DeadlockDetected) and fails when a session is still running after `timeout`."""
@@ -39,8 +43,13 @@ def run_together(connect: Callable[..., psycopg.Connection], sessions: int,
         raise errors[0]
 
 
-def wait_until_blocked(observer: psycopg.Connection, pid: int, *, timeout: float = 60,
-                       running: Callable[[], bool] = lambda: True) -> None:
+def wait_until_blocked(
+    observer: psycopg.Connection,
+    pid: int,
+    *,
+    timeout: float = 60,
+    running: Callable[[], bool] = lambda: True,
+) -> None:
     """Returns once backend `pid` is seen waiting for a lock (an ungranted lock in pg_locks).
     `observer` is a connection of its own. Fails when `running()` turns false first (the session
     finished without waiting) or after `timeout` seconds."""
@@ -84,8 +93,11 @@ class InBackground:
         return self._value
 
 
-def blocked_call(observer: psycopg.Connection, conn: psycopg.Connection,
-                 call: Callable[[psycopg.Connection], Any]) -> InBackground:
+def blocked_call(
+    observer: psycopg.Connection,
+    conn: psycopg.Connection,
+    call: Callable[[psycopg.Connection], Any],
+) -> InBackground:
     """Starts call(conn) in the background and returns once conn's backend waits for a lock."""
     pid = conn.info.backend_pid
     background = InBackground(lambda: call(conn))

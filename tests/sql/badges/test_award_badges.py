@@ -8,7 +8,7 @@ import uuid
 
 import psycopg
 import pytest
-from support.races import blocked_call
+
 from support.badges import (
     badges_of,
     check_counters,
@@ -17,6 +17,7 @@ from support.badges import (
     notifications_of,
     score_of,
 )
+from support.races import blocked_call
 
 
 def step(db, user, name="song", count=1):
@@ -225,8 +226,10 @@ def test_concurrent_steps_cross_a_threshold_once(db, connect, tiers):
     step(db, user, count=5)
     first = connect(autocommit=False)
     step(first, user)
-    queued = [blocked_call(db, connect(autocommit=False), lambda conn: (step(conn, user), conn.commit()))
-              for _ in range(19)]
+    queued = [
+        blocked_call(db, connect(autocommit=False), lambda conn: (step(conn, user), conn.commit()))
+        for _ in range(19)
+    ]
     award = connect()
     award.execute("SELECT achievements.award_badge(%s, 'song_10')", (user,))
     first.commit()
@@ -329,8 +332,11 @@ def test_backfill_beside_a_concurrent_award_of_the_same_badge(db, connect):
     define_badge(db, "five", step="song", threshold=5, points=5)
     awarding = connect(autocommit=False)
     awarding.execute("SELECT achievements.award_badge(%s, 'five')", (users[0],))  # uncommitted
-    backfill = blocked_call(db, connect(), lambda conn: conn.execute(
-        "SELECT achievements.backfill_badge('five')").fetchone()[0])  # waits on users[0]'s row
+    backfill = blocked_call(
+        db,
+        connect(),
+        lambda conn: conn.execute("SELECT achievements.backfill_badge('five')").fetchone()[0],
+    )  # waits on users[0]'s row
     awarding.commit()
     result = [backfill.result()]
     assert result == [29]
@@ -385,8 +391,9 @@ def test_concurrent_toggles_keep_a_revocable_badge_in_step_with_the_tally(db, co
 
 
 def levels_of(db, user):
-    rows = db.execute("SELECT level FROM achievements.user_levels WHERE user_id = %s ORDER BY level",
-                      (user,)).fetchall()
+    rows = db.execute(
+        "SELECT level FROM achievements.user_levels WHERE user_id = %s ORDER BY level", (user,)
+    ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -403,13 +410,19 @@ def test_a_statement_whose_counts_straddle_a_threshold_awards_only_real_crossing
     before = {u: (badges_of(db, u), levels_of(db, u)) for u in (low, high, other)}
 
     # 3 -> 4 and 10 -> 12: the range 3..12 holds 5, no tally crosses it.
-    db.execute("INSERT INTO achievements.user_steps (user_id, name, count)"
-               " VALUES (%s, 'song', 1), (%s, 'song', 2)", (low, high))
+    db.execute(
+        "INSERT INTO achievements.user_steps (user_id, name, count)"
+        " VALUES (%s, 'song', 1), (%s, 'song', 2)",
+        (low, high),
+    )
     assert {u: (badges_of(db, u), levels_of(db, u)) for u in (low, high, other)} == before
 
     # 4 -> 5 crosses; 12 -> 13 and 1 -> 2 do not.
-    db.execute("INSERT INTO achievements.user_steps (user_id, name, count)"
-               " VALUES (%s, 'song', 1), (%s, 'song', 1), (%s, 'song', 1)", (low, high, other))
+    db.execute(
+        "INSERT INTO achievements.user_steps (user_id, name, count)"
+        " VALUES (%s, 'song', 1), (%s, 'song', 1), (%s, 'song', 1)",
+        (low, high, other),
+    )
     assert badges_of(db, low) == ["song_5"] and levels_of(db, low) == ["five_songs"]
     assert badges_of(db, high) == before[high][0] and levels_of(db, high) == before[high][1]
     assert badges_of(db, other) == [] and levels_of(db, other) == []

@@ -2,13 +2,13 @@
 exactly once under repetition and concurrency, with the points and notifications that follow."""
 
 import json
-import threading
 import uuid
 
 import psycopg
 import pytest
-from support.races import blocked_call
+
 from support.badges import badges_of, check_counters, define_badge, notifications_of, score_of
+from support.races import blocked_call
 
 
 def award(db, user, code):
@@ -35,9 +35,14 @@ def test_award_badge_from_20_sessions_at_once_gives_one_row_and_one_notification
     user = uuid.uuid4()
     first = connect(autocommit=False)
     assert award(first, user, "welcome") is True
-    waiting = [blocked_call(db, connect(autocommit=False),
-                            lambda conn: (award(conn, user, "welcome"), conn.commit())[0])
-               for _ in range(19)]
+    waiting = [
+        blocked_call(
+            db,
+            connect(autocommit=False),
+            lambda conn: (award(conn, user, "welcome"), conn.commit())[0],
+        )
+        for _ in range(19)
+    ]
     first.commit()
     assert [w.result() for w in waiting] == [False] * 19
     assert badges_of(db, user) == ["welcome"]

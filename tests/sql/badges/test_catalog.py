@@ -5,6 +5,7 @@ import uuid
 
 import psycopg
 import pytest
+
 from support.badges import badges_of, check_counters, define_badge, define_level, score_of
 
 

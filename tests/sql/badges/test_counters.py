@@ -1,8 +1,9 @@
 """The append-only counters behind user_rank and badge_stats: exact under concurrent writers,
 folded automatically about every 1000 delta rows and on demand by compact_counters()."""
 
-import pytest
 import uuid
+
+import pytest
 
 from support.badges import check_counters, define_badge
 from support.races import run_together

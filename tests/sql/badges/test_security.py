@@ -7,6 +7,7 @@ import uuid
 
 import psycopg
 import pytest
+
 from support.badges import define_badge
 from support.databases import APP_ROLE, SERVICE_ROLE
 

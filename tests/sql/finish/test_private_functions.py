@@ -32,25 +32,36 @@ def executable(db, role):
     rows = db.execute(
         "SELECT replace(p.oid::regprocedure::text, 'achievements_private.', '')"
         "  FROM pg_proc AS p WHERE p.pronamespace = 'achievements_private'::regnamespace"
-        "   AND has_function_privilege(%s, p.oid, 'EXECUTE')", (role,)).fetchall()
+        "   AND has_function_privilege(%s, p.oid, 'EXECUTE')",
+        (role,),
+    ).fetchall()
     return {r[0] for r in rows}
 
 
 def test_application_roles_cannot_use_the_private_schema(db):
-    assert db.execute("SELECT has_schema_privilege(%s, 'achievements_private', 'USAGE')",
-                      (APP_ROLE,)).fetchone()[0] is False
+    assert (
+        db.execute(
+            "SELECT has_schema_privilege(%s, 'achievements_private', 'USAGE')", (APP_ROLE,)
+        ).fetchone()[0]
+        is False
+    )
     assert executable(db, "public") == BOUND
     assert executable(db, APP_ROLE) == BOUND
 
 
 def test_service_roles_use_it_for_track_and_untrack_only(db):
-    assert db.execute("SELECT has_schema_privilege(%s, 'achievements_private', 'USAGE')",
-                      (SERVICE_ROLE,)).fetchone()[0] is True
+    assert (
+        db.execute(
+            "SELECT has_schema_privilege(%s, 'achievements_private', 'USAGE')", (SERVICE_ROLE,)
+        ).fetchone()[0]
+        is True
+    )
     assert executable(db, SERVICE_ROLE) == BOUND | TRACKING
     db.execute("CREATE TABLE posts (id int, author uuid, body text)")
     db.execute("SELECT achievements.track('posts', 'post', 'body', 'count', 'author')")
     generated = db.execute(
-        "SELECT achievements_private.counting_function_name('posts'::regclass, 'post') || '()'").fetchone()[0]
+        "SELECT achievements_private.counting_function_name('posts'::regclass, 'post') || '()'"
+    ).fetchone()[0]
     assert executable(db, SERVICE_ROLE) == BOUND | TRACKING | {generated}
     assert executable(db, "public") == BOUND
 
@@ -59,7 +70,9 @@ def test_no_table_or_sequence_of_the_private_schema_is_granted(db):
     granted = db.execute(
         "SELECT c.relname FROM pg_class AS c WHERE c.relnamespace = 'achievements_private'::regnamespace"
         "   AND (has_table_privilege(%s, c.oid, 'SELECT') OR has_table_privilege(%s, c.oid, 'SELECT'))"
-        "   AND c.relkind IN ('r', 'p', 'v', 'S')", (APP_ROLE, SERVICE_ROLE)).fetchall()
+        "   AND c.relkind IN ('r', 'p', 'v', 'S')",
+        (APP_ROLE, SERVICE_ROLE),
+    ).fetchall()
     assert granted == []
 
 

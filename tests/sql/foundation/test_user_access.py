@@ -6,6 +6,7 @@ import uuid
 
 import psycopg
 import pytest
+
 from support.databases import APP_ROLE, SERVICE_ROLE
 
 
@@ -46,26 +47,32 @@ def test_an_app_role_reads_the_level_catalog(connect, two_users):
     assert conn.execute("SELECT count(*) FROM achievements.level_requirements").fetchone()[0] == 1
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE achievements.user_achievements SET count = 1000",
-    "DELETE FROM achievements.user_achievements",
-    "INSERT INTO achievements.user_achievements (user_id, name, count) VALUES ('{user}', 'post', 99)",
-    "INSERT INTO achievements.user_steps (user_id, name, count) VALUES ('{user}', 'post', 99)",
-    "SELECT achievements.record_step('{user}', 'post', 99)",
-    "SELECT achievements.undo_step('{user}', 'post', 1)",
-    "SELECT achievements.backfill_levels()",
-    "INSERT INTO achievements.user_levels (user_id, level) VALUES ('{user}', 'newbie')",
-    "INSERT INTO achievements.levels (name) VALUES ('cheat')",
-    "SELECT achievements_private.parse_user_ref('x')",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE achievements.user_achievements SET count = 1000",
+        "DELETE FROM achievements.user_achievements",
+        "INSERT INTO achievements.user_achievements (user_id, name, count) VALUES ('{user}', 'post', 99)",
+        "INSERT INTO achievements.user_steps (user_id, name, count) VALUES ('{user}', 'post', 99)",
+        "SELECT achievements.record_step('{user}', 'post', 99)",
+        "SELECT achievements.undo_step('{user}', 'post', 1)",
+        "SELECT achievements.backfill_levels()",
+        "INSERT INTO achievements.user_levels (user_id, level) VALUES ('{user}', 'newbie')",
+        "INSERT INTO achievements.levels (name) VALUES ('cheat')",
+        "SELECT achievements_private.parse_user_ref('x')",
+    ],
+)
 def test_an_app_role_cannot_write_tallies_or_call_internals(connect, db, two_users, statement):
     alice, bob = two_users
     conn = as_user(connect(), APP_ROLE, bob)
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute(statement.format(user=bob))
-    assert db.execute(
-        "SELECT count FROM achievements.user_achievements WHERE user_id = %s", (bob,)
-    ).fetchone()[0] == 1
+    assert (
+        db.execute(
+            "SELECT count FROM achievements.user_achievements WHERE user_id = %s", (bob,)
+        ).fetchone()[0]
+        == 1
+    )
 
 
 def test_an_app_role_reads_its_own_progress_through_the_functions(connect, two_users):
@@ -91,7 +98,9 @@ def test_a_service_role_records_and_reads_for_any_user(connect, db, two_users):
     alice, bob = two_users
     conn = as_user(connect(), SERVICE_ROLE)
     assert conn.execute("SELECT achievements.record_step(%s, 'post')", (bob,)).fetchone()[0] == 2
-    conn.execute("INSERT INTO achievements.user_steps (user_id, name) VALUES (%s, 'post')", (alice,))
+    conn.execute(
+        "INSERT INTO achievements.user_steps (user_id, name) VALUES (%s, 'post')", (alice,)
+    )
     assert conn.execute("SELECT achievements.user_achieved('newbie', %s)", (bob,)).fetchone()[0]
     assert conn.execute("SELECT count(*) FROM achievements.user_achievements").fetchone()[0] == 2
     with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -64,13 +64,18 @@ def test_user_achieved_once_every_requirement_is_met(levels):
 
 
 def test_a_level_without_requirements_is_achieved(levels):
-    assert levels.execute("SELECT achievements.user_achieved('empty', %s)", (uuid.uuid4(),)).fetchone()[0]
+    assert levels.execute(
+        "SELECT achievements.user_achieved('empty', %s)", (uuid.uuid4(),)
+    ).fetchone()[0]
 
 
-@pytest.mark.parametrize("call", [
-    "SELECT * FROM achievements.steps_required('nope', %s)",
-    "SELECT achievements.user_achieved('nope', %s)",
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        "SELECT * FROM achievements.steps_required('nope', %s)",
+        "SELECT achievements.user_achieved('nope', %s)",
+    ],
+)
 def test_an_unknown_level_is_an_error_not_an_answer(levels, call):
     with pytest.raises(psycopg.Error) as err:
         levels.execute(call, (uuid.uuid4(),))
@@ -93,12 +98,15 @@ def test_without_any_user_it_is_an_error(levels):
     assert err.value.sqlstate == "AD005"
 
 
-@pytest.mark.parametrize("statement", [
-    "INSERT INTO achievements.level_requirements (level, name, required_count) VALUES ('newbie', 'x', 0)",
-    "INSERT INTO achievements.level_requirements (level, name) VALUES ('missing', 'x')",
-    "INSERT INTO achievements.level_requirements (level, name) VALUES ('newbie', 'make_post')",
-    "INSERT INTO achievements.levels (name) VALUES ('')",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO achievements.level_requirements (level, name, required_count) VALUES ('newbie', 'x', 0)",
+        "INSERT INTO achievements.level_requirements (level, name) VALUES ('missing', 'x')",
+        "INSERT INTO achievements.level_requirements (level, name) VALUES ('newbie', 'make_post')",
+        "INSERT INTO achievements.levels (name) VALUES ('')",
+    ],
+)
 def test_bad_level_definitions_are_refused(levels, statement):
     with pytest.raises(psycopg.IntegrityError):
         levels.execute(statement)
@@ -122,9 +130,12 @@ def test_one_statement_can_bring_many_users_to_a_level(levels):
         """INSERT INTO achievements.user_steps (user_id, name)
            SELECT gen_random_uuid(), 'hello' FROM generate_series(1, 20000)"""
     )
-    assert levels.execute(
-        "SELECT count(*) FROM achievements.user_levels WHERE level = 'starter'"
-    ).fetchone()[0] == 20000
+    assert (
+        levels.execute(
+            "SELECT count(*) FROM achievements.user_levels WHERE level = 'starter'"
+        ).fetchone()[0]
+        == 20000
+    )
 
 
 def test_a_level_is_awarded_when_a_step_crosses_a_requirement(db):
@@ -134,19 +145,29 @@ def test_a_level_is_awarded_when_a_step_crosses_a_requirement(db):
     db.execute("SELECT achievements.record_step(%s, 'post', 5)", (a,))
     db.execute("SELECT achievements.record_step(%s, 'post', 5)", (b,))
     db.execute("INSERT INTO achievements.levels (name) VALUES ('writer')")
-    db.execute("INSERT INTO achievements.level_requirements (level, name, required_count)"
-               " VALUES ('writer', 'post', 3), ('writer', 'comment', 1)")
+    db.execute(
+        "INSERT INTO achievements.level_requirements (level, name, required_count)"
+        " VALUES ('writer', 'post', 3), ('writer', 'comment', 1)"
+    )
     db.execute("SELECT achievements.record_step(%s, 'post')", (a,))
     assert db.execute("SELECT count(*) FROM achievements.user_levels").fetchone()[0] == 0
     db.execute("SELECT achievements.record_step(%s, 'comment')", (a,))  # crosses 'comment'
     assert db.execute("SELECT user_id FROM achievements.user_levels").fetchall() == [(a,)]
     db.execute("INSERT INTO achievements.user_steps (user_id, name) VALUES (%s, 'comment')", (b,))
     assert db.execute("SELECT count(*) FROM achievements.user_levels").fetchone()[0] == 2
-    db.execute("INSERT INTO achievements.level_requirements (level, name) VALUES ('writer', 'like')")
+    db.execute(
+        "INSERT INTO achievements.level_requirements (level, name) VALUES ('writer', 'like')"
+    )
     db.execute("INSERT INTO achievements.levels (name) VALUES ('poster')")
-    db.execute("INSERT INTO achievements.level_requirements (level, name, required_count)"
-               " VALUES ('poster', 'post', 2)")
+    db.execute(
+        "INSERT INTO achievements.level_requirements (level, name, required_count)"
+        " VALUES ('poster', 'post', 2)"
+    )
     db.execute("SELECT achievements.record_step(%s, 'post')", (a,))
-    assert db.execute("SELECT count(*) FROM achievements.user_levels WHERE level = 'poster'"
-                      ).fetchone()[0] == 0
+    assert (
+        db.execute(
+            "SELECT count(*) FROM achievements.user_levels WHERE level = 'poster'"
+        ).fetchone()[0]
+        == 0
+    )
     assert db.execute("SELECT achievements.backfill_levels('poster')").fetchone()[0] == 2

@@ -6,6 +6,7 @@ import uuid
 
 import psycopg
 import pytest
+
 from support.badges import define_badge, define_level
 
 

@@ -1,9 +1,9 @@
 """Races between real sessions: no lost count, no deadlock, no double award."""
 
-import threading
 import uuid
 
 import pytest
+
 from support.badges import badges_of, define_badge, notifications_of
 from support.races import blocked_call, run_together
 
@@ -25,9 +25,12 @@ def test_concurrent_record_step_on_one_user_loses_no_count(db, connect):
 
     run_together(connect, 8, work)
     assert tally(db, user, "post") == 8 * 50
-    assert db.execute(
-        "SELECT count(*) FROM achievements.user_steps WHERE user_id = %s", (user,)
-    ).fetchone()[0] == 400
+    assert (
+        db.execute(
+            "SELECT count(*) FROM achievements.user_steps WHERE user_id = %s", (user,)
+        ).fetchone()[0]
+        == 400
+    )
 
 
 def test_concurrent_first_steps_create_one_tally_row(db, connect):
@@ -37,8 +40,11 @@ def test_concurrent_first_steps_create_one_tally_row(db, connect):
     define_badge(db, "first_1", step="first", threshold=1)
     define_badge(db, "first_10", step="first", threshold=10)
     user = uuid.uuid4()
-    run_together(connect, 10, lambda i, conn: conn.execute(
-        "SELECT achievements.record_step(%s, 'first')", (user,)))
+    run_together(
+        connect,
+        10,
+        lambda i, conn: conn.execute("SELECT achievements.record_step(%s, 'first')", (user,)),
+    )
     assert tally(db, user, "first") == 10
     assert badges_of(db, user) == ["first_1", "first_10"]
     assert notifications_of(db, user) == [("badge", "first_1"), ("badge", "first_10")]
@@ -47,12 +53,18 @@ def test_concurrent_first_steps_create_one_tally_row(db, connect):
 def test_concurrent_undo_never_takes_more_than_there_is(db, connect):
     user = uuid.uuid4()
     db.execute("SELECT achievements.record_step(%s, 'post', 5)", (user,))
-    run_together(connect, 8, lambda i, conn: conn.execute(
-        "SELECT achievements.undo_step(%s, 'post', 1)", (user,)))
+    run_together(
+        connect,
+        8,
+        lambda i, conn: conn.execute("SELECT achievements.undo_step(%s, 'post', 1)", (user,)),
+    )
     assert tally(db, user, "post") == 0
-    assert db.execute(
-        "SELECT sum(count) FROM achievements.user_steps WHERE user_id = %s", (user,)
-    ).fetchone()[0] == 0
+    assert (
+        db.execute(
+            "SELECT sum(count) FROM achievements.user_steps WHERE user_id = %s", (user,)
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_concurrent_bulk_inserts_over_overlapping_users_neither_deadlock_nor_lose(db, connect):
@@ -60,7 +72,7 @@ def test_concurrent_bulk_inserts_over_overlapping_users_neither_deadlock_nor_los
 
     def work(i, conn):
         # Each session walks the users in a different order, in one statement per batch.
-        order = users[i * 37 % 200:] + users[: i * 37 % 200]
+        order = users[i * 37 % 200 :] + users[: i * 37 % 200]
         for _ in range(5):
             conn.execute(
                 """INSERT INTO achievements.user_steps (user_id, name, count)
@@ -86,14 +98,23 @@ def test_two_requirements_completed_in_concurrent_transactions_award_the_level(d
         first, second = connect(autocommit=False), connect(autocommit=False)
         first.execute("SELECT achievements.record_step(%s, 'a')", (user,))
         # The second session waits for the first one's user lock, then sees its tally.
-        waiting = blocked_call(db, second, lambda conn, user=user: (
-            conn.execute("SELECT achievements.record_step(%s, 'b')", (user,)), conn.commit()))
+        waiting = blocked_call(
+            db,
+            second,
+            lambda conn, user=user: (
+                conn.execute("SELECT achievements.record_step(%s, 'b')", (user,)),
+                conn.commit(),
+            ),
+        )
         first.commit()
         waiting.result()
-        assert db.execute(
-            "SELECT count(*) FROM achievements.user_levels WHERE user_id = %s AND level = 'both'",
-            (user,),
-        ).fetchone()[0] == 1
+        assert (
+            db.execute(
+                "SELECT count(*) FROM achievements.user_levels WHERE user_id = %s AND level = 'both'",
+                (user,),
+            ).fetchone()[0]
+            == 1
+        )
 
 
 @pytest.mark.parametrize("sessions", [20])
@@ -103,8 +124,14 @@ def test_level_is_awarded_once_under_many_sessions(db, connect, sessions):
         "INSERT INTO achievements.level_requirements (level, name, required_count) VALUES ('ten', 'post', 10)"
     )
     user = uuid.uuid4()
-    run_together(connect, sessions, lambda i, conn: conn.execute(
-        "SELECT achievements.record_step(%s, 'post')", (user,)))
-    assert db.execute(
-        "SELECT count(*) FROM achievements.user_levels WHERE user_id = %s", (user,)
-    ).fetchone()[0] == 1
+    run_together(
+        connect,
+        sessions,
+        lambda i, conn: conn.execute("SELECT achievements.record_step(%s, 'post')", (user,)),
+    )
+    assert (
+        db.execute(
+            "SELECT count(*) FROM achievements.user_levels WHERE user_id = %s", (user,)
+        ).fetchone()[0]
+        == 1
+    )

@@ -4,6 +4,7 @@ import uuid
 
 import psycopg
 import pytest
+
 from support.steps import tally
 
 
@@ -30,11 +31,13 @@ def test_record_step_sets_first_at_once_and_updated_at_each_time(db):
     user = uuid.uuid4()
     db.execute("SELECT achievements.record_step(%s, 'post')", (user,))
     first = db.execute(
-        "SELECT first_at, updated_at FROM achievements.user_achievements WHERE user_id = %s", (user,)
+        "SELECT first_at, updated_at FROM achievements.user_achievements WHERE user_id = %s",
+        (user,),
     ).fetchone()
     db.execute("SELECT achievements.record_step(%s, 'post')", (user,))
     again = db.execute(
-        "SELECT first_at, updated_at FROM achievements.user_achievements WHERE user_id = %s", (user,)
+        "SELECT first_at, updated_at FROM achievements.user_achievements WHERE user_id = %s",
+        (user,),
     ).fetchone()
     assert again[0] == first[0]
     assert again[1] > first[1]
@@ -121,11 +124,15 @@ def test_insert_defaults_count_to_one(db):
 def test_negative_log_rows_undo_and_may_not_cross_zero(db):
     user = uuid.uuid4()
     db.execute("SELECT achievements.record_step(%s, 'post', 2)", (user,))
-    db.execute("INSERT INTO achievements.user_steps (user_id, name, count) VALUES (%s, 'post', -1)", (user,))
+    db.execute(
+        "INSERT INTO achievements.user_steps (user_id, name, count) VALUES (%s, 'post', -1)",
+        (user,),
+    )
     assert tally(db, user, "post") == 1
     with pytest.raises(psycopg.Error) as err:
         db.execute(
-            "INSERT INTO achievements.user_steps (user_id, name, count) VALUES (%s, 'post', -2)", (user,)
+            "INSERT INTO achievements.user_steps (user_id, name, count) VALUES (%s, 'post', -2)",
+            (user,),
         )
     assert err.value.sqlstate == "AD003"
     assert "would fall below zero" in str(err.value)

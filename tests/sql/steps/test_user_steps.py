@@ -6,15 +6,17 @@ import uuid
 
 import psycopg
 import pytest
-from support.steps import tally
+
 from support.databases import APP_ROLE, SERVICE_ROLE
+from support.steps import tally
 
 
 def parts(db, user):
     """(table holding the row, count) of a user's log rows, in log order."""
     return db.execute(
         "SELECT tableoid::regclass::text, count FROM achievements.user_steps"
-        " WHERE user_id = %s ORDER BY id", (user,)
+        " WHERE user_id = %s ORDER BY id",
+        (user,),
     ).fetchall()
 
 
@@ -23,9 +25,12 @@ def test_each_path_logs_once_in_its_part_and_counts_once(db):
     db.execute("CREATE TABLE posts (id serial, author uuid, body text)")
     db.execute("SELECT achievements.track('posts', 'post', 'body', 'count', 'author')")
     db.execute("SELECT achievements.record_step(%s, 'post', 3)", (user,))
-    db.execute("INSERT INTO achievements.user_steps (user_id, name, count) VALUES (%s, 'post', 2)",
-               (user,))
-    db.execute("INSERT INTO posts (author, body) SELECT %s, 'x' FROM generate_series(1, 4)", (user,))
+    db.execute(
+        "INSERT INTO achievements.user_steps (user_id, name, count) VALUES (%s, 'post', 2)", (user,)
+    )
+    db.execute(
+        "INSERT INTO posts (author, body) SELECT %s, 'x' FROM generate_series(1, 4)", (user,)
+    )
     db.execute("SELECT achievements.undo_step(%s, 'post', 1)", (user,))
     assert parts(db, user) == [
         ("achievements_private.recorded_steps", 3),
@@ -34,8 +39,9 @@ def test_each_path_logs_once_in_its_part_and_counts_once(db):
         ("achievements_private.recorded_steps", -1),
     ]
     assert tally(db, user, "post") == 3 + 2 + 4 - 1
-    only = db.execute("SELECT count(*) FROM ONLY achievements.user_steps WHERE user_id = %s",
-                      (user,)).fetchone()[0]
+    only = db.execute(
+        "SELECT count(*) FROM ONLY achievements.user_steps WHERE user_id = %s", (user,)
+    ).fetchone()[0]
     assert only == 1
 
 
@@ -51,10 +57,13 @@ def test_updates_of_recorded_rows_are_refused_and_deletes_prune_them(db):
 
 
 @pytest.mark.parametrize("role", [APP_ROLE, SERVICE_ROLE])
-@pytest.mark.parametrize("statement", [
-    "INSERT INTO achievements_private.recorded_steps (user_id, name) VALUES ('{user}', 'post')",
-    "SELECT achievements_private.add_to_tallies(ARRAY['{user}']::achievements.user_ref[], ARRAY['post'], ARRAY[5], true)",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO achievements_private.recorded_steps (user_id, name) VALUES ('{user}', 'post')",
+        "SELECT achievements_private.add_to_tallies(ARRAY['{user}']::achievements.user_ref[], ARRAY['post'], ARRAY[5], true)",
+    ],
+)
 def test_no_role_but_the_owner_writes_recorded_steps_or_tallies(connect, db, role, statement):
     user = uuid.uuid4()
     db.execute("SELECT achievements.record_step(%s, 'post')", (user,))
@@ -71,5 +80,6 @@ def test_a_service_role_reads_recorded_rows_through_user_steps(connect, db):
     db.execute("SELECT achievements.record_step(%s, 'post', 2)", (user,))
     conn = connect()
     conn.execute(f"SET ROLE {SERVICE_ROLE}")
-    assert conn.execute("SELECT count FROM achievements.user_steps WHERE user_id = %s",
-                        (user,)).fetchall() == [(2,)]
+    assert conn.execute(
+        "SELECT count FROM achievements.user_steps WHERE user_id = %s", (user,)
+    ).fetchall() == [(2,)]

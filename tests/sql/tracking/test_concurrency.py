@@ -5,6 +5,7 @@ import random
 
 import psycopg
 import pytest
+
 from support.races import run_together
 from support.tracking import (
     GAUGES,
@@ -33,16 +34,25 @@ def test_sessions_mixing_statements_on_the_same_users(db, connect, mode):
     wire(db, mode, "track")
     # A level on the step, so that level awarding runs (and locks) under the same load.
     db.execute("INSERT INTO achievements.levels (name) VALUES ('regular')")
-    db.execute("INSERT INTO achievements.level_requirements (level, name, required_count)"
-               " VALUES ('regular', 's', 3)")
+    db.execute(
+        "INSERT INTO achievements.level_requirements (level, name, required_count)"
+        " VALUES ('regular', 's', 3)"
+    )
     shared, b, c = users(3)
     # Mostly the same user; multi-row statements touch the users in random orders.
     people = [shared, shared, shared, b, c, None]
     models = [Model(mode) for _ in range(SESSIONS)]
 
     def work(index, conn):
-        run_random_sequence(conn, mode, random.Random(index), models[index], people,
-                            statements=40, first_id=1 + index * 100_000)
+        run_random_sequence(
+            conn,
+            mode,
+            random.Random(index),
+            models[index],
+            people,
+            statements=40,
+            first_id=1 + index * 100_000,
+        )
 
     run_sessions(connect, work)
     expected: dict = {}
@@ -73,11 +83,15 @@ def test_overlapping_transactions_on_one_user(db, connect, mode):
         for round_ in range(5):
             first = base + round_ * 10
             with conn.transaction():
-                conn.execute("INSERT INTO items (id, user_id, val)"
-                             " SELECT g, %s, %s FROM generate_series(%s::int, %s::int) AS g",
-                             (shared, on, first, first + 4))
-                conn.execute("UPDATE items SET val = %s WHERE id BETWEEN %s AND %s",
-                             (other, first, first + 1))
+                conn.execute(
+                    "INSERT INTO items (id, user_id, val)"
+                    " SELECT g, %s, %s FROM generate_series(%s::int, %s::int) AS g",
+                    (shared, on, first, first + 4),
+                )
+                conn.execute(
+                    "UPDATE items SET val = %s WHERE id BETWEEN %s AND %s",
+                    (other, first, first + 1),
+                )
                 conn.execute("DELETE FROM items WHERE id = %s", (first + 4,))
 
     run_sessions(connect, work)
@@ -99,10 +113,12 @@ def test_sessions_inserting_users_in_opposite_orders_never_deadlock(db, connect)
         for round_ in range(10):
             first = 1 + index * 10_000 + round_ * 100
             with conn.transaction():
-                conn.execute("INSERT INTO items (id, user_id, val)"
-                             " SELECT %s + o, u, 'x'"
-                             " FROM unnest(%s::uuid[]) WITH ORDINALITY AS t(u, o)",
-                             (first, order))
+                conn.execute(
+                    "INSERT INTO items (id, user_id, val)"
+                    " SELECT %s + o, u, 'x'"
+                    " FROM unnest(%s::uuid[]) WITH ORDINALITY AS t(u, o)",
+                    (first, order),
+                )
                 conn.execute("UPDATE items SET val = NULL WHERE id = %s", (first + 1,))
 
     run_sessions(connect, work)
@@ -118,8 +134,9 @@ def test_row_level_single_row_statements_lose_nothing(db, connect):
     def work(index, conn):
         for i in range(30):
             row_id = 1 + index * 1000 + i
-            conn.execute("INSERT INTO items (id, user_id, val) VALUES (%s, %s, 'x')",
-                         (row_id, shared))
+            conn.execute(
+                "INSERT INTO items (id, user_id, val) VALUES (%s, %s, 'x')", (row_id, shared)
+            )
             if i % 3 == 0:
                 conn.execute("DELETE FROM items WHERE id = %s", (row_id,))
 
@@ -134,8 +151,10 @@ def test_a_failed_host_statement_counts_nothing(db, connect):
     wire(db, "count", "track")
     db.execute("""CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
                   $$BEGIN RAISE EXCEPTION 'refused'; END$$""")
-    db.execute("CREATE TRIGGER zzz_refuse AFTER INSERT ON items FOR EACH STATEMENT"
-               " EXECUTE FUNCTION refuse()")
+    db.execute(
+        "CREATE TRIGGER zzz_refuse AFTER INSERT ON items FOR EACH STATEMENT"
+        " EXECUTE FUNCTION refuse()"
+    )
     (a,) = users(1)
     with pytest.raises(psycopg.errors.RaiseException):
         db.execute("INSERT INTO items (user_id, val) VALUES (%s, 'x')", (a,))

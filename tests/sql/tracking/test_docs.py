@@ -18,8 +18,10 @@ def shown_results(block):
     for chunk in re.split(r"\n(?=SELECT [^;]*;\n--   )", block):
         match = re.match(r"(SELECT [^;]*;)\n((?:--   .*\n?)+)", chunk)
         if match:
-            rows = [tuple(cell.strip() for cell in line[5:].split("|"))
-                    for line in match.group(2).strip().splitlines()]
+            rows = [
+                tuple(cell.strip() for cell in line[5:].split("|"))
+                for line in match.group(2).strip().splitlines()
+            ]
             results.append((match.group(1), rows))
     return results
 
@@ -33,5 +35,6 @@ def test_example_runs_and_shows_the_right_results(db):
         got = [tuple(str(v) for v in r) for r in db.execute(query).fetchall()]
         assert got == rows, query
     # "one statement, two steps, one log row"
-    assert db.execute("SELECT count(*), sum(count) FROM achievements.user_steps"
-                      " WHERE name = 'publish'").fetchone() == (1, 2)
+    assert db.execute(
+        "SELECT count(*), sum(count) FROM achievements.user_steps WHERE name = 'publish'"
+    ).fetchone() == (1, 2)

@@ -5,6 +5,7 @@ qualifying events computed by a reference model (counters)."""
 import random
 
 import pytest
+
 from support.tracking import (
     GAUGES,
     LEVELS,
@@ -34,8 +35,10 @@ def test_random_sequence_matches_recount(db, mode, level, seed):
     if mode in GAUGES:
         assert tallies(db) == recount(db, mode)
     # The log adds up to the tallies: nothing was written around user_steps.
-    logged = db.execute("SELECT user_id, sum(count)::int FROM achievements.user_steps"
-                        " GROUP BY user_id HAVING sum(count) <> 0").fetchall()
+    logged = db.execute(
+        "SELECT user_id, sum(count)::int FROM achievements.user_steps"
+        " GROUP BY user_id HAVING sum(count) <> 0"
+    ).fetchall()
     assert dict(logged) == model.expected()
 
 
@@ -50,8 +53,7 @@ def test_random_transactions_that_roll_back_leave_no_trace(db, mode):
     run_random_sequence(db, mode, rng, model, people, statements=15)
     before = tallies(db)
     with pytest.raises(RuntimeError), db.transaction():
-        run_random_sequence(db, mode, rng, _copy(model), people,
-                            statements=15)
+        run_random_sequence(db, mode, rng, _copy(model), people, statements=15)
         raise RuntimeError("roll back")
     assert tallies(db) == before == model.expected()
 
@@ -69,13 +71,17 @@ def test_random_sequence_on_a_partitioned_table(db, mode, level):
     """Updates that move some rows to another partition and leave others in place: old and new
     rows still pair up in the transition tables."""
     if is_boolean(mode):
-        db.execute("CREATE TABLE items (id int, user_id uuid, val boolean, note text)"
-                   " PARTITION BY LIST (val)")
+        db.execute(
+            "CREATE TABLE items (id int, user_id uuid, val boolean, note text)"
+            " PARTITION BY LIST (val)"
+        )
         for name, values in [("t", "true"), ("f", "false"), ("n", "NULL")]:
             db.execute(f"CREATE TABLE items_{name} PARTITION OF items FOR VALUES IN ({values})")
     else:
-        db.execute("CREATE TABLE items (id int, user_id uuid, val text, note text)"
-                   " PARTITION BY LIST ((val IS NULL))")
+        db.execute(
+            "CREATE TABLE items (id int, user_id uuid, val text, note text)"
+            " PARTITION BY LIST ((val IS NULL))"
+        )
         db.execute("CREATE TABLE items_set PARTITION OF items FOR VALUES IN (false)")
         db.execute("CREATE TABLE items_null PARTITION OF items FOR VALUES IN (true)")
     wire(db, mode, level)

@@ -1,4 +1,4 @@
-"""CLI commands for badges: catalog apply, award, progress, leaderboard, listen.
+"""The badge commands: catalog apply, award, progress, leaderboard, listen.
 
 Each command is one call of an SQL function (the logic is in SQL); this module only parses
 arguments and files, and prints. SQL errors become one AchievementsError with the server's
@@ -19,7 +19,8 @@ from typing import Any
 import psycopg
 
 from achievements_db.client import Client
-from achievements_db.database import Target, connect
+from achievements_db.conninfo import Target
+from achievements_db.database import connect
 from achievements_db.errors import AchievementsError
 
 if sys.version_info >= (3, 11):
@@ -63,7 +64,8 @@ def read_catalog(path: Path) -> dict[str, Any]:
     """The TOML file as a JSON-ready dict; AchievementsError when unreadable or not TOML."""
     try:
         with path.open("rb") as f:
-            return _jsonable(tomllib.load(f))
+            catalog: dict[str, Any] = _jsonable(tomllib.load(f))
+            return catalog
     except OSError as exc:
         raise AchievementsError(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -89,8 +91,11 @@ def _cmd_catalog_apply(args: argparse.Namespace, target: Target) -> int:
 def _cmd_award(args: argparse.Namespace, target: Target) -> int:
     with connect(target) as conn, _sql_errors():
         awarded = Client(conn).award_badge(args.user, args.badge)
-    print(f"awarded {args.badge} to {args.user}" if awarded
-          else f"{args.user} already holds {args.badge}")
+    print(
+        f"awarded {args.badge} to {args.user}"
+        if awarded
+        else f"{args.user} already holds {args.badge}"
+    )
     return 0
 
 
@@ -100,8 +105,9 @@ def progress_bar(current: int, target: int, width: int = BAR_WIDTH) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines)
@@ -110,8 +116,16 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 def _cmd_progress(args: argparse.Namespace, target: Target) -> int:
     with connect(target) as conn, _sql_errors():
         rows = Client(conn).badge_progress(args.user)
-    table = [[r.code, r.name, progress_bar(r.current, r.target), f"{r.current}/{r.target}",
-              r.earned_at.strftime("%Y-%m-%d %H:%M") if r.earned_at else ""] for r in rows]
+    table = [
+        [
+            r.code,
+            r.name,
+            progress_bar(r.current, r.target),
+            f"{r.current}/{r.target}",
+            r.earned_at.strftime("%Y-%m-%d %H:%M") if r.earned_at else "",
+        ]
+        for r in rows
+    ]
     print(_table(["badge", "name", "progress", "", "earned"], table))
     print(f"{sum(r.earned_at is not None for r in rows)} of {len(rows)} badge(s) earned")
     return 0
@@ -154,14 +168,15 @@ def _timestamp(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[Any]) -> None:
     """Adds the badge commands to the achievements-db parser."""
     catalog = commands.add_parser("catalog", help="declare levels, requirements and badges")
     actions = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
     apply = actions.add_parser("apply", help="apply a TOML catalog: idempotent, prints each change")
     apply.add_argument("file", metavar="FILE.toml")
-    apply.add_argument("--dry-run", action="store_true",
-                       help="print what would change and change nothing")
+    apply.add_argument(
+        "--dry-run", action="store_true", help="print what would change and change nothing"
+    )
     apply.set_defaults(run=_cmd_catalog_apply)
 
     award = commands.add_parser("award", help="award a badge to a user (idempotent)")
@@ -175,13 +190,22 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     board = commands.add_parser("leaderboard", help="the users with the most points")
     board.add_argument("--limit", type=int, default=10, help="how many rows (default 10)")
-    board.add_argument("--since", type=_timestamp, metavar="TIME",
-                       help="count only badges earned since TIME (ISO 8601; UTC when no offset)")
+    board.add_argument(
+        "--since",
+        type=_timestamp,
+        metavar="TIME",
+        help="count only badges earned since TIME (ISO 8601; UTC when no offset)",
+    )
     board.set_defaults(run=_cmd_leaderboard)
 
-    listen = commands.add_parser("listen",
-                                 help="print each notification as one JSON line as it arrives")
+    listen = commands.add_parser(
+        "listen", help="print each notification as one JSON line as it arrives"
+    )
     listen.add_argument("--count", type=int, metavar="N", help="stop after N notifications")
-    listen.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help="stop after SECONDS (default: run until interrupted)")
+    listen.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop after SECONDS (default: run until interrupted)",
+    )
     listen.set_defaults(run=_cmd_listen)

@@ -1,0 +1,143 @@
+"""Typed helpers over the SQL API: Client over a psycopg Connection, AsyncClient over an
+AsyncConnection. Both are built from the one table of calls in calls.py: each method is one
+statement of the SQL function of the same name, with plain dataclasses back (rows.py).
+Creating a client never touches the database. Errors are psycopg's, with the SQLSTATE and
+message the SQL raised (see the README's error table)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import psycopg
+
+from achievements_db.client import calls
+from achievements_db.client.calls import Call, UserId
+from achievements_db.client.rows import (
+    BadgeProgress,
+    BadgeStat,
+    CatalogChange,
+    EarnedBadge,
+    LeaderboardRow,
+    PublicBadge,
+    Requirement,
+    TrackedStep,
+)
+
+__all__ = [
+    "AsyncClient",
+    "BadgeProgress",
+    "BadgeStat",
+    "CatalogChange",
+    "Client",
+    "EarnedBadge",
+    "LeaderboardRow",
+    "PublicBadge",
+    "Requirement",
+    "TrackedStep",
+    "UserId",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _sync(call: Callable[P, Call[T]]) -> Callable[Concatenate[Client, P], T]:
+    """The method of Client that runs `call`."""
+
+    @functools.wraps(call)
+    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run(call(*args, **kwargs))
+
+    return method
+
+
+def _async(call: Callable[P, Call[T]]) -> Callable[Concatenate[AsyncClient, P], Awaitable[T]]:
+    """The method of AsyncClient that runs `call`."""
+
+    @functools.wraps(call)
+    async def method(self: AsyncClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._run(call(*args, **kwargs))
+
+    return method
+
+
+class Client:
+    """Sync helpers over a psycopg connection. user_id=None means the request's user."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def _run(self, call: Call[T]) -> T:
+        with self.conn.cursor() as cur:
+            cur.execute(call.query, call.params)
+            return call.shape(cur.fetchall())
+
+    record_step = _sync(calls.record_step)
+    undo_step = _sync(calls.undo_step)
+    steps_required = _sync(calls.steps_required)
+    user_achieved = _sync(calls.user_achieved)
+    current_user_id = _sync(calls.current_user_id)
+    backfill_levels = _sync(calls.backfill_levels)
+    track = _sync(calls.track)
+    untrack = _sync(calls.untrack)
+    tracked = _sync(calls.tracked)
+    award_badge = _sync(calls.award_badge)
+    claim_badge = _sync(calls.claim_badge)
+    revoke_badge = _sync(calls.revoke_badge)
+    has_badge = _sync(calls.has_badge)
+    backfill_badge = _sync(calls.backfill_badge)
+    set_badge_public = _sync(calls.set_badge_public)
+    compact_counters = _sync(calls.compact_counters)
+    badge_progress = _sync(calls.badge_progress)
+    user_badges_page = _sync(calls.user_badges_page)
+    public_badges = _sync(calls.public_badges)
+    user_points = _sync(calls.user_points)
+    leaderboard = _sync(calls.leaderboard)
+    user_rank = _sync(calls.user_rank)
+    badge_stats = _sync(calls.badge_stats)
+    mark_read = _sync(calls.mark_read)
+    mark_all_read = _sync(calls.mark_all_read)
+    unread_count = _sync(calls.unread_count)
+    apply_catalog = _sync(calls.apply_catalog)
+
+
+class AsyncClient:
+    """The same helpers over a psycopg AsyncConnection."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+
+    async def _run(self, call: Call[T]) -> T:
+        async with self.conn.cursor() as cur:
+            await cur.execute(call.query, call.params)
+            return call.shape(await cur.fetchall())
+
+    record_step = _async(calls.record_step)
+    undo_step = _async(calls.undo_step)
+    steps_required = _async(calls.steps_required)
+    user_achieved = _async(calls.user_achieved)
+    current_user_id = _async(calls.current_user_id)
+    backfill_levels = _async(calls.backfill_levels)
+    track = _async(calls.track)
+    untrack = _async(calls.untrack)
+    tracked = _async(calls.tracked)
+    award_badge = _async(calls.award_badge)
+    claim_badge = _async(calls.claim_badge)
+    revoke_badge = _async(calls.revoke_badge)
+    has_badge = _async(calls.has_badge)
+    backfill_badge = _async(calls.backfill_badge)
+    set_badge_public = _async(calls.set_badge_public)
+    compact_counters = _async(calls.compact_counters)
+    badge_progress = _async(calls.badge_progress)
+    user_badges_page = _async(calls.user_badges_page)
+    public_badges = _async(calls.public_badges)
+    user_points = _async(calls.user_points)
+    leaderboard = _async(calls.leaderboard)
+    user_rank = _async(calls.user_rank)
+    badge_stats = _async(calls.badge_stats)
+    mark_read = _async(calls.mark_read)
+    mark_all_read = _async(calls.mark_all_read)
+    unread_count = _async(calls.unread_count)
+    apply_catalog = _async(calls.apply_catalog)

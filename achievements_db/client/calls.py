@@ -1,0 +1,238 @@
+"""The table of calls: one function per SQL function of the public API, saying how to call it
+(the query and its parameters) and how to read its rows. Client and AsyncClient are built from
+it, so the sync and async methods cannot drift apart; each adds no logic the SQL lacks.
+user_id=None means the request's user (the SQL default, current_user_id())."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from achievements_db.client.rows import (
+    BadgeProgress,
+    BadgeStat,
+    CatalogChange,
+    EarnedBadge,
+    LeaderboardRow,
+    PublicBadge,
+    Requirement,
+    TrackedStep,
+)
+
+UserId = UUID | int | str
+T = TypeVar("T")
+Rows = Sequence[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One statement to run, and how to turn its rows into the result."""
+
+    query: sql.Composed
+    params: tuple[Any, ...]
+    shape: Callable[[Rows], T]
+
+
+def _scalar(rows: Rows) -> Any:
+    return rows[0][0]
+
+
+def _rows(cls: Callable[..., T]) -> Callable[[Rows], list[T]]:
+    return lambda rows: [cls(*r) for r in rows]
+
+
+def _select(function: str, arguments: sql.Composable, table: bool) -> sql.Composed:
+    """SELECT achievements.function(arguments), or SELECT * FROM it for a table function."""
+    template = "SELECT * FROM {}.{}({})" if table else "SELECT {}.{}({})"
+    return sql.SQL(template).format(
+        sql.Identifier("achievements"), sql.Identifier(function), arguments
+    )
+
+
+def _positional(
+    function: str, args: Sequence[Any], shape: Callable[[Rows], T], *, table: bool = False
+) -> Call[T]:
+    """SELECT [* FROM] achievements.function(%s, ...), without trailing None arguments, so that
+    the SQL defaults apply."""
+    given = list(args)
+    while given and given[-1] is None:
+        given.pop()
+    placeholders = sql.SQL(", ").join(sql.Placeholder() * len(given))
+    return Call(_select(function, placeholders, table), tuple(given), shape)
+
+
+def _named(
+    function: str, kwargs: dict[str, Any], shape: Callable[[Rows], T], *, table: bool = False
+) -> Call[T]:
+    """SELECT [* FROM] achievements.function(name => %s, ...), leaving out None arguments so
+    that the SQL defaults apply."""
+    given = {k: v for k, v in kwargs.items() if v is not None}
+    arguments = sql.SQL(", ").join(
+        sql.SQL("{} => {}").format(sql.Identifier(k), sql.Placeholder()) for k in given
+    )
+    return Call(_select(function, arguments, table), tuple(given.values()), shape)
+
+
+# Steps and levels
+
+
+def record_step(user_id: UserId, step: str, count: int = 1) -> Call[int]:
+    """Records `count` steps for a user; returns the new tally."""
+    return _positional("record_step", [user_id, step, count], _scalar)
+
+
+def undo_step(user_id: UserId, step: str, count: int = 1) -> Call[int]:
+    """Takes back up to `count` steps, never below 0; returns the new tally."""
+    return _positional("undo_step", [user_id, step, count], _scalar)
+
+
+def steps_required(level: str, user_id: UserId | None = None) -> Call[list[Requirement]]:
+    """The requirements of a level the user has not met; required_count is what is missing."""
+    return _positional("steps_required", [level, user_id], _rows(Requirement), table=True)
+
+
+def user_achieved(level: str, user_id: UserId | None = None) -> Call[bool]:
+    """Whether the user meets every requirement of the level."""
+    return _positional("user_achieved", [level, user_id], _scalar)
+
+
+def current_user_id() -> Call[Any]:
+    """The user of the current request (the JWT claim), or None."""
+    return _positional("current_user_id", [], _scalar)
+
+
+def backfill_levels(level: str | None = None) -> Call[int]:
+    """Awards a level (all when None) to every user who meets it; returns how many."""
+    return _positional("backfill_levels", [level], _scalar)
+
+
+# Tracking
+
+
+def track(
+    table: str, step: str, column: str, mode: str = "count", user_column: str | None = None
+) -> Call[bool]:
+    """Counts `step` from a table; true when it wired triggers, false when already tracked."""
+    return _positional("track", [table, step, column, mode, user_column], _scalar)
+
+
+def untrack(table: str, step: str) -> Call[bool]:
+    """Removes what track() wired; the tallies stay."""
+    return _positional("untrack", [table, step], _scalar)
+
+
+def tracked() -> Call[list[TrackedStep]]:
+    """What track() has wired."""
+    return _positional("tracked", [], _rows(TrackedStep), table=True)
+
+
+# Badges
+
+
+def award_badge(user_id: UserId, code: str) -> Call[bool]:
+    """Awards a badge; true when newly awarded."""
+    return _positional("award_badge", [user_id, code], _scalar)
+
+
+def claim_badge(code: str) -> Call[bool]:
+    """The request's user claims a client_grantable badge; true when newly awarded."""
+    return _positional("claim_badge", [code], _scalar)
+
+
+def revoke_badge(user_id: UserId, code: str) -> Call[bool]:
+    """Takes a badge back; true when the user held it."""
+    return _positional("revoke_badge", [user_id, code], _scalar)
+
+
+def has_badge(user_id: UserId, code: str) -> Call[bool]:
+    """Whether the user holds the badge."""
+    return _positional("has_badge", [user_id, code], _scalar)
+
+
+def backfill_badge(code: str) -> Call[int]:
+    """Awards a badge to every user who already qualifies, silently; returns how many."""
+    return _positional("backfill_badge", [code], _scalar)
+
+
+def set_badge_public(code: str, is_public: bool) -> Call[bool]:
+    """The request's user shows or hides one of their badges; true when they hold it."""
+    return _positional("set_badge_public", [code, is_public], _scalar)
+
+
+def compact_counters() -> Call[int]:
+    """Folds the append-only counter rows; returns how many rows it removed."""
+    return _positional("compact_counters", [], _scalar)
+
+
+def badge_progress(user_id: UserId | None = None) -> Call[list[BadgeProgress]]:
+    """Progress toward every badge the user can see ("5/10")."""
+    return _named("badge_progress", {"user_id": user_id}, _rows(BadgeProgress), table=True)
+
+
+def user_badges_page(
+    user_id: UserId | None = None, after: str | None = None, limit: int | None = None
+) -> Call[list[EarnedBadge]]:
+    """The user's badges, newest first, a page at a time (after: last code of the page)."""
+    return _named(
+        "user_badges_page",
+        {"user_id": user_id, "after": after, "lim": limit},
+        _rows(EarnedBadge),
+        table=True,
+    )
+
+
+def public_badges(user_id: UserId) -> Call[list[PublicBadge]]:
+    """The badges a user shows to others."""
+    return _positional("public_badges", [user_id], _rows(PublicBadge), table=True)
+
+
+def user_points(user_id: UserId | None = None) -> Call[int]:
+    """The points of the badges the user holds."""
+    return _named("user_points", {"user_id": user_id}, _scalar)
+
+
+def leaderboard(
+    limit: int | None = None, since: datetime | None = None
+) -> Call[list[LeaderboardRow]]:
+    """The users with the most points; ties share a rank."""
+    return _named("leaderboard", {"lim": limit, "since": since}, _rows(LeaderboardRow), table=True)
+
+
+def user_rank(user_id: UserId | None = None, since: datetime | None = None) -> Call[int]:
+    """The user's rank on the leaderboard."""
+    return _named("user_rank", {"user_id": user_id, "since": since}, _scalar)
+
+
+def badge_stats() -> Call[list[BadgeStat]]:
+    """Holders of each badge and their share of all users."""
+    query = sql.SQL("SELECT code, holders, share FROM achievements.badge_stats ORDER BY code")
+    return Call(query.format(), (), _rows(BadgeStat))
+
+
+# Notifications and the catalog
+
+
+def mark_read(notification_id: int) -> Call[bool]:
+    """Marks one of the request user's notifications read; true when it was unread."""
+    return _positional("mark_read", [notification_id], _scalar)
+
+
+def mark_all_read() -> Call[int]:
+    """Marks every unread notification of the request's user read; returns how many."""
+    return _positional("mark_all_read", [], _scalar)
+
+
+def unread_count() -> Call[int]:
+    """The number of unread notifications of the request's user."""
+    return _positional("unread_count", [], _scalar)
+
+
+def apply_catalog(catalog: dict[str, Any], dry_run: bool = False) -> Call[list[CatalogChange]]:
+    """Applies a catalog of levels, requirements and badges; returns the changes."""
+    return _positional("apply_catalog", [Jsonb(catalog), dry_run], _rows(CatalogChange), table=True)

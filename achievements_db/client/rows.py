@@ -1,0 +1,98 @@
+"""The rows the typed helpers return: plain frozen dataclasses, one per result shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A requirement of a level not met yet; required_count is what is still missing."""
+
+    id: int
+    name: str
+    level: str
+    required_count: int
+    priority: int
+
+
+@dataclass(frozen=True)
+class TrackedStep:
+    """A table and step wired by track(); user_column None means the request's user."""
+
+    table: str
+    step: str
+    column: str
+    mode: str
+    user_column: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class BadgeProgress:
+    """Progress toward one badge: current out of target; earned_at when held."""
+
+    code: str
+    name: str
+    current: int
+    target: int
+    earned_at: datetime | None
+
+
+@dataclass(frozen=True)
+class EarnedBadge:
+    """A badge the user holds (user_badges_page)."""
+
+    badge: str
+    name: str
+    description: str | None
+    icon: str | None
+    category: str | None
+    points: int
+    rarity: str
+    earned_at: datetime
+    is_public: bool
+
+
+@dataclass(frozen=True)
+class PublicBadge:
+    """A badge a user shows to others (public_badges)."""
+
+    badge: str
+    name: str
+    icon: str | None
+    category: str | None
+    points: int
+    rarity: str
+    earned_at: datetime
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    """One row of the leaderboard; ties share a rank."""
+
+    rank: int
+    user_id: Any
+    points: int
+    badges: int
+
+
+@dataclass(frozen=True)
+class BadgeStat:
+    """Holders of a badge and their share (0 to 1) of all users with any tally."""
+
+    code: str
+    holders: int
+    share: float
+
+
+@dataclass(frozen=True)
+class CatalogChange:
+    """One change apply_catalog made (or, in a dry run, would make)."""
+
+    object: str
+    name: str
+    action: str
+    detail: str
