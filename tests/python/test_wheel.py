@@ -1,4 +1,4 @@
-"""The built wheel carries migrations/ and sql/, and finds them when installed."""
+"""The built wheel carries migrations/ (with the release manifest), every file of sql/ and the\npy.typed marker."""
 
 import subprocess
 import sys
@@ -29,5 +29,8 @@ def test_wheel_contains_the_sql(tmp_path):
     migrations = sorted(p.name for p in (ROOT / "migrations").glob("*.sql"))
     for name in migrations:
         assert f"achievements_db/_data/migrations/{name}" in names
-    assert "achievements_db/_data/sql/achievements.sql" in names
+    for path in (ROOT / "sql").rglob("*.sql"):
+        assert f"achievements_db/_data/sql/{path.relative_to(ROOT / 'sql').as_posix()}" in names
+    assert "achievements_db/_data/migrations/released.toml" in names
+    assert "achievements_db/py.typed" in names
     assert any(n.endswith("entry_points.txt") for n in names)

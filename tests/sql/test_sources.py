@@ -75,3 +75,25 @@ def test_grep_finds_each_function_in_one_file():
     for name in names:
         files = [p for p in source_files() if f"FUNCTION {name}(" in p.read_text()]
         assert len(files) == 1, (name, files)
+
+
+def test_a_comment_above_every_function_says_what_it_guarantees():
+    for path in source_files():
+        lines = path.read_text().splitlines()
+        for number, line in enumerate(lines):
+            if line.startswith("CREATE FUNCTION"):
+                above = next(prev for prev in reversed(lines[:number]) if prev.strip())
+                assert above.startswith("--"), f"{path.name}:{number + 1}: {line}"
+
+
+def test_every_public_object_explains_itself_in_psql(db):
+    """\\df+ and \\d+ show a comment for every function, table and view of the public API."""
+    silent = db.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc AS p"
+        " WHERE p.pronamespace = 'achievements'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL"
+        " UNION ALL"
+        " SELECT c.oid::regclass::text FROM pg_class AS c"
+        " WHERE c.relnamespace = 'achievements'::regnamespace AND c.relkind IN ('r', 'p', 'v')"
+        "   AND obj_description(c.oid, 'pg_class') IS NULL"
+    ).fetchall()
+    assert silent == []

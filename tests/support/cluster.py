@@ -7,6 +7,7 @@ cluster runs as an unprivileged system user (created if missing), as pgserver it
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -70,7 +71,10 @@ class Cluster:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
-            ensure_user_exists(SERVICE_USER)
+            # Test processes start at once under pytest-xdist: one creates the user at a time.
+            with open(Path(tempfile.gettempdir()) / "achievements-test-user.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                ensure_user_exists(SERVICE_USER)
             ensure_prefix_permissions(self.bindir)
             import pwd
 
