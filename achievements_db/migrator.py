@@ -162,7 +162,8 @@ def _yoyo(target: Target, settings: dict[str, str], conn: psycopg.Connection[Any
 
 def _one_by_one(label: str, migrations: Any, step: Callable[[Any], object]) -> list[str]:
     """Runs step(migration) for each, in order, one transaction each; returns their ids.
-    Stops at the first failure with AchievementsError naming `label` and the migration."""
+    Stops at the first failure with AchievementsError naming `label` and the migration; the
+    migrations before it stay applied."""
     done: list[str] = []
     for migration in migrations:
         _run(f"{label} {migration.id}", functools.partial(step, migration))
@@ -202,14 +203,77 @@ def migrate(
             return _one_by_one("migration", backend.to_apply(migrations), backend.apply_one)
 
 
-def rollback(target: Target, count: int | None = 1) -> list[str]:
-    """Rolls back the newest `count` applied migrations (all when None); returns their ids."""
+Confirm = Callable[[dict[str, int]], bool]
+
+
+def _row_counts(backend: Any) -> dict[str, int]:
+    """The rows of every table of the package that holds data, by table name (ONLY: a child
+    table's rows count once, in the child); not its own bookkeeping (install options, applied
+    migrations)."""
+    tables = backend.execute(
+        "SELECT c.oid::regclass::text FROM pg_class AS c"
+        " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname IN ('achievements', 'achievements_private') AND c.relkind = 'r'"
+        "   AND c.oid::regclass::text NOT IN ("
+        "       'achievements_private.install_options', 'achievements_private.applied_migrations')"
+        " ORDER BY 1"
+    ).fetchall()
+    return {
+        name: backend.execute(f"SELECT count(*) FROM ONLY {name}").fetchone()[0]
+        for (name,) in tables
+    }
+
+
+def rollback(
+    target: Target,
+    count: int | None = 1,
+    *,
+    confirm: bool | Confirm = False,
+    untrack: bool = False,
+) -> list[str]:
+    """Rolls back the newest `count` applied migrations (all when None), all in one
+    transaction: either every one of them is rolled back or none is. Returns their ids.
+
+    When the rollback would delete rows (it counts, inside its transaction, the rows of every
+    table of the package before and after), it goes on only if `confirm` is True or a
+    function that, given {table: rows removed}, returns True; otherwise it changes nothing and
+    raises AchievementsError listing them. With `untrack`, it first untracks every table that
+    track() wired (their triggers go, their rows stay), so that removing the package is not
+    blocked by them."""
+    if count is not None and count < 1:
+        raise AchievementsError(
+            f"cannot roll back {count} migrations: count must be 1 or more (or all)"
+        )
     migrations = read_migrations(str(migrations_dir()))
     with _locked(target) as conn, _yoyo(target, {}, conn) as backend:
-        to_undo = list(backend.to_rollback(migrations))
-        if count is not None:
-            to_undo = to_undo[:count]
-        return _one_by_one("rollback of", to_undo, backend.rollback_one)
+        to_undo = list(backend.to_rollback(migrations))[:count]
+        if not to_undo:
+            return []
+        with backend.transaction():
+            before = _row_counts(backend)
+            if untrack:
+                _run(
+                    "untracking the tables of track()",
+                    lambda: backend.execute(
+                        "SELECT achievements.untrack(tbl, step) FROM achievements.tracked()"
+                    ),
+                )
+            for migration in to_undo:
+                _run(
+                    f"rollback of {migration.id}",
+                    functools.partial(migration.process_steps, backend, "rollback"),
+                )
+                backend.unmark_one(migration, log=False)
+                backend.log_migration(migration, "rollback")
+            after = _row_counts(backend)
+            removed = {t: n - after.get(t, 0) for t, n in before.items() if n > after.get(t, 0)}
+            if removed and not (confirm is True or (callable(confirm) and confirm(removed))):
+                lost = ", ".join(f"{n} from {t}" for t, n in removed.items())
+                raise AchievementsError(
+                    f"rolling back {', '.join(m.id for m in to_undo)} would delete rows ({lost}); "
+                    "nothing was changed: confirm to go on (achievements-db rollback --yes)"
+                )
+        return [m.id for m in to_undo]
 
 
 def status(target: Target) -> list[MigrationStatus]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from achievements_db import migrator
@@ -20,12 +21,41 @@ def _migrate(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
+def _confirm(yes: bool) -> migrator.Confirm:
+    """Shows the rows a rollback would delete; goes on with --yes, else asks on a terminal."""
+
+    def confirm(removed: dict[str, int]) -> bool:
+        print("this rollback deletes:", file=sys.stderr)
+        for table, rows in removed.items():
+            print(f"  {rows:>10,} rows of {table}", file=sys.stderr)
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        answer = input("delete them? [y/N] ")
+        return answer.strip().lower() in ("y", "yes")
+
+    return confirm
+
+
 def _rollback(args: argparse.Namespace, target: Target) -> int:
-    undone = migrator.rollback(target, None if args.all else args.count)
+    undone = migrator.rollback(
+        target, None if args.all else args.count, confirm=_confirm(args.yes), untrack=args.untrack
+    )
     for migration_id in undone:
         print(f"rolled back {migration_id}")
     print("nothing to roll back" if not undone else f"{len(undone)} migration(s) rolled back")
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
+    return value
 
 
 def _status(args: argparse.Namespace, target: Target) -> int:
@@ -59,13 +89,27 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     migrate.set_defaults(run=_migrate)
 
-    rollback = commands.add_parser("rollback", help="roll back the newest migration(s)")
+    rollback = commands.add_parser(
+        "rollback",
+        help="roll back the newest migration(s), all in one transaction",
+        description="Rolls back the newest migration(s) in one transaction: all of them or "
+        "none. When that deletes rows, it lists them and asks first (on a terminal) or needs "
+        "--yes.",
+    )
     group = rollback.add_mutually_exclusive_group()
-    group.add_argument("--count", type=int, default=1, help="how many migrations (default 1)")
+    group.add_argument("--count", type=_positive, default=1, help="how many migrations (default 1)")
     group.add_argument(
         "--all",
         action="store_true",
         help="roll back every migration: removes achievements-db and its data",
+    )
+    rollback.add_argument(
+        "--yes", action="store_true", help="delete the rows the rollback removes without asking"
+    )
+    rollback.add_argument(
+        "--untrack",
+        action="store_true",
+        help="first untrack every table of track(): their triggers go, their rows stay",
     )
     rollback.set_defaults(run=_rollback)
 

@@ -1,8 +1,28 @@
 -- Recording and undoing steps by call (owner and service roles).
 
+-- Raises AD110: `step` is a gauge that track() keeps equal to the rows of a table, which a
+-- recorded or undone step would make drift (the table's next DELETE could then fail with AD003).
+CREATE FUNCTION achievements_private.refuse_tracked_gauge(step text, fn text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tbl regclass := (SELECT t.tbl FROM achievements.tracked_steps AS t
+                      WHERE t.step = refuse_tracked_gauge.step AND t.mode IN ('toggle', 'toggle_boolean')
+                      LIMIT 1);
+BEGIN
+    RAISE EXCEPTION '%: step % is a gauge that achievements.track() keeps equal to the rows of table %',
+                    fn, quote_literal(step), tbl
+        USING ERRCODE = 'AD110',
+              HINT = format('Change the rows of %s instead; to set the gauge back to them, call achievements.recount(%L).', tbl, step);
+END
+$$;
+
 -- Records `count` steps of `step` for a user; returns the user's new tally of that step.
 -- Logs the step and adds it to the tally in one call of add_to_tallies: exact under
--- concurrency. Raises AD002 for a count below 1 or an empty step, AD005 for a NULL user.
+-- concurrency. Raises AD002 for a count below 1 or an empty step, AD005 for a NULL user, AD110
+-- for a gauge that track() keeps.
 CREATE FUNCTION achievements.record_step(user_id achievements.user_ref, step text, count int DEFAULT 1)
 RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER
@@ -20,6 +40,10 @@ BEGIN
             USING ERRCODE = 'AD002',
                   HINT = 'To take steps back, call achievements.undo_step(user_id, step, count).';
     END IF;
+    IF EXISTS (SELECT 1 FROM achievements.tracked_steps AS t
+                WHERE t.step = record_step.step AND t.mode IN ('toggle', 'toggle_boolean')) THEN
+        PERFORM achievements_private.refuse_tracked_gauge(step, 'record_step');
+    END IF;
     RETURN achievements_private.add_to_tallies(ARRAY[record_step.user_id], ARRAY[step], ARRAY[record_step.count], true);
 END
 $$;
@@ -29,7 +53,8 @@ COMMENT ON FUNCTION achievements.record_step(achievements.user_ref, text, int) I
 -- Takes back up to `count` steps of `step`; a tally never goes below 0. Returns the new tally.
 -- Locks the tally row first, so concurrent undos of one tally never take back more than it has.
 -- Logs the amount actually taken back as a negative row (nothing when the tally is already 0).
--- Raises AD002 for a count below 1 or an empty step, AD005 for a NULL user.
+-- Raises AD002 for a count below 1 or an empty step, AD005 for a NULL user, AD110 for a gauge
+-- that track() keeps.
 CREATE FUNCTION achievements.undo_step(user_id achievements.user_ref, step text, count int DEFAULT 1)
 RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER
@@ -49,6 +74,10 @@ BEGIN
                         coalesce(undo_step.count::text, 'NULL'), coalesce(quote_literal(step), 'NULL')
             USING ERRCODE = 'AD002',
                   HINT = 'count is how many steps to take back, e.g. achievements.undo_step(user_id, step, 1).';
+    END IF;
+    IF EXISTS (SELECT 1 FROM achievements.tracked_steps AS t
+                WHERE t.step = undo_step.step AND t.mode IN ('toggle', 'toggle_boolean')) THEN
+        PERFORM achievements_private.refuse_tracked_gauge(step, 'undo_step');
     END IF;
     SELECT t.count INTO tally
       FROM achievements.user_achievements AS t

@@ -11,7 +11,8 @@
 --
 -- SQLSTATEs: AD101 wrong trigger arguments, AD102 watched column missing, AD103 user column
 -- missing, AD104 wrong column type, AD105 transition table missing, AD106 not an AFTER trigger,
--- AD107 bad track() argument, AD108 already tracked differently, AD109 gauge step shared.
+-- AD107 bad track() argument, AD108 already tracked differently, AD109 gauge step shared, AD110
+-- record_step or undo_step on a gauge of track(), AD111 recount() of a step that is no gauge.
 
 -- What track() wired: one row per table and step, with the names of its triggers.
 CREATE TABLE achievements.tracked_steps (
@@ -26,4 +27,3 @@ CREATE TABLE achievements.tracked_steps (
 );
 COMMENT ON TABLE achievements.tracked_steps IS
     'Tables and steps wired by achievements.track(); read it through achievements.tracked(), change it only through track() and untrack().';
-SELECT achievements_private.grant_to_service_roles('SELECT, INSERT, DELETE', 'TABLE achievements.tracked_steps');

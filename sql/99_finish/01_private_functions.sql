@@ -1,12 +1,9 @@
--- Who may call what in achievements_private. Only the owner uses the schema, and the service
--- roles, which run track() and untrack() with their own rights. EXECUTE is revoked from PUBLIC
--- on every function here except those that public functions call with their caller's rights:
---   * the functions that current_user_id() (and so every row level security policy), the public
---     per-user reads and the badge_stats view call. Those public objects bind them when they are
---     created (SQL-standard bodies, a view); a role without USAGE on achievements_private cannot
---     name them, so it can call them only through the public API;
---   * for the service roles, the functions track() and untrack() call (their triggers run
---     counting functions created here, each granted as it is created).
+-- Who may call what in achievements_private: the owner alone uses the schema. EXECUTE is
+-- revoked from PUBLIC on every function here except those that public functions call with
+-- their caller's rights: what current_user_id() (and so every row level security policy), the
+-- public per-user reads, track() and untrack() and the badge_stats view call. Those public
+-- objects bind them when they are created (SQL-standard bodies, a view), and a role without
+-- USAGE on achievements_private cannot name them: it can call them only through the public API.
 -- The tables and sequences of achievements_private are granted to nobody.
 
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA achievements_private FROM PUBLIC;
@@ -21,15 +18,7 @@ GRANT EXECUTE ON FUNCTION
     achievements_private.user_rank(achievements.user_ref, timestamptz),
     achievements_private.has_badge(achievements.user_ref, text, boolean),
     achievements_private.badge_holder_counts(),
-    achievements_private.known_user_total()
+    achievements_private.known_user_total(),
+    achievements_private.track(regclass, text, text, text, text, name),
+    achievements_private.untrack(regclass, text, name)
 TO PUBLIC;
-
-SELECT achievements_private.grant_to_service_roles('USAGE', 'SCHEMA achievements_private');
-SELECT achievements_private.grant_to_service_roles('EXECUTE', 'FUNCTION
-    achievements_private.tracking_function_name(text),
-    achievements_private.check_tracking_arguments(text, oid, text[], text),
-    achievements_private.row_user_sql(text, text, text, text),
-    achievements_private.tracking_trigger_name(text, text),
-    achievements_private.forget_dropped_tables(),
-    achievements_private.create_counting_function(regclass, text, text, text, text),
-    achievements_private.drop_counting_function(oid, text)');

@@ -2,4 +2,5 @@
 -- with each new migration (a test keeps the two lists equal). A database installed from these
 -- files is then at the newest migration, and `achievements-db migrate` adopts it.
 INSERT INTO achievements_private.applied_migrations (id) VALUES
-    ('0001_baseline');
+    ('0001_baseline'),
+    ('0002_track_as_table_owner');

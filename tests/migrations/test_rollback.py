@@ -1,5 +1,6 @@
-"""Rollbacks: each one restores exactly the catalog of the migration before it, refuses while
-the application depends on what it would drop, and the database can go forward again."""
+"""Rollbacks: each one restores exactly the catalog of the migration before it; several are one
+transaction, all or nothing; they refuse while the application depends on what they would drop
+and delete rows only when confirmed."""
 
 import psycopg
 import pytest
@@ -22,7 +23,7 @@ def test_each_rollback_restores_the_catalog_before_its_migration(empty_database)
         assert migration in recorded
         before.append(snapshot(conninfo(name)))
     for migration in reversed(ids):
-        assert rollback(target(name)) == [migration]
+        assert rollback(target(name)) == [migration]  # no data yet: nothing to confirm
         before.pop()
         assert differences(before[-1], snapshot(conninfo(name))) == [], migration
     assert snapshot(conninfo(name))["relation"] == []
@@ -30,17 +31,28 @@ def test_each_rollback_restores_the_catalog_before_its_migration(empty_database)
     assert migrate(target(name)) == ids
 
 
-def test_rollback_refuses_while_the_application_depends_on_it(empty_database):
+def install_with_data(empty_database):
     name = empty_database()
     migrate(target(name))
     with psycopg.connect(conninfo(name), autocommit=True) as conn:
         conn.execute("CREATE TABLE posts (id int PRIMARY KEY, author uuid, body text)")
         conn.execute("SELECT achievements.track('posts', 'post', 'body', 'count', 'author')")
+        conn.execute(
+            "INSERT INTO achievements.badges (code, name, step, threshold) VALUES ('p', 'P', 'post', 1)"
+        )
+        conn.execute(
+            "INSERT INTO posts VALUES (1, gen_random_uuid(), 'x'), (2, gen_random_uuid(), 'y')"
+        )
+    return name
+
+
+def test_a_rollback_of_everything_is_all_or_nothing_and_says_what_blocks_it(empty_database):
+    name = install_with_data(empty_database)
+    with psycopg.connect(conninfo(name), autocommit=True) as conn:
         conn.execute("CREATE VIEW top AS SELECT * FROM achievements.user_levels")
-        conn.execute("INSERT INTO posts VALUES (1, gen_random_uuid(), 'x')")
     before = snapshot(conninfo(name))
     with pytest.raises(AchievementsError) as err:
-        rollback(target(name), count=None)
+        rollback(target(name), count=None, confirm=True)
     message = str(err.value)
     assert "rollback of 0001_baseline failed: achievements-db cannot be removed" in message
     assert (
@@ -48,15 +60,55 @@ def test_rollback_refuses_while_the_application_depends_on_it(empty_database):
         and "trigger achievements_post_ins on table public.posts" in message
     )
     assert "hint: Drop those objects first; untrack the tables of track()" in message
+    # The later migrations were not rolled back either: nothing changed.
     assert snapshot(conninfo(name)) == before
     assert all(s.applied for s in status(target(name)))
     with psycopg.connect(conninfo(name), autocommit=True) as conn:
         assert (
-            conn.execute("SELECT sum(count) FROM achievements.user_achievements").fetchone()[0] == 1
+            conn.execute("SELECT sum(count) FROM achievements.user_achievements").fetchone()[0] == 2
         )
         conn.execute("DROP VIEW top")
-        conn.execute("SELECT achievements.untrack(tbl, step) FROM achievements.tracked()")
-    assert rollback(target(name), count=None) == ["0001_baseline"]
+    every = [s.id for s in status(target(name))]
+    assert rollback(target(name), count=None, confirm=True, untrack=True) == every[::-1]
     with psycopg.connect(conninfo(name)) as conn:
-        assert conn.execute("SELECT count(*) FROM posts").fetchone()[0] == 1  # the app's data stays
+        assert conn.execute("SELECT count(*) FROM posts").fetchone()[0] == 2  # the app's rows stay
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'posts'::regclass"
+            ).fetchone()[0]
+            == 0
+        )
         assert conn.execute("SELECT to_regnamespace('achievements')").fetchone()[0] is None
+
+
+def test_a_rollback_that_deletes_rows_needs_confirmation_and_says_how_many(empty_database):
+    name = install_with_data(empty_database)
+    before = snapshot(conninfo(name))
+    with pytest.raises(AchievementsError) as err:
+        rollback(target(name), count=None, untrack=True)
+    message = str(err.value)
+    assert "would delete rows (" in message and "nothing was changed" in message
+    assert "2 from achievements.user_achievements" in message
+    assert "2 from achievements.user_badges" in message
+    assert snapshot(conninfo(name)) == before
+
+    asked = []
+
+    def decline(removed):
+        asked.append(removed)
+        return False
+
+    with pytest.raises(AchievementsError, match="nothing was changed"):
+        rollback(target(name), count=None, untrack=True, confirm=decline)
+    assert asked[0]["achievements.notifications"] == 2
+    assert asked[0]["achievements.user_badges"] == 2
+    assert snapshot(conninfo(name)) == before  # declined: still everything
+
+
+@pytest.mark.parametrize("count", [0, -1, -3])
+def test_a_count_below_one_is_refused(empty_database, count):
+    name = empty_database()
+    migrate(target(name))
+    with pytest.raises(AchievementsError, match="count must be 1 or more"):
+        rollback(target(name), count=count)
+    assert all(s.applied for s in status(target(name)))

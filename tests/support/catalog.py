@@ -1,6 +1,7 @@
 """A textual snapshot of everything achievements-db defines in a database: two snapshots are
 equal when the two databases hold the same objects with the same definitions, privileges and
-comments."""
+comments. Privileges are compared as they take effect: an object never granted (no ACL) and
+one whose ACL grants exactly the defaults are the same."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ SCHEMAS = ("achievements", "achievements_private")
 
 QUERIES = {
     "schema": """
-        SELECT nspname || ' owner=' || pg_get_userbyid(nspowner) || ' acl=' || coalesce(nspacl::text, '')
+        SELECT nspname || ' owner=' || pg_get_userbyid(nspowner) || ' acl=' || coalesce(nspacl, acldefault('n', nspowner))::text
                || ' comment=' || coalesce(obj_description(oid, 'pg_namespace'), '')
           FROM pg_namespace WHERE nspname = ANY(%(schemas)s)""",
     "relation": """
         SELECT n.nspname || '.' || c.relname || ' kind=' || c.relkind::text || ' rls=' || c.relrowsecurity::text
                || ' force_rls=' || c.relforcerowsecurity::text || ' options=' || coalesce(c.reloptions::text, '')
-               || ' owner=' || pg_get_userbyid(c.relowner) || ' acl=' || coalesce(c.relacl::text, '')
+               || ' owner=' || pg_get_userbyid(c.relowner) || ' acl=' || coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))::text
                || ' inherits=' || coalesce((SELECT string_agg(i.inhparent::regclass::text, ',')
                                               FROM pg_inherits AS i WHERE i.inhrelid = c.oid), '')
                || ' comment=' || coalesce(obj_description(c.oid, 'pg_class'), '')
@@ -46,13 +47,13 @@ QUERIES = {
     "index": "SELECT indexdef FROM pg_indexes WHERE schemaname = ANY(%(schemas)s)",
     "function": """
         SELECT pg_get_functiondef(p.oid) || ' owner=' || pg_get_userbyid(p.proowner)
-               || ' acl=' || coalesce(p.proacl::text, '')
+               || ' acl=' || coalesce(p.proacl, acldefault('f', p.proowner))::text
                || ' comment=' || coalesce(obj_description(p.oid, 'pg_proc'), '')
           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
          WHERE n.nspname = ANY(%(schemas)s)""",
     "type": """
         SELECT t.typname || ' ' || t.typtype::text || ' base=' || t.typbasetype::regtype::text ||
-               ' owner=' || pg_get_userbyid(t.typowner) || ' acl=' || coalesce(t.typacl::text, '') ||
+               ' owner=' || pg_get_userbyid(t.typowner) || ' acl=' || coalesce(t.typacl, acldefault('T', t.typowner))::text ||
                ' comment=' || coalesce(obj_description(t.oid, 'pg_type'), '')
           FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
          WHERE n.nspname = ANY(%(schemas)s) AND t.typtype IN ('d', 'e', 'c')

@@ -386,44 +386,90 @@ def test_host_writes_by_an_application_role_under_rls_are_counted(db, connect):
     assert tallies(db, "live") == recount(db, "toggle") == {a: 2}
 
 
-def test_a_service_role_tracks_a_table_it_may_trigger(db, connect):
+def test_only_the_owner_of_a_table_changes_how_it_is_counted(db, connect):
     create_host(db, "toggle")
     (a,) = users(1)
     db.execute("INSERT INTO items (user_id, val) VALUES (%s, 'x')", (a,))
+    db.execute("SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')")
     service = connect()
     service.execute(f"SET ROLE {SERVICE_ROLE}")
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        service.execute("SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')")
     db.execute(f"GRANT SELECT, TRIGGER ON items TO {SERVICE_ROLE}")
-    service.execute("SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')")
-    assert tallies(db, "live") == {a: 1}
-    assert service.execute("SELECT step FROM achievements.tracked()").fetchall() == [("live",)]
-    db.execute("INSERT INTO items (user_id, val) VALUES (%s, 'x')", (a,))
-    assert tallies(db, "live") == {a: 2}
-    # Only the owner of a table may drop its triggers.
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        service.execute("SELECT achievements.untrack('items', 'live')")
-    assert len(triggers(db)) == 4
-    assert db.execute("SELECT achievements.untrack('items', 'live')").fetchone()[0] is True
-    assert triggers(db) == {}
+    # Privileges on the table are not enough: neither re-wiring, nor untracking, nor the tables
+    # and internals behind them.
+    for statement in (
+        "SELECT achievements.track('items', 'other', 'val', 'count', 'user_id')",
+        "SELECT achievements.untrack('items', 'live')",
+        "DELETE FROM achievements.tracked_steps",
+        "INSERT INTO achievements.tracked_steps (tbl, step, column_name, mode, trigger_names)"
+        " VALUES ('items', 'x', 'val', 'count', '{}')",
+        "SELECT achievements_private.create_counting_function('items', 'live', 'count', 'note', 'user_id')",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
+            service.execute(statement)
+        assert err.value.sqlstate == "42501", statement
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
+        service.execute("SELECT achievements.track('items', 'other', 'val', 'count', 'user_id')")
+    assert (
+        "only the owner of table public.items (role postgres) may change how it is counted"
+        in str(err.value)
+    )
+    assert err.value.diag.message_hint == "Call it as postgres, or as a member of that role."
+    assert service.execute("SELECT step, mode FROM achievements.tracked()").fetchall() == [
+        ("live", "toggle")
+    ]
+    # The owner's role, or a member of it, may.
+    db.execute("CREATE ROLE items_owner NOLOGIN")
+    db.execute(f"GRANT items_owner TO {SERVICE_ROLE}")
+    db.execute("ALTER TABLE items OWNER TO items_owner")
+    assert (
+        service.execute(
+            "SELECT achievements.track('items', 'notes', 'note', 'count', 'user_id')"
+        ).fetchone()[0]
+        is True
+    )
+    db.execute("INSERT INTO items (user_id, val, note) VALUES (%s, 'x', 'hello')", (a,))
+    assert tallies(db, "live") == {a: 2} and tallies(db, "notes") == {a: 1}
+    assert service.execute("SELECT achievements.untrack('items', 'live')").fetchone()[0] is True
+    assert sorted(triggers(db)) == ["achievements_notes_ins", "achievements_notes_upd"]
 
 
-def test_a_gauge_below_its_table_fails_the_write_instead_of_counting_wrong(db):
+def test_a_gauge_of_track_is_kept_from_record_step_and_undo_step_and_can_be_recounted(db):
     create_host(db, "toggle")
     (a,) = users(1)
     db.execute("SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')")
-    db.execute("INSERT INTO items (id, user_id, val) VALUES (1, %s, 'x')", (a,))
-    db.execute("SELECT achievements.undo_step(%s, 'live')", (a,))  # misuse: a gauge step by hand
+    db.execute("INSERT INTO items (id, user_id, val) VALUES (1, %s, 'x'), (2, %s, 'y')", (a, a))
+    for call in ("record_step", "undo_step"):
+        with pytest.raises(psycopg.Error) as err:
+            db.execute(f"SELECT achievements.{call}(%s, 'live')", (a,))
+        assert err.value.sqlstate == "AD110"
+        assert (
+            f"{call}: step 'live' is a gauge that achievements.track() keeps equal to the rows"
+            " of table public.items"
+        ) in str(err.value)
+        assert err.value.diag.message_hint == (
+            "Change the rows of public.items instead; to set the gauge back to them, call"
+            " achievements.recount('live')."
+        )
+    assert tallies(db, "live") == {a: 2}
+    # A drift by other means (a negative log row) makes the table's next DELETE fail rather than
+    # count wrong; recount() sets the gauge back, silently, and the table can be written again.
+    db.execute(
+        "INSERT INTO achievements.user_steps (user_id, name, count) VALUES (%s, 'live', -2)", (a,)
+    )
     with pytest.raises(psycopg.Error) as info:
-        db.execute("DELETE FROM items")
+        db.execute("DELETE FROM items WHERE id = 1")
     assert info.value.sqlstate == "AD003"
-    assert db.execute("SELECT count(*) FROM items").fetchone()[0] == 1
-    # track() again (after untrack) recounts, and the table can be written again.
-    db.execute("SELECT achievements.untrack('items', 'live')")
-    db.execute("SELECT achievements.track('items', 'live', 'val', 'toggle', 'user_id')")
+    assert db.execute("SELECT achievements.recount('live')").fetchone()[0] == 1
+    assert tallies(db, "live") == {a: 2}
+    db.execute("DELETE FROM items WHERE id = 1")
     assert tallies(db, "live") == {a: 1}
-    db.execute("DELETE FROM items")
-    assert tallies(db, "live") == {}
+    assert db.execute("SELECT achievements.recount('live')").fetchone()[0] == 0
+    with pytest.raises(psycopg.Error) as err:
+        db.execute("SELECT achievements.recount('nothing')")
+    assert err.value.sqlstate == "AD111"
+    # Counters of track() may still be fed by record_step too.
+    db.execute("SELECT achievements.track('items', 'notes', 'note', 'count', 'user_id')")
+    assert db.execute("SELECT achievements.record_step(%s, 'notes')", (a,)).fetchone()[0] == 1
 
 
 @pytest.mark.parametrize("level", LEVELS)
