@@ -2,53 +2,124 @@
 
 It lives in a per-user data directory (ACHIEVEMENTS_DB_HOME overrides it) and keeps running
 after the command exits, so that psql "$(achievements-db url)" can reach it.
+
+As root: PostgreSQL refuses to run as root, so pgserver runs it as the system user `pgserver`
+(created if missing), which must be able to reach the data directory and the binaries. The
+data then lives in /var/lib/achievements-db, a folder of the package's own; when pgserver's
+binaries sit under a folder other users cannot enter, a copy of them is kept there too. No
+permission of a folder the package does not own is changed: a data directory (from
+ACHIEVEMENTS_DB_HOME) under a folder other users cannot enter is refused with the reason.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import stat
 import time
 import warnings
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
 from achievements_db.conninfo import Target, describe, parse_conninfo
 from achievements_db.errors import AchievementsError
 
+ROOT_HOME = Path("/var/lib/achievements-db")
+SYSTEM_USER = "pgserver"
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
 
 def data_dir() -> Path:
     """Where the embedded cluster keeps its files."""
     home = os.environ.get("ACHIEVEMENTS_DB_HOME")
-    base = Path(home) if home else platformdirs.user_data_path("achievements-db")
+    if home:
+        base = Path(home)
+    elif _is_root():
+        base = ROOT_HOME
+    else:
+        base = platformdirs.user_data_path("achievements-db")
     return base / "pgdata"
 
 
-def start_embedded() -> Target:
-    """Starts the embedded server if it is not running and returns how to reach it."""
+# What pgserver, as root, adds to every folder on the way to the data and the binaries.
+_OPEN = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
+
+
+def closed_folder(path: Path) -> Path | None:
+    """The nearest existing folder on the way to `path` (itself included) that is not open to
+    other users (read and enter, for group and others), or None."""
+    for folder in [path, *path.parents]:
+        if folder.exists() and folder.stat().st_mode & _OPEN != _OPEN:
+            return folder
+    return None
+
+
+def _modules() -> tuple[Any, Any]:
     try:
         with warnings.catch_warnings():
             # pgserver computes a runtime dir at import; without XDG_RUNTIME_DIR it warns.
             warnings.simplefilter("ignore")
-            from pgserver.postgres_server import get_server
+            from pgserver import _commands, postgres_server
     except ImportError:  # pragma: no cover - pgserver is a dependency
         raise AchievementsError(
             "no database given and pgserver is not installed; "
             "pass --database-url or set DATABASE_URL"
         ) from None
+    return _commands, postgres_server
+
+
+def _prepare_as_root(pgdata: Path, commands: Any, server: Any) -> None:
+    """Makes sure the system user can reach the data and the binaries without changing a folder
+    the package does not own; AchievementsError when it cannot."""
+    closed = closed_folder(pgdata.parent)
+    if closed is not None and not closed.is_relative_to(ROOT_HOME):
+        raise AchievementsError(
+            f"as root, the embedded PostgreSQL runs as the system user {SYSTEM_USER!r}, which "
+            f"cannot reach {pgdata}: {closed} is not open to other users (mode "
+            f"{stat.S_IMODE(closed.stat().st_mode):04o}), and achievements-db does not change "
+            "folders it does not own. Leave ACHIEVEMENTS_DB_HOME unset (as root the data lives "
+            f"in {ROOT_HOME}), point it at a folder other users can enter, or pass --database-url"
+        )
+    ROOT_HOME.mkdir(mode=0o755, parents=True, exist_ok=True)
+    ROOT_HOME.chmod(0o755)
+    binaries = Path(commands.POSTGRES_BIN_PATH)
+    if closed_folder(binaries.parent.parent) is None:
+        return
+    # pgserver's binaries are out of the system user's reach: use a copy in our own folder.
+    copy = ROOT_HOME / f"pginstall-{version('pgserver')}"
+    if not (copy / "bin" / "postgres").exists():
+        staging = ROOT_HOME / f".{copy.name}-{os.getpid()}"
+        shutil.copytree(binaries.parent, staging, symlinks=True)
+        staging.rename(copy)
+    for module in (commands, server):  # pgserver reads the path from these two modules
+        module.POSTGRES_BIN_PATH = copy / "bin"
+
+
+def start_embedded() -> Target:
+    """Starts the embedded server if it is not running and returns how to reach it."""
+    commands, server_module = _modules()
     pgdata = data_dir()
+    if _is_root():
+        _prepare_as_root(pgdata, commands, server_module)
     pgdata.mkdir(parents=True, exist_ok=True)
     try:
-        server = get_server(pgdata, cleanup_mode=None)
+        server = server_module.get_server(pgdata, cleanup_mode=None)
     except Exception as exc:  # pgserver raises plain exceptions with the server's log
         raise AchievementsError(
             f"cannot start the embedded PostgreSQL in {pgdata}: {exc}"
         ) from None
     uri = server.get_uri()
+    runs_as = f", run as system user {SYSTEM_USER!r}" if _is_root() else ""
     return Target(
         conninfo=uri,
-        description=f"embedded PostgreSQL in {pgdata} ({describe(parse_conninfo(uri))})",
+        description=f"embedded PostgreSQL in {pgdata} ({describe(parse_conninfo(uri))}{runs_as})",
     )
 
 

@@ -1,13 +1,19 @@
 """The achievements-db command, run as a user runs it: a subprocess."""
 
 import os
+import shutil
+import stat
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg
 import pytest
 
-from achievements_db.database import describe, parse_conninfo
+from achievements_db import embedded
+from achievements_db.conninfo import describe, parse_conninfo
 from support.databases import conninfo
 
 
@@ -47,6 +53,35 @@ def test_migrate_status_rollback(empty_database):
     assert everything.returncode == 0
     with psycopg.connect(conninfo(name)) as conn:
         assert conn.execute("SELECT to_regnamespace('achievements')").fetchone()[0] is None
+
+
+def test_rollback_asks_before_it_deletes_rows_and_needs_yes_without_a_terminal(empty_database):
+    name = empty_database()
+    assert cli("migrate", database=url(name)).returncode == 0
+    with psycopg.connect(conninfo(name), autocommit=True) as conn:
+        conn.execute("SELECT achievements.record_step(gen_random_uuid(), 'post', 3)")
+    refused = cli("rollback", "--all", database=url(name))  # stdin is not a terminal here
+    assert refused.returncode == 1
+    assert "this rollback deletes:" in refused.stderr
+    assert "1 rows of achievements.user_achievements" in refused.stderr
+    assert (
+        "nothing was changed: confirm to go on (achievements-db rollback --yes)" in refused.stderr
+    )
+    assert "0 pending" in cli("status", database=url(name)).stdout
+    done = cli("rollback", "--all", "--yes", database=url(name))
+    assert done.returncode == 0, done.stderr
+    assert "1 rows of achievements_private.recorded_steps" in done.stderr
+    assert "rolled back 0001_baseline" in done.stdout
+
+
+@pytest.mark.parametrize("count", ["0", "-1", "-3", "two"])
+def test_rollback_refuses_a_count_below_one(empty_database, count):
+    name = empty_database()
+    assert cli("migrate", database=url(name)).returncode == 0
+    result = cli("rollback", f"--count={count}", database=url(name))
+    assert result.returncode == 2
+    assert "must be a whole number of 1 or more" in result.stderr
+    assert "0 pending" in cli("status", database=url(name)).stdout
 
 
 def test_sqlalchemy_style_urls_are_accepted(empty_database):
@@ -100,8 +135,10 @@ def test_describe_hides_the_password():
     )
 
 
-def test_without_a_database_it_uses_the_embedded_server(tmp_path):
-    home = tmp_path / "home"
+def test_without_a_database_it_uses_the_embedded_server():
+    # A folder every user may enter: as root, PostgreSQL runs as another system user.
+    home = Path(tempfile.mkdtemp(prefix="achievements-home-"))
+    home.chmod(0o755)
     env = {"ACHIEVEMENTS_DB_HOME": str(home)}
     try:
         result = cli("migrate", env=env)
@@ -121,3 +158,42 @@ def test_without_a_database_it_uses_the_embedded_server(tmp_path):
         stopped = cli("stop", env=env)
     assert stopped.returncode == 0 and "stopped embedded PostgreSQL" in stopped.stdout
     assert "not running" in cli("stop", env=env).stdout
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the embedded server changes nothing for other users")
+def test_as_root_a_data_folder_others_cannot_enter_is_refused_and_left_alone(tmp_path):
+    closed = tmp_path / "private"
+    closed.mkdir(mode=0o700)
+    closed.chmod(0o700)
+    result = cli("migrate", env={"ACHIEVEMENTS_DB_HOME": str(closed / "home")})
+    assert result.returncode == 1
+    assert "as root, the embedded PostgreSQL runs as the system user 'pgserver'" in result.stderr
+    assert f"{closed} is not open to other users (mode 0700)" in result.stderr
+    assert (
+        "Leave ACHIEVEMENTS_DB_HOME unset (as root the data lives in /var/lib/achievements-db)"
+        in result.stderr
+    )
+    assert stat.S_IMODE(closed.stat().st_mode) == 0o700
+    assert not (closed / "home").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
+def test_as_root_binaries_out_of_reach_are_copied_into_the_package_folder(tmp_path, monkeypatch):
+    closed = tmp_path / "venv"
+    (closed / "pginstall" / "bin").mkdir(parents=True)
+    (closed / "pginstall" / "bin" / "postgres").write_text("#!/bin/sh\n")
+    (closed / "pginstall" / "lib").mkdir()
+    closed.chmod(0o700)
+    ours = Path(tempfile.mkdtemp(prefix="achievements-root-home-")) / "achievements-db"
+    ours.parent.chmod(0o755)
+    monkeypatch.setattr(embedded, "ROOT_HOME", ours)
+    commands, server = SimpleNamespace(), SimpleNamespace()
+    commands.POSTGRES_BIN_PATH = server.POSTGRES_BIN_PATH = closed / "pginstall" / "bin"
+    embedded._prepare_as_root(ours / "pgdata", commands, server)
+    copy = commands.POSTGRES_BIN_PATH
+    assert copy == server.POSTGRES_BIN_PATH and copy.parent.parent == ours
+    assert (copy / "postgres").read_text() == "#!/bin/sh\n" and (copy.parent / "lib").is_dir()
+    assert stat.S_IMODE(closed.stat().st_mode) == 0o700
+    assert stat.S_IMODE(ours.stat().st_mode) == 0o755
+    shutil.rmtree(ours.parent)
