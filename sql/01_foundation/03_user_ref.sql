@@ -34,3 +34,10 @@ COMMENT ON DOMAIN achievements.user_ref IS
     'The type of every user id in achievements-db; its base type (uuid, bigint or text) is chosen once, at install.';
 COMMENT ON FUNCTION achievements_private.parse_user_ref(text) IS
     'The text of a claim or column as a user id; NULL when it is not one. Never raises.';
+
+-- Whether `user_id` names no user: NULL, or the empty text (with the text user id type). The one
+-- rule of every path: a claim, a user column and an argument that is empty count for no one.
+CREATE FUNCTION achievements_private.no_user(user_id achievements.user_ref)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN user_id IS NULL OR user_id::text = '';

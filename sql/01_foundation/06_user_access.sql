@@ -11,7 +11,8 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF user_id IS NULL THEN
+    -- achievements_private.no_user, written out: this function runs with the caller's rights.
+    IF user_id IS NULL OR user_id::text = '' THEN
         RAISE EXCEPTION 'no user: user_id is NULL and the request carries no user claim'
             USING ERRCODE = 'AD005',
                   HINT = 'Pass a user id, or set request.jwt.claims (PostgREST, Supabase) or jwt.claims.user_id.';

@@ -6,8 +6,9 @@
 CREATE TABLE achievements.user_steps (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     user_id    achievements.user_ref NOT NULL,
-    name       text NOT NULL CHECK (name <> ''),
-    count      int NOT NULL DEFAULT 1 CHECK (count <> 0),
+    name       text NOT NULL CONSTRAINT user_steps_name_of_1_to_200_characters
+                   CHECK (char_length(name) BETWEEN 1 AND 200),
+    count      int NOT NULL DEFAULT 1 CONSTRAINT user_steps_count_not_zero CHECK (count <> 0),
     created_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE achievements.user_steps IS
@@ -28,7 +29,8 @@ COMMENT ON TABLE achievements_private.recorded_steps IS
     'The part of the user_steps log written by record_step, undo_step and track(): read it through achievements.user_steps.';
 
 -- Folds one statement's rows inserted into user_steps into the tallies: one delta per
--- (user, step), the statement's sum, through add_to_tallies (exact, deadlock-free, AD003).
+-- (user, step), the statement's sum, through add_to_tallies (exact, deadlock-free, AD003,
+-- AD007).
 CREATE FUNCTION achievements_private.tally_new_steps()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -41,7 +43,10 @@ DECLARE
 BEGIN
     SELECT array_agg(s.user_id), array_agg(s.name), array_agg(s.delta)
       INTO user_ids, names, deltas
-      FROM (SELECT n.user_id, n.name, sum(n.count)::int AS delta
+      FROM (SELECT n.user_id, n.name,
+                   CASE WHEN sum(n.count) > 2147483647
+                        THEN achievements_private.tally_overflow(n.user_id, n.name, 0, sum(n.count))
+                        ELSE sum(n.count)::int END AS delta
               FROM new_steps AS n
              GROUP BY n.user_id, n.name) AS s;
     IF user_ids IS NOT NULL THEN

@@ -1,5 +1,19 @@
 -- The one place that writes tallies and recorded_steps.
 
+-- Raises AD007: the tally of `name` of `user_id` would pass the largest integer. Returns int
+-- only so that it can stand in an arithmetic expression; it never returns.
+CREATE FUNCTION achievements_private.tally_overflow(user_id achievements.user_ref, name text, count bigint, delta bigint)
+RETURNS int
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'the tally of step % of user % would pass 2147483647 (% + %)', quote_literal(name), user_id, count, delta
+        USING ERRCODE = 'AD007',
+              HINT = 'Tallies count steps as integers up to 2147483647: record smaller counts, or count this quantity in a coarser unit.';
+END
+$$;
+
 -- Adds one delta to the tally of each (user, step) given, creating tallies as needed, then hands
 -- the changed tallies to tallies_changed (levels, badges: 09_reactions). The arrays hold one
 -- element per (user, step), no pair twice. With log_steps, first logs the deltas in
@@ -9,7 +23,7 @@
 -- Guarantees: exact under concurrency (each delta is added to the latest committed tally under
 -- its row lock); tallies are locked in (user_id, name) order, so concurrent calls cannot
 -- deadlock on each other; raises AD003, undoing the whole statement, when a tally would go
--- below zero. One positive delta (record_step, a single-row insert) takes single-row
+-- below zero, and AD007 when it would pass 2147483647. One positive delta (record_step, a single-row insert) takes single-row
 -- statements, planned once per session: an UPDATE of the existing tally, else a one-row upsert.
 -- Callers: the user_steps trigger, record_step, undo_step and the functions track() generates.
 -- No SET search_path (every name in it is qualified; only the owner can call it): its callers
@@ -35,7 +49,10 @@ BEGIN
     END IF;
     IF cardinality(user_ids) = 1 AND deltas[1] > 0 THEN
         UPDATE achievements.user_achievements AS t
-           SET count = t.count + deltas[1], updated_at = now()
+           SET count = CASE WHEN t.count::bigint + deltas[1] > 2147483647
+                            THEN achievements_private.tally_overflow(t.user_id, t.name, t.count, deltas[1])
+                            ELSE t.count + deltas[1] END,
+               updated_at = now()
          WHERE t.user_id = user_ids[1] AND t.name = names[1]
         RETURNING t.count INTO tally;
         IF NOT FOUND THEN
@@ -44,7 +61,10 @@ BEGIN
             INSERT INTO achievements.user_achievements AS t (user_id, name, count)
             VALUES (user_ids[1], names[1], deltas[1])
             ON CONFLICT (user_id, name)
-            DO UPDATE SET count = t.count + excluded.count, updated_at = now()
+            DO UPDATE SET count = CASE WHEN t.count::bigint + excluded.count > 2147483647
+                                       THEN achievements_private.tally_overflow(t.user_id, t.name, t.count, excluded.count)
+                                       ELSE t.count + excluded.count END,
+                          updated_at = now()
             RETURNING t.count INTO tally;
         END IF;
         PERFORM achievements_private.tallies_changed(user_ids, names, ARRAY[tally - deltas[1]], ARRAY[tally]);
@@ -59,7 +79,10 @@ BEGIN
         INSERT INTO achievements.user_achievements AS t (user_id, name, count)
         SELECT s.user_id, s.name, s.delta FROM steps AS s ORDER BY s.user_id, s.name
         ON CONFLICT (user_id, name)
-        DO UPDATE SET count = t.count + excluded.count, updated_at = now()
+        DO UPDATE SET count = CASE WHEN t.count::bigint + excluded.count > 2147483647
+                                   THEN achievements_private.tally_overflow(t.user_id, t.name, t.count, excluded.count)
+                                   ELSE t.count + excluded.count END,
+                      updated_at = now()
         RETURNING t.user_id, t.name, t.count
     )
     SELECT array_agg(t.user_id), array_agg(t.name), array_agg(t.count - s.delta), array_agg(t.count)

@@ -21,8 +21,9 @@ $$;
 
 -- Records `count` steps of `step` for a user; returns the user's new tally of that step.
 -- Logs the step and adds it to the tally in one call of add_to_tallies: exact under
--- concurrency. Raises AD002 for a count below 1 or an empty step, AD005 for a NULL user, AD110
--- for a gauge that track() keeps.
+-- concurrency. Raises AD002 for a count below 1 or a step that is not a name of 1 to 200
+-- characters, AD005 for no user, AD007 past the largest tally, AD110 for a gauge that track()
+-- keeps.
 CREATE FUNCTION achievements.record_step(user_id achievements.user_ref, step text, count int DEFAULT 1)
 RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER
@@ -30,13 +31,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-    IF record_step.user_id IS NULL THEN
+    IF achievements_private.no_user(record_step.user_id) THEN
         RAISE EXCEPTION 'record_step: user_id is NULL' USING ERRCODE = 'AD005',
             HINT = 'Pass the id of the user who took the step.';
     END IF;
-    IF record_step.count IS NULL OR record_step.count < 1 OR coalesce(step, '') = '' THEN
-        RAISE EXCEPTION 'record_step: count must be a positive number and step a non-empty name (got count %, step %)',
-                        coalesce(record_step.count::text, 'NULL'), coalesce(quote_literal(step), 'NULL')
+    IF record_step.count IS NULL OR record_step.count < 1 OR coalesce(char_length(step), 0) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'record_step: count must be a positive number and step a name of 1 to 200 characters (got count %, step %)',
+                        coalesce(record_step.count::text, 'NULL'), coalesce(quote_literal(left(step, 60)) || CASE WHEN char_length(step) > 60 THEN '...' ELSE '' END, 'NULL')
             USING ERRCODE = 'AD002',
                   HINT = 'To take steps back, call achievements.undo_step(user_id, step, count).';
     END IF;
@@ -53,8 +54,8 @@ COMMENT ON FUNCTION achievements.record_step(achievements.user_ref, text, int) I
 -- Takes back up to `count` steps of `step`; a tally never goes below 0. Returns the new tally.
 -- Locks the tally row first, so concurrent undos of one tally never take back more than it has.
 -- Logs the amount actually taken back as a negative row (nothing when the tally is already 0).
--- Raises AD002 for a count below 1 or an empty step, AD005 for a NULL user, AD110 for a gauge
--- that track() keeps.
+-- Raises AD002 for a count below 1 or a step that is not a name of 1 to 200 characters, AD005
+-- for no user, AD110 for a gauge that track() keeps.
 CREATE FUNCTION achievements.undo_step(user_id achievements.user_ref, step text, count int DEFAULT 1)
 RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER
@@ -65,13 +66,13 @@ DECLARE
     tally int;
     taken int;
 BEGIN
-    IF undo_step.user_id IS NULL THEN
+    IF achievements_private.no_user(undo_step.user_id) THEN
         RAISE EXCEPTION 'undo_step: user_id is NULL' USING ERRCODE = 'AD005',
             HINT = 'Pass the id of the user whose step is undone.';
     END IF;
-    IF undo_step.count IS NULL OR undo_step.count < 1 OR coalesce(step, '') = '' THEN
-        RAISE EXCEPTION 'undo_step: count must be a positive number and step a non-empty name (got count %, step %)',
-                        coalesce(undo_step.count::text, 'NULL'), coalesce(quote_literal(step), 'NULL')
+    IF undo_step.count IS NULL OR undo_step.count < 1 OR coalesce(char_length(step), 0) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'undo_step: count must be a positive number and step a name of 1 to 200 characters (got count %, step %)',
+                        coalesce(undo_step.count::text, 'NULL'), coalesce(quote_literal(left(step, 60)) || CASE WHEN char_length(step) > 60 THEN '...' ELSE '' END, 'NULL')
             USING ERRCODE = 'AD002',
                   HINT = 'count is how many steps to take back, e.g. achievements.undo_step(user_id, step, 1).';
     END IF;

@@ -19,12 +19,13 @@ SELECT achievements_private.create_service_policy('achievements.user_levels');
 SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.user_levels');
 SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.user_levels');
 
--- Takes the transaction-scoped locks that serialize level and badge checks of these users.
--- Without them, two transactions that each complete one of two requirements would each miss
--- the other's uncommitted tally and neither would award the level. Users are hashed into 256
--- lock buckets (keys 1..256 of class 1633838659, docs/locks.md), so a statement over 100,000
--- users takes at most 256 locks; buckets are locked in key order, so two statements cannot
--- deadlock on them. Two users in one bucket merely wait for each other.
+-- Takes the transaction-scoped locks under which everything about these users but their tallies
+-- changes: their registration, levels, badges and scores (docs/locks.md). Without them, two
+-- transactions that each complete one of two requirements would each miss the other's
+-- uncommitted tally and neither would award the level. Users are hashed into 256 lock buckets
+-- (keys 1..256 of class 1633838659), so a statement over 100,000 users takes at most 256 locks;
+-- buckets are locked in key order, so two statements cannot deadlock on them. Two users in one
+-- bucket merely wait for each other.
 CREATE FUNCTION achievements_private.lock_users(user_ids achievements.user_ref[])
 RETURNS void
 LANGUAGE sql
@@ -33,4 +34,14 @@ AS $$
     SELECT pg_advisory_xact_lock(1633838659, bucket)
       FROM (SELECT DISTINCT 1 + (hashtext(u::text) & 255) AS bucket FROM unnest(user_ids) AS u) AS buckets
      ORDER BY bucket;
+$$;
+
+-- Takes every user's lock (all 256 buckets, in key order): for what may touch any user, a
+-- backfill or a change of the badge catalog.
+CREATE FUNCTION achievements_private.lock_all_users()
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_advisory_xact_lock(1633838659, bucket) FROM generate_series(1, 256) AS bucket ORDER BY bucket;
 $$;

@@ -6,9 +6,9 @@
 -- meets every other requirement too. Levels and requirements added later are caught up with
 -- backfill_levels(), as badges are with backfill_badge().
 -- Guarantees: once per user and level (primary key, ON CONFLICT DO NOTHING); none lost to
--- concurrent transactions under READ COMMITTED: the user's lock (lock_users) serializes the
--- checks, and the award query, run after it, takes a fresh snapshot that shows what a
--- transaction that held the lock before committed.
+-- concurrent transactions under READ COMMITTED: it runs under the users' locks (lock_users,
+-- taken by tallies_changed), which serialize the checks, and its query takes a fresh snapshot
+-- that shows what a transaction that held the lock before committed.
 -- Generic plans: its queries read unnested arrays, for which PostgreSQL would otherwise plan
 -- every one-tally call again. No SET search_path (every name in it is qualified): it runs only
 -- under add_to_tallies, whose callers pin it, and only the owner can call it.
@@ -18,18 +18,7 @@ RETURNS void
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 AS $$
-DECLARE
-    candidates achievements.user_ref[];
 BEGIN
-    SELECT array_agg(DISTINCT c.user_id) INTO candidates
-      FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
-     WHERE EXISTS (SELECT 1 FROM achievements.level_requirements AS r
-                    WHERE r.name = c.name
-                      AND r.required_count > c.old_count AND r.required_count <= c.new_count);
-    IF candidates IS NULL THEN
-        RETURN;
-    END IF;
-    PERFORM achievements_private.lock_users(candidates);
     INSERT INTO achievements.user_levels (user_id, level)
     SELECT DISTINCT c.user_id, r.level
       FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)

@@ -3,8 +3,9 @@
 -- Awards `level_name` (every level when NULL) to every user who already meets it, in one
 -- set-based statement; returns how many levels were awarded. Idempotent. Silent, as
 -- backfill_badge is: no notifications (achievements.quiet is on for the statement and put back
--- afterwards). Levels without requirements are never awarded (no step reaches them). Raises
--- AD001 for an unknown level. Owner and service roles.
+-- afterwards). Takes every user's lock first (docs/locks.md). Levels without requirements are
+-- never awarded (no step reaches them). Raises AD001 for an unknown level. Owner and service
+-- roles.
 CREATE FUNCTION achievements.backfill_levels(level_name text DEFAULT NULL)
 RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER
@@ -17,6 +18,7 @@ BEGIN
     IF level_name IS NOT NULL THEN
         PERFORM achievements_private.assert_level(level_name);
     END IF;
+    PERFORM achievements_private.lock_all_users();
     before := achievements_private.set_quiet('on');
     INSERT INTO achievements.user_levels (user_id, level)
     SELECT t.user_id, r.level

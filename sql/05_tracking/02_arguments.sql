@@ -13,8 +13,9 @@ RETURN CASE mode WHEN 'count' THEN 'tg_achievement'
 
 -- Checks the arguments of a tracking trigger (or of track()) against the table and returns them
 -- by name. `context` starts every message (it names the trigger or track() and the table).
--- user_cast tells how to read the user column: 'native' (its type is the user id type: cast),
--- 'parse' (text or another type: parsed, NULL when not a valid id), NULL (no user column).
+-- user_cast tells how to read the user column: 'native' (its type is the uuid or bigint user id
+-- type: cast), 'parse' (text, or any type with the text user id type: parsed, NULL when not a
+-- valid id, the empty text included), NULL (no user column).
 -- Raises AD101 (argument count, empty step), AD102 (no such column), AD103 (no such user
 -- column), AD104 (boolean mode on a non-boolean column; user column that cannot hold an id).
 -- Read-only; runs with the caller's rights (track() calls it as its caller).
@@ -103,7 +104,7 @@ BEGIN
             user_base := (SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = user_base);
         END LOOP;
         user_cast := CASE
-            WHEN user_base = id_type THEN 'native'
+            WHEN user_base = id_type AND id_type <> 'text'::regtype THEN 'native'
             WHEN id_type = 'bigint'::regtype AND user_base IN ('smallint'::regtype, 'integer'::regtype) THEN 'native'
             WHEN id_type = 'text'::regtype OR user_kind = 'S' THEN 'parse'
         END;

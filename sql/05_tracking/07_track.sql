@@ -7,8 +7,9 @@
 -- but the owner writes any of them.
 
 -- Raises 42501 unless `caller` has the privileges of the owner of `tbl` (names the function
--- `fn`), and unless the package owner may create triggers on it (and read it, for a gauge).
-CREATE FUNCTION achievements_private.check_table_owner(tbl regclass, caller name, fn text, reads boolean)
+-- `fn`), and unless the package owner has them too, and USAGE on the table's schema: it
+-- creates and drops the table's triggers and locks the table while it rewires it.
+CREATE FUNCTION achievements_private.check_table_owner(tbl regclass, caller name, fn text)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -24,16 +25,15 @@ BEGIN
             USING ERRCODE = '42501',
                   HINT = format('Call it as %I, or as a member of that role.', owner);
     END IF;
-    IF NOT has_schema_privilege(schema, 'USAGE') THEN
+    IF NOT pg_has_role(owner, 'USAGE') THEN
+        grants := grants || format('GRANT %I TO %I', owner, current_user);
+    END IF;
+    -- A member of the owner role has its USAGE too.
+    IF NOT has_schema_privilege(schema, 'USAGE') AND NOT has_schema_privilege(owner, schema, 'USAGE') THEN
         grants := grants || format('GRANT USAGE ON SCHEMA %s TO %I', schema::regnamespace, current_user);
     END IF;
-    IF NOT has_table_privilege(tbl, 'TRIGGER') OR (reads AND NOT has_table_privilege(tbl, 'SELECT')) THEN
-        grants := grants || format('GRANT TRIGGER%s ON %s TO %I', CASE WHEN reads THEN ', SELECT' ELSE '' END,
-                                   tbl, current_user);
-    END IF;
     IF cardinality(grants) > 0 THEN
-        RAISE EXCEPTION 'achievements.%(): the owner of achievements-db, %, may not % table %', fn, current_user,
-                        CASE WHEN reads THEN 'create triggers on or read' ELSE 'create triggers on' END, tbl
+        RAISE EXCEPTION 'achievements.%(): the owner of achievements-db, %, needs the privileges of the owner of table %, %, to wire its triggers', fn, current_user, tbl, owner
             USING ERRCODE = '42501',
                   HINT = array_to_string(grants, '; ') || ', or track tables that role owns.';
     END IF;
@@ -78,17 +78,18 @@ BEGIN
 END
 $$;
 
--- Wires `mode` onto table `tbl` for `step` with statement-level AFTER triggers, one per event:
--- achievements_<step>_ins and _upd, and for gauges also _del and _trunc. They run the counting
--- function generated for this table and step (create_counting_function), which counts exactly
--- as the public tg_achievement* functions do. Returns true when it created triggers, false when
--- `tbl` already tracks `step` with these arguments (then it changes nothing); after a DROP
--- TRIGGER by hand it recreates what is missing. For a gauge it first sets every user's tally of
--- `step` to the recount of the table, holding the table's trigger lock, so the gauge equals a
--- recount from the start. `caller` must have the privileges of the table's owner (42501).
--- Serialized per table by an advisory lock (docs/locks.md). Raises AD107 for a bad mode, step
--- or table, AD108 when the table tracks `step` with other arguments, AD109 when a gauge step is
--- tracked on another table too, and AD102-AD104 for columns (check_tracking_arguments).
+-- Counts `step` from table `tbl` in `mode` (count, toggle, boolean, toggle_boolean): records it
+-- in tracked_steps and regenerates the table's counting function and its statement-level AFTER
+-- triggers (wire_table: one function and one trigger per event for all of the table's steps),
+-- which count exactly as the public tg_achievement* functions do. Returns true when it changed
+-- something, false when `tbl` already tracks `step` with these arguments and its triggers are
+-- all there (after a DROP TRIGGER by hand it recreates what is missing). For a gauge it first
+-- sets every user's tally of `step` to the recount of the table, so the gauge equals a recount
+-- from the start. Holds a SHARE ROW EXCLUSIVE lock on the table, so its writers wait.
+-- `caller` must have the privileges of the table's owner (42501). Serialized per table by an
+-- advisory lock (docs/locks.md). Raises AD107 for a bad mode, step or table (a partitioned
+-- table included), AD108 when the table tracks `step` with other arguments, AD109 when a gauge
+-- step is tracked on another table too, and AD102-AD104 for columns (check_tracking_arguments).
 -- Changes nothing on error.
 CREATE FUNCTION achievements_private.track(
     tbl regclass, step text, column_name text, mode text, user_column text, caller name)
@@ -98,20 +99,19 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    fn       text;
     gauge    boolean;
     w        record;
     existing achievements.tracked_steps;
     other    achievements.tracked_steps;
-    names    text[];
     missing  boolean;
     kind     "char";
 BEGIN
     -- Every name in the SQL it runs is quoted (%I, regclass, row_user_sql):
     -- @plpgsql_check_options: security_warnings = false
-    IF tbl IS NULL OR coalesce(step, '') = '' OR column_name IS NULL THEN
-        RAISE EXCEPTION 'achievements.track(): table, step and column are required (got %, %, %)',
-                        coalesce(tbl::text, 'NULL'), coalesce(quote_literal(step), 'NULL'),
+    IF tbl IS NULL OR coalesce(char_length(step), 0) NOT BETWEEN 1 AND 200 OR column_name IS NULL THEN
+        RAISE EXCEPTION 'achievements.track(): a table, a step of 1 to 200 characters and a column are required (got %, %, %)',
+                        coalesce(tbl::text, 'NULL'),
+                        coalesce(quote_literal(left(step, 60)) || CASE WHEN char_length(step) > 60 THEN '...' ELSE '' END, 'NULL'),
                         coalesce(quote_literal(column_name), 'NULL')
             USING ERRCODE = 'AD107',
                   HINT = 'Call achievements.track(''posts'', ''post'', ''id'') to count a step per inserted row.';
@@ -123,7 +123,12 @@ BEGIN
     END IF;
     gauge := mode IN ('toggle', 'toggle_boolean');
     SELECT c.relkind INTO kind FROM pg_class AS c WHERE c.oid = tbl;
-    IF kind NOT IN ('r', 'p') THEN
+    IF kind = 'p' THEN
+        RAISE EXCEPTION 'achievements.track(): % is partitioned: writes addressed to one of its partitions, and TRUNCATE of one, do not fire the statement-level triggers of track() on it, so its counts could drift', tbl
+            USING ERRCODE = 'AD107',
+                  HINT = 'Count it with row-level triggers on it, which PostgreSQL copies to every partition, present and future: docs/tracking.md, "Partitioned tables", shows how and what they see.';
+    END IF;
+    IF kind IS DISTINCT FROM 'r' THEN
         RAISE EXCEPTION 'achievements.track(): % is not a table', tbl
             USING ERRCODE = 'AD107',
                   HINT = 'Track the table the view or foreign table reads from.';
@@ -133,7 +138,7 @@ BEGIN
             USING ERRCODE = 'AD107',
                   HINT = 'A gauge counts each user''s rows, so it must know whose each row is: pass user_column, e.g. achievements.track(tbl, step, column, mode, ''user_id'').';
     END IF;
-    PERFORM achievements_private.check_table_owner(tbl, caller, 'track', gauge);
+    PERFORM achievements_private.check_table_owner(tbl, caller, 'track');
     w := achievements_private.check_tracking_arguments(mode, tbl, ARRAY[column_name, step] || CASE WHEN user_column IS NOT NULL THEN ARRAY[user_column] ELSE '{}'::text[] END,
                                       format('achievements.track() on table %s', tbl));
 
@@ -160,42 +165,25 @@ BEGIN
                   HINT = 'Give this table its own step name (a level can require both steps).';
     END IF;
 
-    names := ARRAY[achievements_private.tracking_trigger_name(step, 'ins'), achievements_private.tracking_trigger_name(step, 'upd')];
-    IF gauge THEN
-        names := names || achievements_private.tracking_trigger_name(step, 'del') || achievements_private.tracking_trigger_name(step, 'trunc');
-    END IF;
-    SELECT bool_or(NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = n))
-      INTO missing FROM unnest(names) AS n;
+    SELECT bool_or(NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = t.trigger_name))
+      INTO missing
+      FROM achievements_private.tracking_triggers(gauge OR EXISTS (
+               SELECT 1 FROM achievements.tracked_steps AS x
+                WHERE x.tbl = track.tbl AND x.mode IN ('toggle', 'toggle_boolean'))) AS t;
     IF existing.tbl IS NOT NULL AND NOT missing THEN
         RETURN false;
     END IF;
 
-    fn := achievements_private.create_counting_function(tbl, step, mode, column_name, user_column);
-    -- (Re)create what is missing: after a DROP TRIGGER by hand, track() repairs.
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = names[1]) THEN
-        EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
-                        FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.%I()', names[1], tbl, fn);
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = names[2]) THEN
-        EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-                        FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.%I()', names[2], tbl, fn);
-    END IF;
-    IF gauge THEN
-        IF NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = names[3]) THEN
-            EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows
-                            FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.%I()', names[3], tbl, fn);
-        END IF;
-        IF NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = names[4]) THEN
-            EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s
-                            FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.%I()', names[4], tbl, fn);
-        END IF;
-        -- CREATE TRIGGER holds a lock that keeps writers out until commit, and the recount sees
-        -- every row committed before it.
-        PERFORM achievements_private.recount_gauge(tbl, step, mode, column_name, user_column, w.user_cast);
-    END IF;
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
     IF existing.tbl IS NULL THEN
-        INSERT INTO achievements.tracked_steps (tbl, step, column_name, mode, user_column, trigger_names)
-        VALUES (tbl, step, column_name, mode, user_column, names);
+        INSERT INTO achievements.tracked_steps (tbl, step, column_name, mode, user_column)
+        VALUES (tbl, step, column_name, mode, user_column);
+    END IF;
+    PERFORM achievements_private.wire_table(tbl);
+    IF gauge THEN
+        -- The lock keeps writers out until commit, and the recount sees every row committed
+        -- before it (after a repair too: the rows written while a trigger was missing).
+        PERFORM achievements_private.recount_gauge(tbl, step, mode, column_name, user_column, w.user_cast);
     END IF;
     RETURN true;
 END
@@ -211,7 +199,8 @@ RETURN achievements_private.track(tbl, step, column_name, mode, user_column, cur
 COMMENT ON FUNCTION achievements.track(regclass, text, text, text, text) IS
     'Counts step from a table with statement-level triggers: mode count (default), toggle, boolean or toggle_boolean. Idempotent; gauges start from a recount. Only the table''s owner may call it.';
 
--- Removes the triggers track() created for `step` on `tbl` and its row in tracked_steps; the
+-- Stops counting `step` from `tbl`: removes its row in tracked_steps and regenerates the table's
+-- counting function and triggers (wire_table: all of them go with the table's last step); the
 -- tallies stay as they are. Returns false (and changes nothing) when `tbl` does not track
 -- `step`. `caller` must have the privileges of the table's owner (42501). Also forgets the rows
 -- of tables dropped since. Serialized with track() by the same per-table advisory lock.
@@ -221,26 +210,21 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
-DECLARE
-    names text[];
-    n     text;
 BEGIN
+    -- Every name is quoted (regclass):
+    -- @plpgsql_check_options: security_warnings = false
     IF tbl IS NULL THEN
         RETURN false;
     END IF;
-    PERFORM achievements_private.check_table_owner(tbl, caller, 'untrack', false);
+    PERFORM achievements_private.check_table_owner(tbl, caller, 'untrack');
     PERFORM pg_advisory_xact_lock(1633838661, hashtext(tbl::oid::text));
     PERFORM achievements_private.forget_dropped_tables();
-    DELETE FROM achievements.tracked_steps AS t
-     WHERE t.tbl = untrack.tbl AND t.step = untrack.step
-    RETURNING t.trigger_names INTO names;
-    IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT 1 FROM achievements.tracked_steps AS t WHERE t.tbl = untrack.tbl AND t.step = untrack.step) THEN
         RETURN false;
     END IF;
-    FOREACH n IN ARRAY names LOOP
-        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', n, tbl);
-    END LOOP;
-    PERFORM achievements_private.drop_counting_function(tbl, step);
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    DELETE FROM achievements.tracked_steps AS t WHERE t.tbl = untrack.tbl AND t.step = untrack.step;
+    PERFORM achievements_private.wire_table(tbl);
     RETURN true;
 END
 $$;

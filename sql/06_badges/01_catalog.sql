@@ -11,7 +11,7 @@ CREATE TABLE achievements.badges (
     rarity           text NOT NULL DEFAULT 'common' CONSTRAINT badges_rarity_known
                          CHECK (rarity IN ('common', 'uncommon', 'rare', 'epic', 'legendary')),
     hidden           boolean NOT NULL DEFAULT false,
-    step             text CONSTRAINT badges_step_not_empty CHECK (step <> ''),
+    step             text CONSTRAINT badges_step_of_1_to_200_characters CHECK (char_length(step) BETWEEN 1 AND 200),
     threshold        int CONSTRAINT badges_threshold_positive CHECK (threshold >= 1),
     level            text CONSTRAINT badges_level_known REFERENCES achievements.levels (name)
                          ON UPDATE CASCADE ON DELETE RESTRICT,
@@ -61,8 +61,8 @@ BEGIN
     ELSIF NEW.step IS NOT NULL AND NEW.level IS NOT NULL THEN
         problem := format('has both a step (%s) and a level (%s)', quote_literal(NEW.step), quote_literal(NEW.level));
         hint := 'A badge has one criterion: step + threshold, or level, or none (granted by a call). Make two badges.';
-    ELSIF NEW.step = '' THEN
-        problem := 'step must be a non-empty name';
+    ELSIF char_length(NEW.step) NOT BETWEEN 1 AND 200 THEN
+        problem := 'step must be a name of 1 to 200 characters';
         hint := 'Use the step name recorded in achievements.user_steps, or leave step NULL.';
     ELSIF NEW.threshold IS NOT NULL AND NEW.step IS NULL THEN
         problem := format('has a threshold (%s) but no step', NEW.threshold);

@@ -1,6 +1,24 @@
 -- Catalog changes that move what users hold: a deleted badge is taken from its holders, a
 -- renamed one follows them, a re-priced one moves their points.
 
+-- Before any row of the catalog changes or goes, takes every user's lock (lock_all_users), so
+-- that a catalog change and an award follow one lock order: the users, then the badge, then
+-- the scores (docs/locks.md).
+CREATE FUNCTION achievements_private.lock_users_for_catalog_change()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM achievements_private.lock_all_users();
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER _050_lock_users
+    BEFORE UPDATE OR DELETE ON achievements.badges
+    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.lock_users_for_catalog_change();
+
 -- Deleting a badge takes it from its holders first, while its points are still known, so that
 -- their scores drop; the foreign keys then remove its counters.
 CREATE FUNCTION achievements_private.unaward_deleted_badge()

@@ -8,12 +8,12 @@ RETURNS boolean
 LANGUAGE sql STABLE
 RETURN (active_from IS NULL OR active_from <= now()) AND (active_until IS NULL OR now() < active_until);
 
--- Changed tallies (the arrays of tallies_changed: user, step, count before and after): registers
--- the users of tallies that start from 0 for badge_stats, takes back the revocable badges whose
--- threshold a tally fell below, and awards the active threshold badges a tally rose to
+-- Changed tallies (the arrays of tallies_changed: user, step, count before and after): takes back
+-- the revocable badges whose threshold a tally fell below, and awards the active threshold
+-- badges a tally rose to
 -- (count before < threshold <= count after). Idempotent (primary key + ON CONFLICT DO NOTHING);
 -- the tally row lock of the statement that changed the tally orders concurrent changes of one
--- tally, so each crossing is seen exactly once. A badge revoked by hand is not given back until
+-- tally, so each crossing is seen exactly once. Runs under the users' locks (tallies_changed). A badge revoked by hand is not given back until
 -- the tally crosses its threshold again. tallies_changed calls it only when a tally starts or
 -- crosses a requirement or threshold.
 -- No SET search_path, and generic plans, for the reasons given at award_levels.
@@ -29,11 +29,6 @@ DECLARE
     users  achievements.user_ref[];
     codes  text[];
 BEGIN
-    IF 0 = ANY (old_counts) THEN
-        PERFORM achievements_private.register_users(
-            ARRAY(SELECT DISTINCT c.user_id FROM unnest(user_ids, old_counts) AS c(user_id, old_count)
-                   WHERE c.old_count = 0));
-    END IF;
     -- Whether a tally fell below a revocable badge's threshold, or rose to any badge's.
     SELECT coalesce(bool_or(c.new_count < c.old_count), false), coalesce(bool_or(c.new_count > c.old_count), false)
       INTO fallen, risen

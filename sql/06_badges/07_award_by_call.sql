@@ -29,8 +29,9 @@ $$;
 -- Awards the badge to the user; true when newly awarded, false when they already held it.
 -- Idempotent and race-free: 100 calls or 20 concurrent sessions give one row and one
 -- notification (primary key + ON CONFLICT DO NOTHING: a concurrent caller waits for the first
--- insert and then does nothing). Raises AD005 for a NULL user, AD201 for an unknown badge,
--- AD204 outside the badge's seasonal window. Owner and service roles.
+-- insert and then does nothing). Runs under the user's lock (lock_users), so it cannot cross an
+-- automatic award or revocation of the user. Raises AD005 for no user, AD201 for an unknown
+-- badge, AD204 outside the badge's seasonal window. Owner and service roles.
 CREATE FUNCTION achievements.award_badge(user_id achievements.user_ref, code text)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
@@ -41,11 +42,15 @@ DECLARE
     b achievements.badges;
     n int;
 BEGIN
-    IF award_badge.user_id IS NULL THEN
+    IF achievements_private.no_user(award_badge.user_id) THEN
         RAISE EXCEPTION 'award_badge: user_id is NULL' USING ERRCODE = 'AD005',
             HINT = 'Pass the id of the user who earned the badge.';
     END IF;
     b := achievements_private.get_badge(award_badge.code, true);
+    -- The lock order of every path (docs/locks.md): the user's lock, then their registration,
+    -- then the badge and the score.
+    PERFORM achievements_private.lock_users(ARRAY[award_badge.user_id]);
+    PERFORM achievements_private.register_users(ARRAY[award_badge.user_id]);
     INSERT INTO achievements.user_badges (user_id, badge, notified)
     VALUES (award_badge.user_id, b.code, true)
     ON CONFLICT DO NOTHING;
@@ -53,7 +58,6 @@ BEGIN
     IF n = 0 THEN
         RETURN false;
     END IF;
-    PERFORM achievements_private.register_users(ARRAY[award_badge.user_id]);
     PERFORM achievements_private.announce_badges(ARRAY[award_badge.user_id], ARRAY[b.code]);
     RETURN true;
 END
@@ -97,8 +101,8 @@ COMMENT ON FUNCTION achievements.claim_badge(text) IS
     'The current user claims a client_grantable badge (e.g. a share button); true when newly awarded. Other badges are refused (AD203).';
 
 -- Takes the badge from the user; true when they held it. Their points and the badge's holders
--- follow (trigger on user_badges). Sends no notification. Raises AD005 for a NULL user, AD201
--- for an unknown badge. Owner and service roles.
+-- follow (trigger on user_badges). Sends no notification. Runs under the user's lock. Raises
+-- AD005 for no user, AD201 for an unknown badge. Owner and service roles.
 CREATE FUNCTION achievements.revoke_badge(user_id achievements.user_ref, code text)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
@@ -109,11 +113,12 @@ DECLARE
     b achievements.badges;
     n int;
 BEGIN
-    IF revoke_badge.user_id IS NULL THEN
+    IF achievements_private.no_user(revoke_badge.user_id) THEN
         RAISE EXCEPTION 'revoke_badge: user_id is NULL' USING ERRCODE = 'AD005',
             HINT = 'Pass the id of the user who loses the badge.';
     END IF;
     b := achievements_private.get_badge(revoke_badge.code, false);
+    PERFORM achievements_private.lock_users(ARRAY[revoke_badge.user_id]);
     DELETE FROM achievements.user_badges AS ub
      WHERE ub.user_id = revoke_badge.user_id AND ub.badge = b.code;
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -159,7 +164,9 @@ COMMENT ON FUNCTION achievements.has_badge(achievements.user_ref, text) IS
 -- ON CONFLICT check, about twice as fast), skipping current holders only when the holder
 -- counter says there are any; a concurrent award of the same badge to the same user makes it
 -- fail with unique_violation, and then the statement is redone with ON CONFLICT DO NOTHING.
--- Raises AD201 for an unknown badge, AD204 outside its seasonal window. Owner and service roles.
+-- Takes every user's lock, so a backfill and a revocation (an undo that drops a revocable
+-- badge's tally) cannot cross. Raises AD201 for an unknown badge, AD204 outside its seasonal
+-- window. Owner and service roles.
 CREATE FUNCTION achievements.backfill_badge(code text)
 RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER
@@ -174,6 +181,9 @@ BEGIN
     IF b.step IS NULL AND b.level IS NULL THEN
         RETURN 0;
     END IF;
+    -- Every user's lock first: the statements below then see every award and revocation
+    -- committed before, and none can cross them (docs/locks.md).
+    PERFORM achievements_private.lock_all_users();
     held := EXISTS (SELECT 1 FROM achievements_private.badge_holders AS h
                      WHERE h.badge = b.code GROUP BY h.badge HAVING sum(h.holders) <> 0);
     before := achievements_private.set_quiet('on');

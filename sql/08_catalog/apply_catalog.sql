@@ -159,7 +159,8 @@ $$;
 -- object (level, requirement, badge), name, action (create, update, delete), detail.
 -- Guarantees: validates everything first and changes nothing when anything is wrong
 -- (raises AD207 listing every problem, one per line in DETAIL, including the definition errors
--- of achievements.badges); idempotent (a second run returns no rows); with dry_run = true it
+-- of achievements.badges), and AD207 for a NULL dry_run; idempotent (a second run returns no
+-- rows); with dry_run = true it
 -- applies in a subtransaction that it rolls back, so the report is exactly what a real run
 -- would do. Takes an exclusive transaction-scoped advisory lock (1633838660/2, docs/locks.md),
 -- so catalog applies run one at a time. Owner and service roles.
@@ -183,6 +184,10 @@ DECLARE
     desired  achievements.badges;
     changes  text[];
 BEGIN
+    IF dry_run IS NULL THEN
+        RAISE EXCEPTION 'apply_catalog: dry_run must be true or false, not NULL'
+            USING ERRCODE = 'AD207', HINT = 'Pass dry_run => true to see the changes, false to make them.';
+    END IF;
     PERFORM pg_advisory_xact_lock(1633838660, 2);
     problems := ARRAY(SELECT achievements_private.catalog_problems(catalog));
     IF cardinality(problems) > 0 THEN

@@ -2,7 +2,8 @@
 
 -- What the package does when tallies change: called by add_to_tallies once per statement that
 -- changes any, under the tallies' row locks, with one array element per changed tally (its
--- user, step, count before and count after). Awards levels (award_levels), then badges
+-- user, step, count before and count after). Takes the users' bucket locks (lock_users),
+-- registers the users whose tallies start, awards levels (award_levels), then badges
 -- (award_badges). One query first asks whether any change crosses a requirement, and whether
 -- any tally starts (from 0) or crosses a badge threshold (either way: revocable badges fall),
 -- so that the changes that do neither (almost all) cost that query and no further call. One
@@ -46,6 +47,17 @@ BEGIN
                             JOIN achievements.badges AS b
                               ON b.step = s.name AND b.threshold > s.lo AND b.threshold <= s.hi)
           INTO any_level, any_badge;
+    END IF;
+    IF NOT (any_level OR any_badge) THEN
+        RETURN;
+    END IF;
+    -- Registering these users and every award and revocation that follows run under their
+    -- bucket locks, taken once, in key order, after the tallies' row locks (docs/locks.md).
+    PERFORM achievements_private.lock_users(user_ids);
+    IF 0 = ANY (old_counts) THEN
+        PERFORM achievements_private.register_users(
+            ARRAY(SELECT DISTINCT c.user_id FROM unnest(user_ids, old_counts) AS c(user_id, old_count)
+                   WHERE c.old_count = 0));
     END IF;
     IF any_level THEN
         PERFORM achievements_private.award_levels(user_ids, names, old_counts, new_counts);

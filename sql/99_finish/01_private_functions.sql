@@ -10,6 +10,7 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA achievements_private FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION
     achievements_private.parse_user_ref(text),
+    achievements_private.claims_sub(text),
     achievements_private.readable_user(achievements.user_ref),
     achievements_private.steps_required(text, achievements.user_ref),
     achievements_private.badge_progress(achievements.user_ref),

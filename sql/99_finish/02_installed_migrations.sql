@@ -3,4 +3,5 @@
 -- files is then at the newest migration, and `achievements-db migrate` adopts it.
 INSERT INTO achievements_private.applied_migrations (id) VALUES
     ('0001_baseline'),
-    ('0002_track_as_table_owner');
+    ('0002_track_as_table_owner'),
+    ('0003_one_lock_order');

@@ -1,7 +1,8 @@
 """A textual snapshot of everything achievements-db defines in a database: two snapshots are
 equal when the two databases hold the same objects with the same definitions, privileges and
 comments. Privileges are compared as they take effect: an object never granted (no ACL) and
-one whose ACL grants exactly the defaults are the same."""
+one whose ACL grants exactly the defaults are the same, and the order of an ACL's items does
+not count."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ SCHEMAS = ("achievements", "achievements_private")
 
 QUERIES = {
     "schema": """
-        SELECT nspname || ' owner=' || pg_get_userbyid(nspowner) || ' acl=' || coalesce(nspacl, acldefault('n', nspowner))::text
+        SELECT nspname || ' owner=' || pg_get_userbyid(nspowner) || ' acl=' || (SELECT array_agg(i::text ORDER BY i::text) FROM unnest(coalesce(nspacl, acldefault('n', nspowner))) AS i)::text
                || ' comment=' || coalesce(obj_description(oid, 'pg_namespace'), '')
           FROM pg_namespace WHERE nspname = ANY(%(schemas)s)""",
     "relation": """
         SELECT n.nspname || '.' || c.relname || ' kind=' || c.relkind::text || ' rls=' || c.relrowsecurity::text
                || ' force_rls=' || c.relforcerowsecurity::text || ' options=' || coalesce(c.reloptions::text, '')
-               || ' owner=' || pg_get_userbyid(c.relowner) || ' acl=' || coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))::text
+               || ' owner=' || pg_get_userbyid(c.relowner) || ' acl=' || (SELECT array_agg(i::text ORDER BY i::text) FROM unnest(coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) AS i)::text
                || ' inherits=' || coalesce((SELECT string_agg(i.inhparent::regclass::text, ',')
                                               FROM pg_inherits AS i WHERE i.inhrelid = c.oid), '')
                || ' comment=' || coalesce(obj_description(c.oid, 'pg_class'), '')
@@ -27,7 +28,8 @@ QUERIES = {
         SELECT schemaname || '.' || viewname || ' ' || definition
           FROM pg_views WHERE schemaname = ANY(%(schemas)s)""",
     "column": """
-        SELECT c.table_schema || '.' || c.table_name || '.' || c.column_name || ' ' || c.ordinal_position
+        SELECT c.table_schema || '.' || c.table_name || '.' || c.column_name || ' '
+               || row_number() OVER (PARTITION BY c.table_schema, c.table_name ORDER BY c.ordinal_position)
                || ' ' || c.data_type || ' ' || coalesce(c.domain_name, '') || ' null=' || c.is_nullable
                || ' default=' || coalesce(c.column_default, '') || ' identity=' || c.is_identity
                || ' generated=' || c.is_generated
@@ -35,7 +37,7 @@ QUERIES = {
                                                           c.ordinal_position::int), '')
           FROM information_schema.columns AS c WHERE c.table_schema = ANY(%(schemas)s)""",
     "column privilege": """
-        SELECT a.attrelid::regclass::text || '.' || a.attname || ' ' || a.attacl::text
+        SELECT a.attrelid::regclass::text || '.' || a.attname || ' ' || (SELECT array_agg(i::text ORDER BY i::text) FROM unnest(a.attacl) AS i)::text
           FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid
           JOIN pg_namespace AS n ON n.oid = c.relnamespace
          WHERE n.nspname = ANY(%(schemas)s) AND a.attacl IS NOT NULL""",
@@ -47,13 +49,13 @@ QUERIES = {
     "index": "SELECT indexdef FROM pg_indexes WHERE schemaname = ANY(%(schemas)s)",
     "function": """
         SELECT pg_get_functiondef(p.oid) || ' owner=' || pg_get_userbyid(p.proowner)
-               || ' acl=' || coalesce(p.proacl, acldefault('f', p.proowner))::text
+               || ' acl=' || (SELECT array_agg(i::text ORDER BY i::text) FROM unnest(coalesce(p.proacl, acldefault('f', p.proowner))) AS i)::text
                || ' comment=' || coalesce(obj_description(p.oid, 'pg_proc'), '')
           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
          WHERE n.nspname = ANY(%(schemas)s)""",
     "type": """
         SELECT t.typname || ' ' || t.typtype::text || ' base=' || t.typbasetype::regtype::text ||
-               ' owner=' || pg_get_userbyid(t.typowner) || ' acl=' || coalesce(t.typacl, acldefault('T', t.typowner))::text ||
+               ' owner=' || pg_get_userbyid(t.typowner) || ' acl=' || (SELECT array_agg(i::text ORDER BY i::text) FROM unnest(coalesce(t.typacl, acldefault('T', t.typowner))) AS i)::text ||
                ' comment=' || coalesce(obj_description(t.oid, 'pg_type'), '')
           FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
          WHERE n.nspname = ANY(%(schemas)s) AND t.typtype IN ('d', 'e', 'c')
@@ -78,7 +80,7 @@ QUERIES = {
                                                AND d.deptype IN ('a', 'i')), '')
           FROM pg_sequences WHERE schemaname = ANY(%(schemas)s)""",
     "default privilege": """
-        SELECT coalesce(n.nspname, '') || ' ' || d.defaclobjtype::text || ' ' || d.defaclacl::text
+        SELECT coalesce(n.nspname, '') || ' ' || d.defaclobjtype::text || ' ' || (SELECT array_agg(i::text ORDER BY i::text) FROM unnest(d.defaclacl) AS i)::text
           FROM pg_default_acl AS d LEFT JOIN pg_namespace AS n ON n.oid = d.defaclnamespace
          WHERE n.nspname = ANY(%(schemas)s)""",
     "install options": """

@@ -90,22 +90,32 @@ class Cluster:
             "--encoding=UTF8",
             "--no-sync",
         )
-        settings = (
-            f"-p {self.port} -k {self.datadir} -c listen_addresses={self.host} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=120 -c shared_buffers=256MB"
-        )
-        self._run(
-            str(self.bindir / "pg_ctl"),
-            "-D",
-            str(self.datadir),
-            "-l",
-            str(self.datadir / "server.log"),
-            "-o",
-            settings,
-            "-w",
-            "start",
-        )
+        # The free port found may be taken before the server binds it (by another worker's
+        # server, or as the local port of some connection): then try another one.
+        for attempt in range(5):
+            settings = (
+                f"-p {self.port} -k {self.datadir} -c listen_addresses={self.host} "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                "-c max_connections=120 -c shared_buffers=256MB"
+            )
+            try:
+                self._run(
+                    str(self.bindir / "pg_ctl"),
+                    "-D",
+                    str(self.datadir),
+                    "-l",
+                    str(self.datadir / "server.log"),
+                    "-o",
+                    settings,
+                    "-w",
+                    "start",
+                )
+                return
+            except RuntimeError as failed:
+                if "Address already in use" not in str(failed) or attempt == 4:
+                    raise
+                (self.datadir / "server.log").unlink(missing_ok=True)
+                self.port = free_port()
 
     def stop(self) -> None:
         self._run(

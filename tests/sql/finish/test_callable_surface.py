@@ -134,6 +134,7 @@ def test_internals_are_called_only_through_the_public_functions_that_bind_them(d
     }
     assert public == {
         "parse_user_ref(text)",
+        "claims_sub(text)",
         "readable_user(achievements.user_ref)",
         "steps_required(text,achievements.user_ref)",
         "badge_progress(achievements.user_ref)",

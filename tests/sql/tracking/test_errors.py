@@ -251,15 +251,22 @@ def trackers(db):
         (
             ("items", "", "val", "count", None),
             "AD107",
-            "achievements.track(): table, step and column are required"
-            " (got public.items, '', 'val')",
+            "achievements.track(): a table, a step of 1 to 200 characters and a column are"
+            " required (got public.items, '', 'val')",
             None,
         ),
         (
             ("items", None, "val", "count", None),
             "AD107",
-            "achievements.track(): table, step and column are required"
-            " (got public.items, NULL, 'val')",
+            "achievements.track(): a table, a step of 1 to 200 characters and a column are"
+            " required (got public.items, NULL, 'val')",
+            None,
+        ),
+        (
+            ("items", "s" * 201, "val", "count", None),
+            "AD107",
+            "achievements.track(): a table, a step of 1 to 200 characters and a column are"
+            f" required (got public.items, '{'s' * 60}'..., 'val')",
             None,
         ),
         (

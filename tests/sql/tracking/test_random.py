@@ -65,11 +65,12 @@ def _copy(model):
     return clone
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", [level for level in LEVELS if level != "track"])
 @pytest.mark.parametrize("mode", MODES)
 def test_random_sequence_on_a_partitioned_table(db, mode, level):
     """Updates that move some rows to another partition and leave others in place: old and new
-    rows still pair up in the transition tables."""
+    rows still pair up in the transition tables. (track() refuses partitioned tables:
+    test_track.py.)"""
     if is_boolean(mode):
         db.execute(
             "CREATE TABLE items (id int, user_id uuid, val boolean, note text)"
