@@ -1224,6 +1224,7 @@ END
 $rewire$;
 ALTER TABLE achievements.tracked_steps ALTER COLUMN trigger_names SET NOT NULL;
 
+DROP TRIGGER _050_lock_users ON achievements.levels;
 DROP TRIGGER _050_lock_users ON achievements.badges;
 
 -- The constraints on names of 0002: non-empty.

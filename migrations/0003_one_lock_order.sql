@@ -6,7 +6,7 @@
 --     its trigger_names column.
 --   * Every path takes its locks in one order (docs/locks.md): tallies, then the users' lock
 --     buckets, all at once, then badge rows, then per-user rows. award_badge, revoke_badge,
---     backfill_badge, backfill_levels and catalog changes of badges (a new trigger on badges)
+--     backfill_badge, backfill_levels and changes of levels and badges (new triggers on both)
 --     take the user locks; tallies_changed takes them once for every award.
 --   * Step names are 1 to 200 characters (user_steps, level_requirements, badges.step), with
 --     constraint names that say so; a tally that would pass 2^31 - 1 raises AD007 naming the
@@ -289,6 +289,18 @@ CREATE OR REPLACE FUNCTION achievements_private.lock_all_users()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
     SELECT pg_advisory_xact_lock(1633838659, bucket) FROM generate_series(1, 256) AS bucket ORDER BY bucket;
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.lock_users_for_catalog_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    PERFORM achievements_private.lock_all_users();
+    RETURN NULL;
+END
 $function$;
 
 CREATE OR REPLACE FUNCTION achievements_private.award_levels(user_ids achievements.user_ref[], names text[], old_counts integer[], new_counts integer[])
@@ -945,18 +957,6 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION achievements_private.lock_users_for_catalog_change()
- RETURNS trigger
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-BEGIN
-    PERFORM achievements_private.lock_all_users();
-    RETURN NULL;
-END
-$function$;
-
 CREATE OR REPLACE FUNCTION achievements_private.award_badges(user_ids achievements.user_ref[], names text[], old_counts integer[], new_counts integer[])
  RETURNS void
  LANGUAGE plpgsql
@@ -1380,7 +1380,9 @@ ALTER TABLE achievements.badges DROP CONSTRAINT badges_step_not_empty;
 ALTER TABLE achievements.badges ADD CONSTRAINT badges_step_of_1_to_200_characters
     CHECK (char_length(step) BETWEEN 1 AND 200);
 
--- Catalog changes of badges lock the users first (docs/locks.md).
+-- Catalog changes of levels and badges lock the users first (docs/locks.md).
+CREATE TRIGGER _050_lock_users BEFORE UPDATE OR DELETE ON achievements.levels
+    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.lock_users_for_catalog_change();
 CREATE TRIGGER _050_lock_users BEFORE UPDATE OR DELETE ON achievements.badges
     FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.lock_users_for_catalog_change();
 

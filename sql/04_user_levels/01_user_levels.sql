@@ -45,3 +45,23 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_advisory_xact_lock(1633838659, bucket) FROM generate_series(1, 256) AS bucket ORDER BY bucket;
 $$;
+
+-- Before a catalog row that users' rows point to changes or goes (a level here, a badge in
+-- 06_badges/05_catalog_changes.sql), takes every user's lock (lock_all_users). Such a change
+-- cascades to the users' rows (user_levels, user_badges, their scores) and an award locks the
+-- catalog row it points to: both then take the users first, then the catalog row, and cannot
+-- deadlock (docs/locks.md).
+CREATE FUNCTION achievements_private.lock_users_for_catalog_change()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM achievements_private.lock_all_users();
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER _050_lock_users
+    BEFORE UPDATE OR DELETE ON achievements.levels
+    FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.lock_users_for_catalog_change();

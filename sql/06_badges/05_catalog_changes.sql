@@ -1,20 +1,8 @@
 -- Catalog changes that move what users hold: a deleted badge is taken from its holders, a
 -- renamed one follows them, a re-priced one moves their points.
 
--- Before any row of the catalog changes or goes, takes every user's lock (lock_all_users), so
--- that a catalog change and an award follow one lock order: the users, then the badge, then
--- the scores (docs/locks.md).
-CREATE FUNCTION achievements_private.lock_users_for_catalog_change()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM achievements_private.lock_all_users();
-    RETURN NULL;
-END
-$$;
-
+-- Before any badge changes or goes, every user's lock (lock_users_for_catalog_change, with
+-- levels): the users, then the badge, then the scores (docs/locks.md).
 CREATE TRIGGER _050_lock_users
     BEFORE UPDATE OR DELETE ON achievements.badges
     FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.lock_users_for_catalog_change();
