@@ -206,6 +206,16 @@ $function$;
 COMMENT ON FUNCTION achievements.undo_step(achievements.user_ref,text,integer) IS
     'Takes back up to count (default 1) steps for a user, never below 0; returns the new tally.';
 
+CREATE OR REPLACE FUNCTION achievements_private.lock_users(user_ids achievements.user_ref[])
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT pg_advisory_xact_lock(1633838659, bucket)
+      FROM (SELECT DISTINCT 1 + (hashtext(u::text) & 255) AS bucket FROM unnest(user_ids) AS u) AS buckets
+     ORDER BY bucket;
+$function$;
+
 CREATE OR REPLACE FUNCTION achievements_private.award_levels(user_ids achievements.user_ref[], names text[], old_counts integer[], new_counts integer[])
  RETURNS void
  LANGUAGE plpgsql
@@ -813,6 +823,144 @@ $function$;
 COMMENT ON FUNCTION achievements.backfill_badge(text) IS
     'Awards a badge to every user who already qualifies, silently (notified = true, no notification); returns how many got it.';
 
+CREATE OR REPLACE FUNCTION achievements_private.catalog_problems(catalog jsonb)
+ RETURNS SETOF text
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    badge_keys constant text[] := ARRAY['name', 'description', 'icon', 'category', 'points', 'rarity',
+        'hidden', 'step', 'threshold', 'level', 'client_grantable', 'revocable', 'active_from', 'active_until'];
+    k       text;
+    v       jsonb;
+    item    record;
+    field   record;
+    req     record;
+    want    text;
+    path    text;
+    steps   text[];
+BEGIN
+    IF jsonb_typeof(catalog) IS DISTINCT FROM 'object' THEN
+        RETURN NEXT 'the catalog must be a table/object with "levels" and "badges"';
+        RETURN;
+    END IF;
+    FOR k IN SELECT x FROM (SELECT jsonb_object_keys(catalog) EXCEPT SELECT unnest(ARRAY['levels', 'badges'])) AS u(x) ORDER BY 1 LOOP
+        RETURN NEXT format('%s: unknown section (expected levels or badges)', k);
+    END LOOP;
+    FOREACH k IN ARRAY ARRAY['levels', 'badges'] LOOP
+        IF catalog ? k AND jsonb_typeof(catalog -> k) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table of %s by name', k, k);
+        END IF;
+    END LOOP;
+
+    FOR item IN SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(catalog -> 'levels') = 'object'
+                                              THEN catalog -> 'levels' ELSE '{}' END) ORDER BY key LOOP
+        path := 'levels.' || item.key;
+        IF item.key = '' THEN
+            RETURN NEXT 'levels: a level name must not be empty';
+        END IF;
+        IF jsonb_typeof(item.value) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table (description, requirements)', path);
+            CONTINUE;
+        END IF;
+        FOR k IN SELECT x FROM (SELECT jsonb_object_keys(item.value) EXCEPT SELECT unnest(ARRAY['description', 'requirements'])) AS u(x) ORDER BY 1 LOOP
+            RETURN NEXT format('%s.%s: unknown key (expected description, requirements)', path, k);
+        END LOOP;
+        IF jsonb_typeof(item.value -> 'description') NOT IN ('string', 'null') THEN
+            RETURN NEXT format('%s.description: expected a string', path);
+        END IF;
+        v := item.value -> 'requirements';
+        IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+            CONTINUE;
+        ELSIF jsonb_typeof(v) = 'object' THEN
+            FOR req IN SELECT * FROM jsonb_each(v) ORDER BY key LOOP
+                IF req.key = '' THEN
+                    RETURN NEXT format('%s.requirements: a step name must not be empty', path);
+                END IF;
+                IF jsonb_typeof(req.value) <> 'number' OR req.value::text !~ '^[0-9]+$' OR req.value::numeric < 1
+                   OR req.value::numeric > 2147483647 THEN
+                    RETURN NEXT format('%s.requirements.%s: expected a whole number of at least 1, got %s', path, req.key, req.value);
+                END IF;
+            END LOOP;
+        ELSIF jsonb_typeof(v) = 'array' THEN
+            steps := '{}';
+            FOR req IN SELECT * FROM jsonb_array_elements(v) WITH ORDINALITY AS e(value, n) LOOP
+                want := format('%s.requirements[%s]', path, req.n);
+                IF jsonb_typeof(req.value) <> 'object' THEN
+                    RETURN NEXT format('%s: expected a table with step, count, priority', want);
+                    CONTINUE;
+                END IF;
+                FOR k IN SELECT x FROM (SELECT jsonb_object_keys(req.value) EXCEPT SELECT unnest(ARRAY['step', 'count', 'priority'])) AS u(x) ORDER BY 1 LOOP
+                    RETURN NEXT format('%s.%s: unknown key (expected step, count, priority)', want, k);
+                END LOOP;
+                IF jsonb_typeof(req.value -> 'step') IS DISTINCT FROM 'string' OR req.value ->> 'step' = '' THEN
+                    RETURN NEXT format('%s.step: expected a non-empty string', want);
+                ELSIF req.value ->> 'step' = ANY (steps) THEN
+                    RETURN NEXT format('%s.step: step %s is listed twice', want, req.value -> 'step');
+                ELSE
+                    steps := steps || (req.value ->> 'step');
+                END IF;
+                IF req.value ? 'count' AND (jsonb_typeof(req.value -> 'count') <> 'number'
+                   OR (req.value -> 'count')::text !~ '^[0-9]+$' OR (req.value ->> 'count')::numeric < 1
+                   OR (req.value ->> 'count')::numeric > 2147483647) THEN
+                    RETURN NEXT format('%s.count: expected a whole number of at least 1, got %s', want, req.value -> 'count');
+                END IF;
+                IF req.value ? 'priority' AND (jsonb_typeof(req.value -> 'priority') <> 'number'
+                   OR (req.value -> 'priority')::text !~ '^-?[0-9]+$'
+                   OR abs((req.value ->> 'priority')::numeric) > 2147483647) THEN
+                    RETURN NEXT format('%s.priority: expected a whole number, got %s', want, req.value -> 'priority');
+                END IF;
+            END LOOP;
+        ELSE
+            RETURN NEXT format('%s.requirements: expected a table of step = count, or a list of {step, count, priority}', path);
+        END IF;
+    END LOOP;
+
+    FOR item IN SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(catalog -> 'badges') = 'object'
+                                              THEN catalog -> 'badges' ELSE '{}' END) ORDER BY key LOOP
+        path := 'badges.' || item.key;
+        IF item.key = '' THEN
+            RETURN NEXT 'badges: a badge code must not be empty';
+        END IF;
+        IF jsonb_typeof(item.value) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table of badge fields', path);
+            CONTINUE;
+        END IF;
+        FOR k IN SELECT x FROM (SELECT jsonb_object_keys(item.value) EXCEPT SELECT unnest(badge_keys)) AS u(x) ORDER BY 1 LOOP
+            RETURN NEXT format('%s.%s: unknown key (expected one of %s)', path, k, array_to_string(badge_keys, ', '));
+        END LOOP;
+        IF NOT item.value ? 'name' THEN
+            RETURN NEXT format('%s.name: missing (the name users see)', path);
+        END IF;
+        FOR field IN SELECT * FROM jsonb_each(item.value) WHERE key = ANY (badge_keys) ORDER BY key LOOP
+            want := CASE WHEN field.key IN ('points', 'threshold') THEN 'integer'
+                         WHEN field.key IN ('hidden', 'client_grantable', 'revocable') THEN 'boolean'
+                         WHEN field.key IN ('active_from', 'active_until') THEN 'timestamp'
+                         ELSE 'string' END;
+            IF want = 'integer' AND (jsonb_typeof(field.value) <> 'number' OR field.value::text !~ '^-?[0-9]+$'
+                                     OR abs(field.value::numeric) > 2147483647) THEN
+                RETURN NEXT format('%s.%s: expected a whole number, got %s', path, field.key, field.value);
+            ELSIF want = 'boolean' AND jsonb_typeof(field.value) <> 'boolean' THEN
+                RETURN NEXT format('%s.%s: expected true or false, got %s', path, field.key, field.value);
+            ELSIF want = 'string' AND jsonb_typeof(field.value) <> 'string' THEN
+                RETURN NEXT format('%s.%s: expected a string, got %s', path, field.key, field.value);
+            ELSIF want = 'timestamp' THEN
+                IF jsonb_typeof(field.value) <> 'string' THEN
+                    RETURN NEXT format('%s.%s: expected a date and time, got %s', path, field.key, field.value);
+                ELSE
+                    BEGIN
+                        PERFORM (field.value #>> '{}')::timestamptz;
+                    EXCEPTION WHEN OTHERS THEN
+                        RETURN NEXT format('%s.%s: not a date and time: %s', path, field.key, field.value);
+                    END;
+                END IF;
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION achievements.apply_catalog(catalog jsonb, dry_run boolean DEFAULT false)
  RETURNS TABLE(object text, name text, action text, detail text)
  LANGUAGE plpgsql
@@ -1247,6 +1395,7 @@ DROP FUNCTION achievements_private.counting_query(text,text,text,text,text,text,
 DROP FUNCTION achievements_private.truncate_query(text);
 DROP FUNCTION achievements_private.counting_rows(text,text,text,text,text,text,text,text);
 DROP FUNCTION achievements_private.lock_all_users();
+DROP FUNCTION achievements_private.snapshot_per_transaction();
 DROP FUNCTION achievements_private.tally_overflow(achievements.user_ref,text,bigint,bigint);
 DROP FUNCTION achievements_private.claims_sub(text);
 DROP FUNCTION achievements_private.no_user(achievements.user_ref);

@@ -7,7 +7,9 @@
 --   * Every path takes its locks in one order (docs/locks.md): tallies, then the users' lock
 --     buckets, all at once, then badge rows, then per-user rows. award_badge, revoke_badge,
 --     backfill_badge, backfill_levels and changes of levels and badges (new triggers on both)
---     take the user locks; tallies_changed takes them once for every award.
+--     take the user locks; tallies_changed takes them once for every award. Under REPEATABLE
+--     READ and SERIALIZABLE, a tally that changed (or was created) since the transaction's
+--     snapshot makes an award or a backfill raise 40001 instead of missing it.
 --   * Step names are 1 to 200 characters (user_steps, level_requirements, badges.step), with
 --     constraint names that say so; a tally that would pass 2^31 - 1 raises AD007 naming the
 --     user and the step; malformed request.jwt.claims is no user instead of an error; the empty
@@ -114,10 +116,15 @@ BEGIN
       INTO user_ids, names, deltas
       FROM (SELECT n.user_id, n.name,
                    CASE WHEN sum(n.count) > 2147483647
-                        THEN achievements_private.tally_overflow(n.user_id, n.name, 0, sum(n.count))
+                        THEN achievements_private.tally_overflow(n.user_id, n.name, NULL, sum(n.count))
                         ELSE sum(n.count)::int END AS delta
               FROM new_steps AS n
              GROUP BY n.user_id, n.name) AS s;
+    IF '' = ANY (user_ids::text[]) THEN
+        RAISE EXCEPTION 'achievements.user_steps: a row has no user (user_id is the empty text)'
+            USING ERRCODE = 'AD005',
+                  HINT = 'Log steps for a user: the empty text is no user id, as NULL is not.';
+    END IF;
     IF user_ids IS NOT NULL THEN
         PERFORM achievements_private.add_to_tallies(user_ids, names, deltas, false);
     END IF;
@@ -128,11 +135,14 @@ $function$;
 CREATE OR REPLACE FUNCTION achievements_private.tally_overflow(user_id achievements.user_ref, name text, count bigint, delta bigint)
  RETURNS integer
  LANGUAGE plpgsql
- IMMUTABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 BEGIN
-    RAISE EXCEPTION 'the tally of step % of user % would pass 2147483647 (% + %)', quote_literal(name), user_id, count, delta
+    -- VOLATILE on purpose (see above):
+    -- @plpgsql_check_options: performance_warnings = false
+    RAISE EXCEPTION 'the tally of step % of user % would pass 2147483647 (%)', quote_literal(name), user_id,
+                    CASE WHEN count IS NULL THEN format('one statement adds %s', delta)
+                         ELSE format('it is %s, adding %s', count, delta) END
         USING ERRCODE = 'AD007',
               HINT = 'Tallies count steps as integers up to 2147483647: record smaller counts, or count this quantity in a coarser unit.';
 END
@@ -283,6 +293,28 @@ $function$;
 COMMENT ON FUNCTION achievements.undo_step(achievements.user_ref,text,integer) IS
     'Takes back up to count (default 1) steps for a user, never below 0; returns the new tally.';
 
+CREATE OR REPLACE FUNCTION achievements_private.snapshot_per_transaction()
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN (current_setting('transaction_isolation'::text) <> ALL (ARRAY['read committed'::text, 'read uncommitted'::text]));
+
+CREATE OR REPLACE FUNCTION achievements_private.lock_users(user_ids achievements.user_ref[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1633838659, b.bucket)
+       FROM (SELECT DISTINCT 1 + (hashtext(u::text) & 255) AS bucket FROM unnest(user_ids) AS u) AS b
+      ORDER BY b.bucket;
+    IF achievements_private.snapshot_per_transaction() THEN
+        PERFORM FROM achievements.user_achievements AS t WHERE t.user_id = ANY (user_ids) FOR SHARE;
+    END IF;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION achievements_private.lock_all_users()
  RETURNS void
  LANGUAGE sql
@@ -309,6 +341,24 @@ CREATE OR REPLACE FUNCTION achievements_private.award_levels(user_ids achievemen
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 BEGIN
+    IF achievements_private.snapshot_per_transaction() THEN
+        -- A requirement's tally created since the transaction's snapshot is invisible to the
+        -- check below (lock_users catches the ones changed): inserting it then raises 40001.
+        -- Rolled back either way.
+        BEGIN
+            INSERT INTO achievements.user_achievements (user_id, name, count)
+            SELECT DISTINCT c.user_id, r2.name, 0
+              FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
+              JOIN achievements.level_requirements AS r
+                ON r.name = c.name AND r.required_count > c.old_count AND r.required_count <= c.new_count
+              JOIN achievements.level_requirements AS r2 ON r2.level = r.level
+             ORDER BY 1, 2
+            ON CONFLICT DO NOTHING;
+            RAISE EXCEPTION USING ERRCODE = 'AD000';
+        EXCEPTION WHEN SQLSTATE 'AD000' THEN
+            NULL;
+        END;
+    END IF;
     INSERT INTO achievements.user_levels (user_id, level)
     SELECT DISTINCT c.user_id, r.level
       FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
@@ -338,6 +388,13 @@ BEGIN
         PERFORM achievements_private.assert_level(level_name);
     END IF;
     PERFORM achievements_private.lock_all_users();
+    IF achievements_private.snapshot_per_transaction() THEN
+        -- As in backfill_badge: a tally read that changed since the snapshot raises 40001.
+        PERFORM FROM achievements.level_requirements AS r
+          JOIN achievements.user_achievements AS t ON t.name = r.name AND t.count >= r.required_count
+         WHERE level_name IS NULL OR r.level = level_name
+           FOR SHARE OF t;
+    END IF;
     before := achievements_private.set_quiet('on');
     INSERT INTO achievements.user_levels (user_id, level)
     SELECT t.user_id, r.level
@@ -1083,6 +1140,12 @@ BEGIN
     -- Every user's lock first: the statements below then see every award and revocation
     -- committed before, and none can cross them (docs/locks.md).
     PERFORM achievements_private.lock_all_users();
+    IF achievements_private.snapshot_per_transaction() THEN
+        -- The transaction's snapshot may predate what the lock's previous holders committed: a
+        -- tally it reads that changed since raises 40001 (the caller retries).
+        PERFORM FROM achievements.user_achievements AS t
+          WHERE b.step IS NOT NULL AND t.name = b.step AND t.count >= b.threshold FOR SHARE;
+    END IF;
     held := EXISTS (SELECT 1 FROM achievements_private.badge_holders AS h
                      WHERE h.badge = b.code GROUP BY h.badge HAVING sum(h.holders) <> 0);
     before := achievements_private.set_quiet('on');
@@ -1127,6 +1190,146 @@ END
 $function$;
 COMMENT ON FUNCTION achievements.backfill_badge(text) IS
     'Awards a badge to every user who already qualifies, silently (notified = true, no notification); returns how many got it.';
+
+CREATE OR REPLACE FUNCTION achievements_private.catalog_problems(catalog jsonb)
+ RETURNS SETOF text
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    badge_keys constant text[] := ARRAY['name', 'description', 'icon', 'category', 'points', 'rarity',
+        'hidden', 'step', 'threshold', 'level', 'client_grantable', 'revocable', 'active_from', 'active_until'];
+    k       text;
+    v       jsonb;
+    item    record;
+    field   record;
+    req     record;
+    want    text;
+    path    text;
+    steps   text[];
+BEGIN
+    IF jsonb_typeof(catalog) IS DISTINCT FROM 'object' THEN
+        RETURN NEXT 'the catalog must be a table/object with "levels" and "badges"';
+        RETURN;
+    END IF;
+    FOR k IN SELECT x FROM (SELECT jsonb_object_keys(catalog) EXCEPT SELECT unnest(ARRAY['levels', 'badges'])) AS u(x) ORDER BY 1 LOOP
+        RETURN NEXT format('%s: unknown section (expected levels or badges)', k);
+    END LOOP;
+    FOREACH k IN ARRAY ARRAY['levels', 'badges'] LOOP
+        IF catalog ? k AND jsonb_typeof(catalog -> k) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table of %s by name', k, k);
+        END IF;
+    END LOOP;
+
+    FOR item IN SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(catalog -> 'levels') = 'object'
+                                              THEN catalog -> 'levels' ELSE '{}' END) ORDER BY key LOOP
+        path := 'levels.' || item.key;
+        IF item.key = '' THEN
+            RETURN NEXT 'levels: a level name must not be empty';
+        END IF;
+        IF jsonb_typeof(item.value) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table (description, requirements)', path);
+            CONTINUE;
+        END IF;
+        FOR k IN SELECT x FROM (SELECT jsonb_object_keys(item.value) EXCEPT SELECT unnest(ARRAY['description', 'requirements'])) AS u(x) ORDER BY 1 LOOP
+            RETURN NEXT format('%s.%s: unknown key (expected description, requirements)', path, k);
+        END LOOP;
+        IF jsonb_typeof(item.value -> 'description') NOT IN ('string', 'null') THEN
+            RETURN NEXT format('%s.description: expected a string', path);
+        END IF;
+        v := item.value -> 'requirements';
+        IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+            CONTINUE;
+        ELSIF jsonb_typeof(v) = 'object' THEN
+            FOR req IN SELECT * FROM jsonb_each(v) ORDER BY key LOOP
+                IF char_length(req.key) NOT BETWEEN 1 AND 200 THEN
+                    RETURN NEXT format('%s.requirements: a step name must be 1 to 200 characters, got %s', path,
+                                       quote_literal(left(req.key, 60)) || CASE WHEN char_length(req.key) > 60 THEN '...' ELSE '' END);
+                END IF;
+                IF jsonb_typeof(req.value) <> 'number' OR req.value::text !~ '^[0-9]+$' OR req.value::numeric < 1
+                   OR req.value::numeric > 2147483647 THEN
+                    RETURN NEXT format('%s.requirements.%s: expected a whole number of at least 1, got %s', path, req.key, req.value);
+                END IF;
+            END LOOP;
+        ELSIF jsonb_typeof(v) = 'array' THEN
+            steps := '{}';
+            FOR req IN SELECT * FROM jsonb_array_elements(v) WITH ORDINALITY AS e(value, n) LOOP
+                want := format('%s.requirements[%s]', path, req.n);
+                IF jsonb_typeof(req.value) <> 'object' THEN
+                    RETURN NEXT format('%s: expected a table with step, count, priority', want);
+                    CONTINUE;
+                END IF;
+                FOR k IN SELECT x FROM (SELECT jsonb_object_keys(req.value) EXCEPT SELECT unnest(ARRAY['step', 'count', 'priority'])) AS u(x) ORDER BY 1 LOOP
+                    RETURN NEXT format('%s.%s: unknown key (expected step, count, priority)', want, k);
+                END LOOP;
+                IF jsonb_typeof(req.value -> 'step') IS DISTINCT FROM 'string'
+                   OR char_length(req.value ->> 'step') NOT BETWEEN 1 AND 200 THEN
+                    RETURN NEXT format('%s.step: expected a step name of 1 to 200 characters', want);
+                ELSIF req.value ->> 'step' = ANY (steps) THEN
+                    RETURN NEXT format('%s.step: step %s is listed twice', want, req.value -> 'step');
+                ELSE
+                    steps := steps || (req.value ->> 'step');
+                END IF;
+                IF req.value ? 'count' AND (jsonb_typeof(req.value -> 'count') <> 'number'
+                   OR (req.value -> 'count')::text !~ '^[0-9]+$' OR (req.value ->> 'count')::numeric < 1
+                   OR (req.value ->> 'count')::numeric > 2147483647) THEN
+                    RETURN NEXT format('%s.count: expected a whole number of at least 1, got %s', want, req.value -> 'count');
+                END IF;
+                IF req.value ? 'priority' AND (jsonb_typeof(req.value -> 'priority') <> 'number'
+                   OR (req.value -> 'priority')::text !~ '^-?[0-9]+$'
+                   OR abs((req.value ->> 'priority')::numeric) > 2147483647) THEN
+                    RETURN NEXT format('%s.priority: expected a whole number, got %s', want, req.value -> 'priority');
+                END IF;
+            END LOOP;
+        ELSE
+            RETURN NEXT format('%s.requirements: expected a table of step = count, or a list of {step, count, priority}', path);
+        END IF;
+    END LOOP;
+
+    FOR item IN SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(catalog -> 'badges') = 'object'
+                                              THEN catalog -> 'badges' ELSE '{}' END) ORDER BY key LOOP
+        path := 'badges.' || item.key;
+        IF item.key = '' THEN
+            RETURN NEXT 'badges: a badge code must not be empty';
+        END IF;
+        IF jsonb_typeof(item.value) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table of badge fields', path);
+            CONTINUE;
+        END IF;
+        FOR k IN SELECT x FROM (SELECT jsonb_object_keys(item.value) EXCEPT SELECT unnest(badge_keys)) AS u(x) ORDER BY 1 LOOP
+            RETURN NEXT format('%s.%s: unknown key (expected one of %s)', path, k, array_to_string(badge_keys, ', '));
+        END LOOP;
+        IF NOT item.value ? 'name' THEN
+            RETURN NEXT format('%s.name: missing (the name users see)', path);
+        END IF;
+        FOR field IN SELECT * FROM jsonb_each(item.value) WHERE key = ANY (badge_keys) ORDER BY key LOOP
+            want := CASE WHEN field.key IN ('points', 'threshold') THEN 'integer'
+                         WHEN field.key IN ('hidden', 'client_grantable', 'revocable') THEN 'boolean'
+                         WHEN field.key IN ('active_from', 'active_until') THEN 'timestamp'
+                         ELSE 'string' END;
+            IF want = 'integer' AND (jsonb_typeof(field.value) <> 'number' OR field.value::text !~ '^-?[0-9]+$'
+                                     OR abs(field.value::numeric) > 2147483647) THEN
+                RETURN NEXT format('%s.%s: expected a whole number, got %s', path, field.key, field.value);
+            ELSIF want = 'boolean' AND jsonb_typeof(field.value) <> 'boolean' THEN
+                RETURN NEXT format('%s.%s: expected true or false, got %s', path, field.key, field.value);
+            ELSIF want = 'string' AND jsonb_typeof(field.value) <> 'string' THEN
+                RETURN NEXT format('%s.%s: expected a string, got %s', path, field.key, field.value);
+            ELSIF want = 'timestamp' THEN
+                IF jsonb_typeof(field.value) <> 'string' THEN
+                    RETURN NEXT format('%s.%s: expected a date and time, got %s', path, field.key, field.value);
+                ELSE
+                    BEGIN
+                        PERFORM (field.value #>> '{}')::timestamptz;
+                    EXCEPTION WHEN OTHERS THEN
+                        RETURN NEXT format('%s.%s: not a date and time: %s', path, field.key, field.value);
+                    END;
+                END IF;
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$function$;
 
 CREATE OR REPLACE FUNCTION achievements.apply_catalog(catalog jsonb, dry_run boolean DEFAULT false)
  RETURNS TABLE(object text, name text, action text, detail text)
@@ -1390,6 +1593,7 @@ CREATE TRIGGER _050_lock_users BEFORE UPDATE OR DELETE ON achievements.badges
 -- calls with its caller's rights.
 REVOKE EXECUTE ON FUNCTION achievements_private.no_user(achievements.user_ref),
                            achievements_private.tally_overflow(achievements.user_ref, text, bigint, bigint),
+                           achievements_private.snapshot_per_transaction(),
                            achievements_private.lock_all_users(),
                            achievements_private.counting_rows(text, text, text, text, text, text, text, text),
                            achievements_private.truncate_query(text),

@@ -30,7 +30,8 @@ COMMENT ON TABLE achievements_private.recorded_steps IS
 
 -- Folds one statement's rows inserted into user_steps into the tallies: one delta per
 -- (user, step), the statement's sum, through add_to_tallies (exact, deadlock-free, AD003,
--- AD007).
+-- AD007). A row whose user is the empty text (text user ids) names no user: AD005, as for
+-- record_step.
 CREATE FUNCTION achievements_private.tally_new_steps()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -45,10 +46,15 @@ BEGIN
       INTO user_ids, names, deltas
       FROM (SELECT n.user_id, n.name,
                    CASE WHEN sum(n.count) > 2147483647
-                        THEN achievements_private.tally_overflow(n.user_id, n.name, 0, sum(n.count))
+                        THEN achievements_private.tally_overflow(n.user_id, n.name, NULL, sum(n.count))
                         ELSE sum(n.count)::int END AS delta
               FROM new_steps AS n
              GROUP BY n.user_id, n.name) AS s;
+    IF '' = ANY (user_ids::text[]) THEN
+        RAISE EXCEPTION 'achievements.user_steps: a row has no user (user_id is the empty text)'
+            USING ERRCODE = 'AD005',
+                  HINT = 'Log steps for a user: the empty text is no user id, as NULL is not.';
+    END IF;
     IF user_ids IS NOT NULL THEN
         PERFORM achievements_private.add_to_tallies(user_ids, names, deltas, false);
     END IF;

@@ -1,14 +1,20 @@
 -- The one place that writes tallies and recorded_steps.
 
--- Raises AD007: the tally of `name` of `user_id` would pass the largest integer. Returns int
--- only so that it can stand in an arithmetic expression; it never returns.
+-- Raises AD007: the tally of `name` of `user_id` (now `count`; NULL when not read yet) would pass
+-- the largest integer by adding `delta`. Returns int only so that it can stand in an
+-- arithmetic expression; it never returns. VOLATILE, so that the planner never evaluates it
+-- ahead of the CASE branch that calls it.
 CREATE FUNCTION achievements_private.tally_overflow(user_id achievements.user_ref, name text, count bigint, delta bigint)
 RETURNS int
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RAISE EXCEPTION 'the tally of step % of user % would pass 2147483647 (% + %)', quote_literal(name), user_id, count, delta
+    -- VOLATILE on purpose (see above):
+    -- @plpgsql_check_options: performance_warnings = false
+    RAISE EXCEPTION 'the tally of step % of user % would pass 2147483647 (%)', quote_literal(name), user_id,
+                    CASE WHEN count IS NULL THEN format('one statement adds %s', delta)
+                         ELSE format('it is %s, adding %s', count, delta) END
         USING ERRCODE = 'AD007',
               HINT = 'Tallies count steps as integers up to 2147483647: record smaller counts, or count this quantity in a coarser unit.';
 END

@@ -19,21 +19,37 @@ SELECT achievements_private.create_service_policy('achievements.user_levels');
 SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.user_levels');
 SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.user_levels');
 
+-- Whether this transaction reads every statement from one snapshot, taken at its first
+-- statement (REPEATABLE READ, SERIALIZABLE), rather than from a fresh one per statement.
+CREATE FUNCTION achievements_private.snapshot_per_transaction()
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN current_setting('transaction_isolation') NOT IN ('read committed', 'read uncommitted');
+
 -- Takes the transaction-scoped locks under which everything about these users but their tallies
 -- changes: their registration, levels, badges and scores (docs/locks.md). Without them, two
 -- transactions that each complete one of two requirements would each miss the other's
 -- uncommitted tally and neither would award the level. Users are hashed into 256 lock buckets
 -- (keys 1..256 of class 1633838659), so a statement over 100,000 users takes at most 256 locks;
 -- buckets are locked in key order, so two statements cannot deadlock on them. Two users in one
--- bucket merely wait for each other.
+-- bucket merely wait for each other. Under READ COMMITTED the statements that follow see what
+-- the lock's previous holders committed. Under REPEATABLE READ and SERIALIZABLE they would
+-- read the older snapshot of the transaction: then it also locks the users' tallies FOR SHARE,
+-- which raises 40001 (the caller retries) when one changed since that snapshot.
 CREATE FUNCTION achievements_private.lock_users(user_ids achievements.user_ref[])
 RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_advisory_xact_lock(1633838659, bucket)
-      FROM (SELECT DISTINCT 1 + (hashtext(u::text) & 255) AS bucket FROM unnest(user_ids) AS u) AS buckets
-     ORDER BY bucket;
+BEGIN
+    PERFORM pg_advisory_xact_lock(1633838659, b.bucket)
+       FROM (SELECT DISTINCT 1 + (hashtext(u::text) & 255) AS bucket FROM unnest(user_ids) AS u) AS b
+      ORDER BY b.bucket;
+    IF achievements_private.snapshot_per_transaction() THEN
+        PERFORM FROM achievements.user_achievements AS t WHERE t.user_id = ANY (user_ids) FOR SHARE;
+    END IF;
+END
 $$;
 
 -- Takes every user's lock (all 256 buckets, in key order): for what may touch any user, a

@@ -6,9 +6,11 @@
 -- meets every other requirement too. Levels and requirements added later are caught up with
 -- backfill_levels(), as badges are with backfill_badge().
 -- Guarantees: once per user and level (primary key, ON CONFLICT DO NOTHING); none lost to
--- concurrent transactions under READ COMMITTED: it runs under the users' locks (lock_users,
--- taken by tallies_changed), which serialize the checks, and its query takes a fresh snapshot
--- that shows what a transaction that held the lock before committed.
+-- concurrent transactions: it runs under the users' locks (lock_users, taken by
+-- tallies_changed), which serialize the checks; under READ COMMITTED its query takes a fresh
+-- snapshot that shows what a transaction that held the lock before committed, under REPEATABLE
+-- READ and SERIALIZABLE a tally changed or created since the transaction's snapshot raises
+-- 40001 instead (lock_users, and the insert below).
 -- Generic plans: its queries read unnested arrays, for which PostgreSQL would otherwise plan
 -- every one-tally call again. No SET search_path (every name in it is qualified): it runs only
 -- under add_to_tallies, whose callers pin it, and only the owner can call it.
@@ -19,6 +21,24 @@ LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
+    IF achievements_private.snapshot_per_transaction() THEN
+        -- A requirement's tally created since the transaction's snapshot is invisible to the
+        -- check below (lock_users catches the ones changed): inserting it then raises 40001.
+        -- Rolled back either way.
+        BEGIN
+            INSERT INTO achievements.user_achievements (user_id, name, count)
+            SELECT DISTINCT c.user_id, r2.name, 0
+              FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
+              JOIN achievements.level_requirements AS r
+                ON r.name = c.name AND r.required_count > c.old_count AND r.required_count <= c.new_count
+              JOIN achievements.level_requirements AS r2 ON r2.level = r.level
+             ORDER BY 1, 2
+            ON CONFLICT DO NOTHING;
+            RAISE EXCEPTION USING ERRCODE = 'AD000';
+        EXCEPTION WHEN SQLSTATE 'AD000' THEN
+            NULL;
+        END;
+    END IF;
     INSERT INTO achievements.user_levels (user_id, level)
     SELECT DISTINCT c.user_id, r.level
       FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)

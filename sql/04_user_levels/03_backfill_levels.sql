@@ -3,7 +3,8 @@
 -- Awards `level_name` (every level when NULL) to every user who already meets it, in one
 -- set-based statement; returns how many levels were awarded. Idempotent. Silent, as
 -- backfill_badge is: no notifications (achievements.quiet is on for the statement and put back
--- afterwards). Takes every user's lock first (docs/locks.md). Levels without requirements are
+-- afterwards). Takes every user's lock first (docs/locks.md); under REPEATABLE READ and
+-- SERIALIZABLE, 40001 when a tally it reads changed since the transaction's snapshot. Levels without requirements are
 -- never awarded (no step reaches them). Raises AD001 for an unknown level. Owner and service
 -- roles.
 CREATE FUNCTION achievements.backfill_levels(level_name text DEFAULT NULL)
@@ -19,6 +20,13 @@ BEGIN
         PERFORM achievements_private.assert_level(level_name);
     END IF;
     PERFORM achievements_private.lock_all_users();
+    IF achievements_private.snapshot_per_transaction() THEN
+        -- As in backfill_badge: a tally read that changed since the snapshot raises 40001.
+        PERFORM FROM achievements.level_requirements AS r
+          JOIN achievements.user_achievements AS t ON t.name = r.name AND t.count >= r.required_count
+         WHERE level_name IS NULL OR r.level = level_name
+           FOR SHARE OF t;
+    END IF;
     before := achievements_private.set_quiet('on');
     INSERT INTO achievements.user_levels (user_id, level)
     SELECT t.user_id, r.level

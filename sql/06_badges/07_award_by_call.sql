@@ -165,8 +165,9 @@ COMMENT ON FUNCTION achievements.has_badge(achievements.user_ref, text) IS
 -- counter says there are any; a concurrent award of the same badge to the same user makes it
 -- fail with unique_violation, and then the statement is redone with ON CONFLICT DO NOTHING.
 -- Takes every user's lock, so a backfill and a revocation (an undo that drops a revocable
--- badge's tally) cannot cross. Raises AD201 for an unknown badge, AD204 outside its seasonal
--- window. Owner and service roles.
+-- badge's tally) cannot cross; under REPEATABLE READ and SERIALIZABLE, 40001 when a tally it
+-- reads changed since the transaction's snapshot. Raises AD201 for an unknown badge, AD204
+-- outside its seasonal window. Owner and service roles.
 CREATE FUNCTION achievements.backfill_badge(code text)
 RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER
@@ -184,6 +185,12 @@ BEGIN
     -- Every user's lock first: the statements below then see every award and revocation
     -- committed before, and none can cross them (docs/locks.md).
     PERFORM achievements_private.lock_all_users();
+    IF achievements_private.snapshot_per_transaction() THEN
+        -- The transaction's snapshot may predate what the lock's previous holders committed: a
+        -- tally it reads that changed since raises 40001 (the caller retries).
+        PERFORM FROM achievements.user_achievements AS t
+          WHERE b.step IS NOT NULL AND t.name = b.step AND t.count >= b.threshold FOR SHARE;
+    END IF;
     held := EXISTS (SELECT 1 FROM achievements_private.badge_holders AS h
                      WHERE h.badge = b.code GROUP BY h.badge HAVING sum(h.holders) <> 0);
     before := achievements_private.set_quiet('on');

@@ -69,8 +69,9 @@ BEGIN
             CONTINUE;
         ELSIF jsonb_typeof(v) = 'object' THEN
             FOR req IN SELECT * FROM jsonb_each(v) ORDER BY key LOOP
-                IF req.key = '' THEN
-                    RETURN NEXT format('%s.requirements: a step name must not be empty', path);
+                IF char_length(req.key) NOT BETWEEN 1 AND 200 THEN
+                    RETURN NEXT format('%s.requirements: a step name must be 1 to 200 characters, got %s', path,
+                                       quote_literal(left(req.key, 60)) || CASE WHEN char_length(req.key) > 60 THEN '...' ELSE '' END);
                 END IF;
                 IF jsonb_typeof(req.value) <> 'number' OR req.value::text !~ '^[0-9]+$' OR req.value::numeric < 1
                    OR req.value::numeric > 2147483647 THEN
@@ -88,8 +89,9 @@ BEGIN
                 FOR k IN SELECT x FROM (SELECT jsonb_object_keys(req.value) EXCEPT SELECT unnest(ARRAY['step', 'count', 'priority'])) AS u(x) ORDER BY 1 LOOP
                     RETURN NEXT format('%s.%s: unknown key (expected step, count, priority)', want, k);
                 END LOOP;
-                IF jsonb_typeof(req.value -> 'step') IS DISTINCT FROM 'string' OR req.value ->> 'step' = '' THEN
-                    RETURN NEXT format('%s.step: expected a non-empty string', want);
+                IF jsonb_typeof(req.value -> 'step') IS DISTINCT FROM 'string'
+                   OR char_length(req.value ->> 'step') NOT BETWEEN 1 AND 200 THEN
+                    RETURN NEXT format('%s.step: expected a step name of 1 to 200 characters', want);
                 ELSIF req.value ->> 'step' = ANY (steps) THEN
                     RETURN NEXT format('%s.step: step %s is listed twice', want, req.value -> 'step');
                 ELSE

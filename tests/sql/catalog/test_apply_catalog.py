@@ -111,6 +111,41 @@ def test_dry_run_reports_and_changes_nothing(db):
     assert apply(db, CATALOG) == changes
 
 
+def test_a_null_dry_run_is_refused_not_applied(db):
+    """Before, dry_run => NULL applied the catalog for real: NULL must not mean yes."""
+    before = snapshot(db)
+    with pytest.raises(psycopg.Error) as err:
+        apply(db, CATALOG, dry_run=None)
+    assert err.value.sqlstate == "AD207"
+    assert "dry_run" in err.value.diag.message_primary
+    assert err.value.diag.message_hint
+    assert snapshot(db) == before
+
+
+def test_step_names_of_more_than_200_characters_are_listed_with_the_other_problems(db):
+    before = snapshot(db)
+    long = "s" * 201
+    bad = {
+        "levels": {
+            "fan": {"requirements": {long: 1}},
+            "pro": {"requirements": [{"step": long, "count": 1}]},
+        },
+    }
+    with pytest.raises(psycopg.Error) as err:
+        apply(db, bad)
+    assert err.value.sqlstate == "AD207"
+    assert err.value.diag.message_detail.splitlines() == [
+        f"levels.fan.requirements: a step name must be 1 to 200 characters, got '{'s' * 60}'...",
+        "levels.pro.requirements[1].step: expected a step name of 1 to 200 characters",
+    ]
+    with pytest.raises(psycopg.Error) as err:
+        apply(db, {"badges": {"b": {"name": "B", "step": long, "threshold": 1}}})
+    assert err.value.diag.message_detail.splitlines() == [
+        "badges.b: badge 'b': step must be a name of 1 to 200 characters",
+    ]
+    assert snapshot(db) == before
+
+
 def test_a_bad_catalog_is_refused_with_every_problem_and_changes_nothing(db):
     apply(db, {"badges": {"keep": {"name": "Keep", "points": 1}}})
     before = snapshot(db)

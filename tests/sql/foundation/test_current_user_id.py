@@ -57,3 +57,28 @@ def test_claims_without_sub_fall_through(db):
     setting(db, "request.jwt.claims", json.dumps({"role": "anon"}))
     setting(db, "jwt.claims.user_id", str(user))
     assert current(db) == user
+
+
+@pytest.mark.parametrize("claims", ["{not json", '{"sub": ', "[1, 2]", '"just a string"', "42"])
+def test_malformed_claims_are_no_user_and_never_an_error(db, claims):
+    """Before, claims that were not JSON raised 22P02 from current_user_id() and failed every
+    tracked write and row level security read of the request."""
+    setting(db, "request.jwt.claims", claims)
+    assert current(db) is None
+    user = uuid.uuid4()
+    setting(db, "jwt.claims.user_id", str(user))  # the next source still answers
+    assert current(db) == user
+
+
+def test_a_tracked_write_with_malformed_claims_goes_through_and_counts_for_no_one(db):
+    db.execute("CREATE TABLE posts (id int PRIMARY KEY, body text)")
+    db.execute("SELECT achievements.track('posts', 'post', 'body')")  # the user is the claim's
+    setting(db, "request.jwt.claims", "{not json")
+    db.execute("INSERT INTO posts VALUES (1, 'x')")
+    db.execute("INSERT INTO posts SELECT g, 'x' FROM generate_series(2, 200) AS g")
+    assert db.execute("SELECT count(*) FROM posts").fetchone()[0] == 200
+    assert db.execute("SELECT count(*) FROM achievements.user_achievements").fetchone()[0] == 0
+    user = uuid.uuid4()
+    setting(db, "request.jwt.claims", json.dumps({"sub": str(user)}))
+    db.execute("INSERT INTO posts VALUES (201, 'x')")
+    assert db.execute("SELECT count FROM achievements.user_achievements").fetchone()[0] == 1

@@ -53,11 +53,64 @@ def test_record_step_refuses_a_count_below_one(db, count):
     assert tally(db, user, "post") is None
 
 
-@pytest.mark.parametrize("step", ["", None])
-def test_record_step_refuses_an_empty_step(db, step):
+@pytest.mark.parametrize("step", ["", None, "s" * 201, "é" * 3000])
+@pytest.mark.parametrize("function", ["record_step", "undo_step"])
+def test_a_step_must_be_a_name_of_1_to_200_characters(db, function, step):
+    """Before, a name of a few kilobytes failed with 54000 (index row size) naming nothing."""
     with pytest.raises(psycopg.Error) as err:
-        db.execute("SELECT achievements.record_step(%s, %s)", (uuid.uuid4(), step))
+        db.execute(f"SELECT achievements.{function}(%s, %s)", (uuid.uuid4(), step))
     assert err.value.sqlstate == "AD002"
+    assert "step a name of 1 to 200 characters" in err.value.diag.message_primary
+    assert len(err.value.diag.message_primary) < 250  # the long name is cut, not repeated
+    assert db.execute("SELECT count(*) FROM achievements.user_steps").fetchone()[0] == 0
+
+
+def test_a_step_of_200_characters_is_a_step(db):
+    user = uuid.uuid4()
+    assert (
+        db.execute("SELECT achievements.record_step(%s, %s)", (user, "é" * 200)).fetchone()[0] == 1
+    )
+
+
+def test_a_tally_at_its_limit_refuses_more_naming_the_user_and_the_step(db):
+    """A tally is an int: at 2^31 - 1, one more step raises AD007 naming the user and the step
+    (before: 22003 "integer out of range", naming neither), and changes nothing."""
+    user = uuid.uuid4()
+    db.execute("SELECT achievements.record_step(%s, 'minutes', 2147483646)", (user,))
+    assert (
+        db.execute("SELECT achievements.record_step(%s, 'minutes')", (user,)).fetchone()[0]
+        == 2147483647
+    )
+    for statement in (
+        "SELECT achievements.record_step(%s, 'minutes')",
+        "INSERT INTO achievements.user_steps (user_id, name, count) VALUES (%s, 'minutes', 1)",
+    ):
+        with pytest.raises(psycopg.Error) as err:
+            db.execute(statement, (user,))
+        assert err.value.sqlstate == "AD007"
+        assert err.value.diag.message_primary == (
+            f"the tally of step 'minutes' of user {user} would pass 2147483647 (it is 2147483647, adding 1)"
+        )
+        assert err.value.diag.message_hint
+    assert tally(db, user, "minutes") == 2147483647
+    assert log_sum(db, user, "minutes") == 2147483647
+
+
+def test_a_statement_whose_steps_sum_past_the_limit_is_refused(db):
+    """One statement's rows are summed per user and step before they reach the tally."""
+    user = uuid.uuid4()
+    with pytest.raises(psycopg.Error) as err:
+        db.execute(
+            "INSERT INTO achievements.user_steps (user_id, name, count)"
+            " VALUES (%s, 'minutes', 2147483647), (%s, 'minutes', 2)",
+            (user, user),
+        )
+    assert err.value.sqlstate == "AD007"
+    assert (
+        "'minutes'" in err.value.diag.message_primary
+        and str(user) in err.value.diag.message_primary
+    )
+    assert tally(db, user, "minutes") is None
 
 
 def test_record_step_refuses_a_null_user(db):
@@ -141,12 +194,25 @@ def test_negative_log_rows_undo_and_may_not_cross_zero(db):
     assert log_sum(db, user, "post") == 1
 
 
-def test_a_zero_count_row_is_refused(db):
-    with pytest.raises(psycopg.errors.CheckViolation):
+@pytest.mark.parametrize(
+    ("name", "count", "constraint"),
+    [
+        ("post", 0, "user_steps_count_not_zero"),
+        ("", 1, "user_steps_name_of_1_to_200_characters"),
+        ("s" * 3000, 1, "user_steps_name_of_1_to_200_characters"),
+    ],
+)
+def test_a_log_row_with_no_count_or_a_bad_name_is_refused_by_a_named_constraint(
+    db, name, count, constraint
+):
+    """Direct inserts into the log are checked by constraints whose names say what is wrong
+    (23514, README); record_step() and undo_step() answer AD002 before reaching them."""
+    with pytest.raises(psycopg.errors.CheckViolation) as err:
         db.execute(
-            "INSERT INTO achievements.user_steps (user_id, name, count) VALUES (%s, 'post', 0)",
-            (uuid.uuid4(),),
+            "INSERT INTO achievements.user_steps (user_id, name, count) VALUES (%s, %s, %s)",
+            (uuid.uuid4(), name, count),
         )
+    assert err.value.diag.constraint_name == constraint
 
 
 def test_the_log_is_append_only(db):
