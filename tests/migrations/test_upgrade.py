@@ -6,7 +6,7 @@ import uuid
 
 import psycopg
 
-from achievements_db import migrate, status
+from achievements_db import migrate, rollback, status
 from achievements_db.releases import releases
 from support.badges import check_counters
 from support.databases import conninfo, target
@@ -73,3 +73,92 @@ def test_upgrade_from_the_newest_release_keeps_the_data_and_the_behaviour(empty_
         assert conn.execute("SELECT achievements.user_points(%s)", (ALICE,)).fetchone()[0] == 60
         assert conn.execute("SELECT achievements.user_rank(%s)", (BOB,)).fetchone()[0] == 2
         check_counters(conn)
+
+
+def tracking_state(conn):
+    triggers = [
+        r[0]
+        for r in conn.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'songs'::regclass ORDER BY 1"
+        ).fetchall()
+    ]
+    functions = conn.execute(
+        "SELECT count(*) FROM pg_proc WHERE pronamespace = 'achievements_private'::regnamespace"
+        " AND proname LIKE 'track\\_%'"
+    ).fetchone()[0]
+    return triggers, functions
+
+
+def check_songs(conn, inserted):
+    """The tallies of the three steps of songs equal what the rows say."""
+    tallies = dict(
+        conn.execute(
+            "SELECT name, count FROM achievements.user_achievements WHERE user_id = %s", (ALICE,)
+        ).fetchall()
+    )
+    live = conn.execute("SELECT count(*) FROM songs WHERE title IS NOT NULL").fetchone()[0]
+    loved = conn.execute("SELECT count(*) FROM songs WHERE loved").fetchone()[0]
+    assert tallies == {"song": inserted, "live": live, "loved": loved}
+
+
+def test_0003_rewires_tracked_tables_and_its_rollback_rewires_them_back(empty_database):
+    """0003 gives a table tracked for several steps one counting function and one set of
+    triggers; its rollback gives each step its own again; the counts stay exact throughout."""
+    name = empty_database()
+    migrate(target(name), until="0002_track_as_table_owner")
+    with psycopg.connect(conninfo(name), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE songs (id int PRIMARY KEY, owner uuid, title text, loved boolean)"
+        )
+        conn.execute("SELECT achievements.track('songs', 'song', 'title', 'count', 'owner')")
+        conn.execute("SELECT achievements.track('songs', 'live', 'title', 'toggle', 'owner')")
+        conn.execute(
+            "SELECT achievements.track('songs', 'loved', 'loved', 'toggle_boolean', 'owner')"
+        )
+        conn.execute("CREATE TABLE gone (id int, owner uuid, title text)")  # tracked, then dropped
+        conn.execute("SELECT achievements.track('gone', 'gone', 'title', 'count', 'owner')")
+        conn.execute("DROP TABLE gone")
+        conn.execute(
+            f"INSERT INTO songs VALUES (1, '{ALICE}', 'a', true), (2, '{ALICE}', 'b', false)"
+        )
+        assert len(tracking_state(conn)[0]) == 10
+        check_songs(conn, 2)
+
+    assert migrate(target(name), until="0003_one_lock_order") == ["0003_one_lock_order"]
+    with psycopg.connect(conninfo(name), autocommit=True) as conn:
+        assert tracking_state(conn) == (
+            [
+                "achievements_track_del",
+                "achievements_track_ins",
+                "achievements_track_trunc",
+                "achievements_track_upd",
+            ],
+            1,
+        )
+        assert conn.execute("SELECT count(*) FROM achievements.tracked()").fetchone()[0] == 3
+        conn.execute(f"INSERT INTO songs VALUES (3, '{ALICE}', 'c', true)")
+        conn.execute("UPDATE songs SET loved = NOT loved, title = NULL WHERE id = 2")
+        conn.execute("DELETE FROM songs WHERE id = 1")
+        check_songs(conn, 3)
+
+    assert rollback(target(name)) == ["0003_one_lock_order"]
+    with psycopg.connect(conninfo(name), autocommit=True) as conn:
+        triggers, functions = tracking_state(conn)
+        assert functions == 3 and len(triggers) == 10
+        assert (
+            sorted(
+                n
+                for r in conn.execute("SELECT trigger_names FROM achievements.tracked_steps")
+                for n in r[0]
+            )
+            == triggers
+        )
+        conn.execute(f"INSERT INTO songs VALUES (4, '{ALICE}', 'd', true)")
+        conn.execute("TRUNCATE songs")
+        check_songs(conn, 4)
+
+    migrate(target(name))
+    with psycopg.connect(conninfo(name), autocommit=True) as conn:
+        assert tracking_state(conn)[1] == 1
+        conn.execute(f"INSERT INTO songs VALUES (5, '{ALICE}', 'e', true)")
+        check_songs(conn, 5)
