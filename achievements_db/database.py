@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from achievements_db.conninfo import Target, describe, parse_conninfo
 from achievements_db.embedded import start_embedded
@@ -23,10 +23,38 @@ def resolve(database_url: str | None) -> Target:
     return start_embedded()
 
 
+# Seconds to wait for a server to answer, unless the URL (connect_timeout=) or libpq's
+# PGCONNECT_TIMEOUT says otherwise: a server that accepts the connection and never answers
+# must not hang a command forever.
+DEFAULT_CONNECT_TIMEOUT = 10
+
+
+def connect_timeout(conninfo: str) -> int | None:
+    """The connect timeout to pass for `conninfo`: None when the URL or the environment sets
+    one already (libpq and psycopg then apply it), else DEFAULT_CONNECT_TIMEOUT."""
+    if "connect_timeout" in conninfo_to_dict(conninfo) or os.environ.get("PGCONNECT_TIMEOUT"):
+        return None
+    return DEFAULT_CONNECT_TIMEOUT
+
+
 def connect(target: Target, **kwargs: Any) -> psycopg.Connection[Any]:
-    """An autocommit connection to `target`; AchievementsError with the reason if refused."""
+    """An autocommit connection to `target`; AchievementsError with the reason if refused, or
+    naming the server that did not answer in time."""
+    timeout = connect_timeout(target.conninfo)
+    if timeout is not None:
+        kwargs.setdefault("connect_timeout", timeout)
     try:
         return psycopg.connect(target.conninfo, autocommit=True, **kwargs)
+    except psycopg.errors.ConnectionTimeout:
+        seconds = (
+            kwargs.get("connect_timeout")
+            or os.environ.get("PGCONNECT_TIMEOUT")
+            or (conninfo_to_dict(target.conninfo).get("connect_timeout"))
+        )
+        raise AchievementsError(
+            f"{target.description} did not answer within {seconds} s "
+            "(a longer wait: --connect-timeout SECONDS, or PGCONNECT_TIMEOUT)"
+        ) from None
     except psycopg.OperationalError as exc:
         reason = " ".join(str(exc).split())
         raise AchievementsError(f"cannot connect to {target.description}: {reason}") from None

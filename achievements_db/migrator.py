@@ -23,7 +23,7 @@ from yoyo.connections import DatabaseURI
 from yoyo.migrations import default_migration_table
 
 from achievements_db.conninfo import Target, parse_conninfo
-from achievements_db.database import connect
+from achievements_db.database import connect, connect_timeout
 from achievements_db.errors import AchievementsError
 from achievements_db.resources import migrations_dir
 
@@ -78,6 +78,9 @@ def _yoyo_backend(target: Target, settings: dict[str, str]) -> Any:
         args.pop(key, None)
     if settings:
         args["options"] = (params.get("options", "") + " " + _options_string(settings)).strip()
+    timeout = connect_timeout(target.conninfo)
+    if timeout is not None:
+        args["connect_timeout"] = str(timeout)
     uri = DatabaseURI(
         scheme="postgresql+psycopg",
         username=params.get("user"),
@@ -94,13 +97,35 @@ def _yoyo_backend(target: Target, settings: dict[str, str]) -> Any:
 
 @contextmanager
 def _locked(target: Target) -> Iterator[psycopg.Connection[Any]]:
+    """A connection holding the migration lock, with the bookkeeping schema in place. When this
+    run created that schema and fails before any migration is recorded in it (a first migrate
+    that fails), the schema is dropped again: the database is left as it was."""
     with connect(target) as conn:
         conn.execute("SELECT pg_advisory_lock(%s, %s)", MIGRATION_LOCK)
         try:
+            row = conn.execute(
+                "SELECT to_regnamespace(%s) IS NULL", (BOOKKEEPING_SCHEMA,)
+            ).fetchone()
+            created = bool(row and row[0])
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {BOOKKEEPING_SCHEMA}")
-            yield conn
+            try:
+                yield conn
+            except BaseException:
+                if created and not _records_migrations(conn):
+                    conn.execute(f"DROP SCHEMA {BOOKKEEPING_SCHEMA} CASCADE")
+                raise
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s, %s)", MIGRATION_LOCK)
+
+
+def _records_migrations(conn: psycopg.Connection[Any]) -> bool:
+    """Whether yoyo's table in the bookkeeping schema holds any migration."""
+    table = f"{BOOKKEEPING_SCHEMA}._yoyo_migration"
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    if not (row and row[0]):
+        return False
+    row = conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()
+    return bool(row and row[0])
 
 
 def _is_installed(conn: psycopg.Connection[Any]) -> bool:

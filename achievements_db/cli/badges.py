@@ -70,6 +70,11 @@ def read_catalog(path: Path) -> dict[str, Any]:
         raise AchievementsError(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise AchievementsError(f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise AchievementsError(
+            f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start});"
+            " TOML files are UTF-8: save it as UTF-8"
+        ) from None
 
 
 def _cmd_catalog_apply(args: argparse.Namespace, target: Target) -> int:

@@ -1,7 +1,8 @@
 """The table of calls: one function per SQL function of the public API, saying how to call it
 (the query and its parameters) and how to read its rows. Client and AsyncClient are built from
 it, so the sync and async methods cannot drift apart; each adds no logic the SQL lacks.
-user_id=None means the request's user (the SQL default, current_user_id())."""
+user_id=None means the request's user (the SQL default, current_user_id()); any other None is
+NULL, which the SQL functions refuse as they would from SQL."""
 
 from __future__ import annotations
 
@@ -56,13 +57,20 @@ def _select(function: str, arguments: sql.Composable, table: bool) -> sql.Compos
 
 
 def _positional(
-    function: str, args: Sequence[Any], shape: Callable[[Rows], T], *, table: bool = False
+    function: str,
+    args: Sequence[Any],
+    shape: Callable[[Rows], T],
+    *,
+    defaulted: int = 0,
+    table: bool = False,
 ) -> Call[T]:
-    """SELECT [* FROM] achievements.function(%s, ...), without trailing None arguments, so that
-    the SQL defaults apply."""
+    """SELECT [* FROM] achievements.function(%s, ...). The last `defaulted` arguments are left
+    out when None, so that their SQL defaults apply (the request's user); every other None is
+    sent as NULL, for the SQL function to refuse as it would from SQL (record_step's count)."""
     given = list(args)
-    while given and given[-1] is None:
-        given.pop()
+    for _ in range(defaulted):
+        if given and given[-1] is None:
+            given.pop()
     placeholders = sql.SQL(", ").join(sql.Placeholder() * len(given))
     return Call(_select(function, placeholders, table), tuple(given), shape)
 
@@ -94,12 +102,14 @@ def undo_step(user_id: UserId, step: str, count: int = 1) -> Call[int]:
 
 def steps_required(level: str, user_id: UserId | None = None) -> Call[list[Requirement]]:
     """The requirements of a level the user has not met; required_count is what is missing."""
-    return _positional("steps_required", [level, user_id], _rows(Requirement), table=True)
+    return _positional(
+        "steps_required", [level, user_id], _rows(Requirement), table=True, defaulted=1
+    )
 
 
 def user_achieved(level: str, user_id: UserId | None = None) -> Call[bool]:
     """Whether the user meets every requirement of the level."""
-    return _positional("user_achieved", [level, user_id], _scalar)
+    return _positional("user_achieved", [level, user_id], _scalar, defaulted=1)
 
 
 def current_user_id() -> Call[Any]:
@@ -109,7 +119,7 @@ def current_user_id() -> Call[Any]:
 
 def backfill_levels(level: str | None = None) -> Call[int]:
     """Awards a level (all when None) to every user who meets it; returns how many."""
-    return _positional("backfill_levels", [level], _scalar)
+    return _positional("backfill_levels", [level], _scalar, defaulted=1)
 
 
 # Tracking
@@ -119,7 +129,7 @@ def track(
     table: str, step: str, column: str, mode: str = "count", user_column: str | None = None
 ) -> Call[bool]:
     """Counts `step` from a table; true when it wired triggers, false when already tracked."""
-    return _positional("track", [table, step, column, mode, user_column], _scalar)
+    return _positional("track", [table, step, column, mode, user_column], _scalar, defaulted=1)
 
 
 def untrack(table: str, step: str) -> Call[bool]:

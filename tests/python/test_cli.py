@@ -2,10 +2,12 @@
 
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,6 +16,7 @@ import pytest
 
 from achievements_db import embedded
 from achievements_db.conninfo import describe, parse_conninfo
+from achievements_db.database import connect_timeout
 from support.databases import conninfo
 
 
@@ -119,6 +122,73 @@ def test_a_failed_migration_is_one_line_and_applies_nothing(empty_database):
     assert "(hint: Create the role first" in result.stderr
     with psycopg.connect(conninfo(name)) as conn:
         assert conn.execute("SELECT to_regnamespace('achievements')").fetchone()[0] is None
+        # Nor the migrations' bookkeeping: the database is as it was (before, it stayed).
+        assert (
+            conn.execute("SELECT to_regnamespace('achievements_migrations')").fetchone()[0] is None
+        )
+    assert cli("migrate", database=url(name)).returncode == 0
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for conn in accepted:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "seconds"),
+    [
+        (["--connect-timeout", "1"], {}, 1),
+        ([], {"PGCONNECT_TIMEOUT": "2"}, 2),
+    ],
+)
+def test_a_server_that_never_answers_is_named_after_the_timeout(silent_server, args, env, seconds):
+    """Before, the command hung forever. It waits --connect-timeout (else PGCONNECT_TIMEOUT,
+    else the URL's connect_timeout, else 10 s) and names the server."""
+    database = f"postgresql://someone@127.0.0.1:{silent_server}/app"
+    result = cli(*args, "status", database=database, env=env)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"achievements-db: error: {database} did not answer within {seconds} s"
+        " (a longer wait: --connect-timeout SECONDS, or PGCONNECT_TIMEOUT)"
+    )
+
+
+def test_the_connect_timeout_defaults_to_ten_seconds_unless_the_url_or_libpq_say(monkeypatch):
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    assert connect_timeout("host=db dbname=app") == 10
+    assert connect_timeout("postgresql://db/app?connect_timeout=3") is None
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", "4")
+    assert connect_timeout("host=db dbname=app") is None
+
+
+def test_a_catalog_file_that_is_not_utf8_is_one_line(empty_database, tmp_path):
+    name = empty_database()
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_bytes('[badges.caf\xe9]\nname = "Caf\xe9"\n'.encode("latin-1"))
+    result = cli("catalog", "apply", str(catalog), database=url(name))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"achievements-db: error: {catalog} is not UTF-8 text (byte 0xe9 at offset 11);"
+        " TOML files are UTF-8: save it as UTF-8"
+    )
 
 
 def test_changing_the_user_id_type_is_refused(empty_database):

@@ -52,6 +52,27 @@ def test_sync_client_uses_the_request_user(client, db):
     assert [r.name for r in client.steps_required("newbie")] == ["post"]
 
 
+@pytest.mark.parametrize(
+    ("call", "sqlstate"),
+    [
+        (lambda c, u: c.record_step(u, "post", None), "AD002"),
+        (lambda c, u: c.undo_step(u, "post", None), "AD002"),
+        (lambda c, u: c.record_step(u, None), "AD002"),
+        (lambda c, u: c.record_step(None, "post"), "AD005"),
+        (lambda c, u: c.apply_catalog({"levels": {}}, dry_run=None), "AD207"),
+        (lambda c, u: c.track("items", "post", "val", None), "AD107"),
+    ],
+)
+def test_none_is_null_as_in_sql_not_a_default(client, db, call, sqlstate):
+    """A None the SQL function has no default for is sent as NULL and refused as SQL refuses
+    it: record_step(user, step, None) is AD002, not one step (as it was)."""
+    db.execute("CREATE TABLE items (id int, val text)")
+    user = uuid.uuid4()
+    with pytest.raises(psycopg.Error) as err:
+        call(client, user)
+    assert err.value.sqlstate == sqlstate
+
+
 def test_sync_client_passes_sql_errors_through(client):
     with pytest.raises(psycopg.Error) as err:
         client.steps_required("nope", uuid.uuid4())
