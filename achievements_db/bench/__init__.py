@@ -73,6 +73,11 @@ def run(
                     ),
                     (
                         "bulk",
+                        "bulk host insert, three steps",
+                        lambda: [workloads.bench_bulk_several_steps(conn, sizes)],
+                    ),
+                    (
+                        "bulk",
                         "bulk log insert",
                         lambda: [workloads.bench_bulk_log_insert(conn, sizes)],
                     ),

@@ -4,7 +4,8 @@
    badges, against the untracked twin; 2. bulk log insert: 100,000 rows into
    achievements.user_steps in one statement; 3. single-row throughput: tracked host insert vs
    twin insert, record_step vs a twin insert; 4. one hot user: 4 connections call record_step
-   for the same user and step, against the same load spread over many users."""
+   for the same user and step, against the same load spread over many users; 5. bulk host
+   insert into a table tracked for three steps (a counter and two gauges) against its twin."""
 
 from __future__ import annotations
 
@@ -119,6 +120,52 @@ def bench_bulk_host_insert(conn: psycopg.Connection[Any], sizes: Sizes) -> list[
         )
         finish(result, mine, twin, higher_is_better=False, limit=limit, ratio=ratio)
     return rows
+
+
+SEVERAL_STEPS_SQL = """
+CREATE TABLE bench.songs_tracked (
+    id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id uuid NOT NULL,
+    title   text,
+    liked   boolean NOT NULL DEFAULT false
+);
+CREATE INDEX songs_tracked_user_idx ON bench.songs_tracked (user_id);
+CREATE TABLE bench.songs_twin (LIKE bench.songs_tracked INCLUDING ALL);
+SELECT achievements.track('bench.songs_tracked', 'bench_song_count', 'title', 'count', 'user_id');
+SELECT achievements.track('bench.songs_tracked', 'bench_song_live', 'title', 'toggle', 'user_id');
+SELECT achievements.track('bench.songs_tracked', 'bench_song_liked', 'liked', 'toggle_boolean',
+                          'user_id');
+"""
+
+
+def bench_bulk_several_steps(conn: psycopg.Connection[Any], sizes: Sizes) -> Result:
+    """One INSERT ... SELECT of 100,000 rows over 10,000 returning users into a table tracked
+    for three steps (a counter, two gauges: one counting function, one tally call per
+    statement), against the untracked twin."""
+    result = Result(
+        f"bulk host insert ({sizes.bulk_rows:,} rows, {sizes.bulk_users:,} users),"
+        " table tracked for 3 steps, returning users",
+        "ms",
+        "<= 1.5x twin",
+    )
+    if not _has_table(conn, "bench.songs_tracked"):
+        conn.execute(SEVERAL_STEPS_SQL)
+
+    def run(table: str) -> Callable[[int], float]:
+        def one(rep: int) -> float:
+            checkpoint(conn)
+            return 1000 * timed(
+                conn,
+                f"INSERT INTO bench.{table} (user_id, title, liked) SELECT bench.uid(%s + g %% %s),"
+                " 'song ' || g, g %% 3 = 0 FROM generate_series(1, %s) AS g",
+                (2_000_000_000, sizes.bulk_users, sizes.bulk_rows),
+            )
+
+        return one
+
+    mine, twin, ratio = alternate(sizes.bulk_reps, run("songs_tracked"), run("songs_twin"), result)
+    finish(result, mine, twin, higher_is_better=False, limit=1.5, ratio=ratio)
+    return result
 
 
 def bench_bulk_log_insert(conn: psycopg.Connection[Any], sizes: Sizes) -> Result:

@@ -20,6 +20,7 @@ WORKLOADS = [
     "bulk host insert",
     "bulk host insert",
     "bulk host insert",
+    "bulk host insert",  # the table tracked for three steps
     "bulk log insert",
     "single-row tracked host insert",
     "single-row tracked host insert",
