@@ -111,11 +111,21 @@ def _locked(target: Target) -> Iterator[psycopg.Connection[Any]]:
             try:
                 yield conn
             except BaseException:
-                if created and not _records_migrations(conn):
-                    conn.execute(f"DROP SCHEMA {BOOKKEEPING_SCHEMA} CASCADE")
+                if created:
+                    _drop_unused_bookkeeping(conn)
                 raise
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s, %s)", MIGRATION_LOCK)
+
+
+def _drop_unused_bookkeeping(conn: psycopg.Connection[Any]) -> None:
+    """Drops the bookkeeping schema when no migration is recorded in it. Best effort: on a
+    broken connection the error that broke the run is the one to report."""
+    try:
+        if not _records_migrations(conn):
+            conn.execute(f"DROP SCHEMA {BOOKKEEPING_SCHEMA} CASCADE")
+    except psycopg.Error:
+        pass
 
 
 def _records_migrations(conn: psycopg.Connection[Any]) -> bool:
