@@ -34,8 +34,10 @@ BEGIN;
 \ir 05_tracking/03_counting_queries.sql
 \ir 05_tracking/04_counting_rows.sql
 \ir 05_tracking/05_trigger_functions.sql
-\ir 05_tracking/06_generated_functions.sql
-\ir 05_tracking/07_track.sql
+\ir 05_tracking/06_calls.sql
+\ir 05_tracking/07_step_queries.sql
+\ir 05_tracking/08_generated_functions.sql
+\ir 05_tracking/09_track.sql
 \ir 06_badges/01_catalog.sql
 \ir 06_badges/02_user_badges.sql
 \ir 06_badges/03_counters.sql

@@ -126,10 +126,38 @@ def backfill_levels(level: str | None = None) -> Call[int]:
 
 
 def track(
-    table: str, step: str, column: str, mode: str = "count", user_column: str | None = None
+    table: str,
+    step: str,
+    column: str | None = None,
+    mode: str = "count",
+    user_column: str | None = None,
+    *,
+    condition: str | None = None,
+    previous: str | None = None,
+    value: str | None = None,
+    depends_on: str | None = None,
+    depends_on_user_column: str | None = None,
+    backfill: bool = True,
 ) -> Call[bool]:
-    """Counts `step` from a table; true when it wired triggers, false when already tracked."""
-    return _positional("track", [table, step, column, mode, user_column], _scalar, defaulted=1)
+    """Counts `step` from a table (docs/tracking.md); true when it changed something, false when
+    already tracked so. Every argument is sent: None is NULL, as the SQL defaults are."""
+    return _positional(
+        "track",
+        [
+            table,
+            step,
+            column,
+            mode,
+            user_column,
+            condition,
+            previous,
+            value,
+            depends_on,
+            depends_on_user_column,
+            backfill,
+        ],
+        _scalar,
+    )
 
 
 def untrack(table: str, step: str) -> Call[bool]:

@@ -20,13 +20,19 @@ class Requirement:
 
 @dataclass(frozen=True)
 class TrackedStep:
-    """A table and step wired by track(); user_column None means the request's user."""
+    """A table and step wired by track(); user_column None means the request's user. The
+    expressions are None when not given (docs/tracking.md)."""
 
     table: str
     step: str
-    column: str
+    column: str | None
     mode: str
     user_column: str | None
+    condition: str | None
+    previous: str | None
+    value: str | None
+    depends_on: str | None
+    depends_on_user_column: str | None
     created_at: datetime
 
 

@@ -41,3 +41,12 @@ CREATE FUNCTION achievements_private.no_user(user_id achievements.user_ref)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN user_id IS NULL OR user_id::text = '';
+
+-- The text `raw` as a user id of the installed type, or NULL when it is not one (the empty text
+-- included); never raises. Public: what current_user_id() applies to a claim, for any text.
+CREATE FUNCTION achievements.parse_user_id(raw text)
+RETURNS achievements.user_ref
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN achievements_private.parse_user_ref(raw);
+COMMENT ON FUNCTION achievements.parse_user_id(text) IS
+    'Text as a user id of the installed type (uuid, bigint or text); NULL when it is not a valid one. Never raises.';

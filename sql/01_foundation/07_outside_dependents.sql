@@ -26,9 +26,10 @@ AS $$
     END
 $$;
 
--- The objects outside the schemas achievements and achievements_private that depend on an
--- object inside them (a view over one of its tables, a trigger running one of its trigger
--- functions, a column of type achievements.user_ref), each as "<object> (uses <object>)".
+-- The objects outside the package's schemas (achievements, achievements_private,
+-- achievements_tracking) that depend on an object inside them (a view over one of its tables, a
+-- trigger running one of its trigger functions, a column of type achievements.user_ref), each
+-- as "<object> (uses <object>)".
 CREATE FUNCTION achievements_private.outside_dependents()
 RETURNS SETOF text
 LANGUAGE sql STABLE
@@ -37,7 +38,8 @@ AS $$
     SELECT DISTINCT format('%s (uses %s)', pg_describe_object(d.classid, d.objid, d.objsubid),
                            pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid))
       FROM pg_depend AS d,
-           LATERAL (SELECT ARRAY[to_regnamespace('achievements'), to_regnamespace('achievements_private')]::oid[] AS ours) AS o
+           LATERAL (SELECT ARRAY[to_regnamespace('achievements'), to_regnamespace('achievements_private'),
+                                   to_regnamespace('achievements_tracking')]::oid[] AS ours) AS o
      WHERE d.deptype IN ('n', 'a')
        AND achievements_private.object_schema(d.refclassid, d.refobjid) = ANY (o.ours)
        AND NOT coalesce(achievements_private.object_schema(d.classid, d.objid) = ANY (o.ours), false)

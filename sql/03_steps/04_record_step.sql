@@ -9,7 +9,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     tbl regclass := (SELECT t.tbl FROM achievements.tracked_steps AS t
-                      WHERE t.step = refuse_tracked_gauge.step AND t.mode IN ('toggle', 'toggle_boolean')
+                      WHERE t.step = refuse_tracked_gauge.step AND t.mode NOT IN ('count', 'boolean')
                       LIMIT 1);
 BEGIN
     RAISE EXCEPTION '%: step % is a gauge that achievements.track() keeps equal to the rows of table %',
@@ -42,7 +42,7 @@ BEGIN
                   HINT = 'To take steps back, call achievements.undo_step(user_id, step, count).';
     END IF;
     IF EXISTS (SELECT 1 FROM achievements.tracked_steps AS t
-                WHERE t.step = record_step.step AND t.mode IN ('toggle', 'toggle_boolean')) THEN
+                WHERE t.step = record_step.step AND t.mode NOT IN ('count', 'boolean')) THEN
         PERFORM achievements_private.refuse_tracked_gauge(step, 'record_step');
     END IF;
     RETURN achievements_private.add_to_tallies(ARRAY[record_step.user_id], ARRAY[step], ARRAY[record_step.count], true);
@@ -77,7 +77,7 @@ BEGIN
                   HINT = 'count is how many steps to take back, e.g. achievements.undo_step(user_id, step, 1).';
     END IF;
     IF EXISTS (SELECT 1 FROM achievements.tracked_steps AS t
-                WHERE t.step = undo_step.step AND t.mode IN ('toggle', 'toggle_boolean')) THEN
+                WHERE t.step = undo_step.step AND t.mode NOT IN ('count', 'boolean')) THEN
         PERFORM achievements_private.refuse_tracked_gauge(step, 'undo_step');
     END IF;
     SELECT t.count INTO tally

@@ -11,6 +11,53 @@ RETURN CASE mode WHEN 'count' THEN 'tg_achievement'
                  WHEN 'boolean' THEN 'tg_achievement_boolean'
                  ELSE 'tg_achievement_toggle_boolean' END;
 
+-- How to read the user column `user_column` of `tbl` as a user id: 'native' (its type is the uuid
+-- or bigint user id type, or a smaller integer with bigint: cast), 'parse' (text, or any type
+-- with the text user id type: parsed, NULL when not a valid id, the empty text included).
+-- Raises AD103 when there is no such column, AD104 when its type cannot hold a user id.
+-- `context` starts every message.
+CREATE FUNCTION achievements_private.user_column_cast(tbl oid, user_column text, context text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    user_type oid;
+    user_base oid;
+    user_kind "char";
+    id_type   oid := (SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = 'achievements.user_ref'::regtype);
+    columns   text;
+    cast_kind text;
+BEGIN
+    SELECT a.atttypid, a.atttypid, t.typcategory INTO user_type, user_base, user_kind
+      FROM pg_attribute AS a JOIN pg_type AS t ON t.oid = a.atttypid
+     WHERE a.attrelid = tbl AND a.attname = user_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF user_type IS NULL THEN
+        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+          FROM pg_attribute AS a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped;
+        RAISE EXCEPTION '%: user column % does not exist in table %', context,
+                        coalesce(quote_ident(user_column), 'NULL'), tbl::regclass
+            USING ERRCODE = 'AD103',
+                  HINT = format('The user column holds the user id; table %s has: %s. Leave it out to count for achievements.current_user_id().', tbl::regclass, columns);
+    END IF;
+    WHILE user_base <> id_type AND (SELECT t.typtype FROM pg_type AS t WHERE t.oid = user_base) = 'd' LOOP
+        user_base := (SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = user_base);
+    END LOOP;
+    cast_kind := CASE
+        WHEN user_base = id_type AND id_type <> 'text'::regtype THEN 'native'
+        WHEN id_type = 'bigint'::regtype AND user_base IN ('smallint'::regtype, 'integer'::regtype) THEN 'native'
+        WHEN id_type = 'text'::regtype OR user_kind = 'S' THEN 'parse'
+    END;
+    IF cast_kind IS NULL THEN
+        RAISE EXCEPTION '%: user column % is %, which cannot hold a user id of type %', context,
+                        quote_ident(user_column), format_type(user_type, NULL), format_type(id_type, NULL)
+            USING ERRCODE = 'AD104',
+                  HINT = format('Use a column of type %s (or text holding user ids); the user id type was chosen at install.', format_type(id_type, NULL));
+    END IF;
+    RETURN cast_kind;
+END
+$$;
+
 -- Checks the arguments of a tracking trigger (or of track()) against the table and returns them
 -- by name. `context` starts every message (it names the trigger or track() and the table).
 -- user_cast tells how to read the user column: 'native' (its type is the uuid or bigint user id
@@ -31,10 +78,6 @@ DECLARE
     nargs      int := coalesce(cardinality(args), 0);
     col_type   oid;
     col_base   oid;
-    user_type  oid;
-    user_base  oid;
-    user_kind  "char";
-    id_type    oid;
     columns    text;
 BEGIN
     IF nargs NOT IN (2, 3) THEN
@@ -52,23 +95,14 @@ BEGIN
                   HINT = 'Name the step as it appears in achievements.level_requirements.name, e.g. ''post''.';
     END IF;
 
-    -- One catalog query: both columns, their base types (through two levels of domains; deeper
-    -- ones are resolved below), the category of the user column's type and the base type of
-    -- achievements.user_ref.
-    SELECT col.atttypid, CASE WHEN cb.typtype = 'd' THEN cb.typbasetype ELSE cb.oid END,
-           usr.atttypid, CASE WHEN ub.typtype = 'd' THEN ub.typbasetype ELSE ub.oid END,
-           ut.typcategory, id.typbasetype
-      INTO col_type, col_base, user_type, user_base, user_kind, id_type
-      FROM pg_type AS id
-      LEFT JOIN pg_attribute AS col
-             ON col.attrelid = tbl AND col.attname = column_name AND col.attnum > 0 AND NOT col.attisdropped
-      LEFT JOIN pg_type AS ct ON ct.oid = col.atttypid
-      LEFT JOIN pg_type AS cb ON cb.oid = CASE WHEN ct.typtype = 'd' THEN ct.typbasetype ELSE ct.oid END
-      LEFT JOIN pg_attribute AS usr
-             ON usr.attrelid = tbl AND usr.attname = user_column AND usr.attnum > 0 AND NOT usr.attisdropped
-      LEFT JOIN pg_type AS ut ON ut.oid = usr.atttypid
-      LEFT JOIN pg_type AS ub ON ub.oid = CASE WHEN ut.typtype = 'd' THEN ut.typbasetype ELSE ut.oid END
-     WHERE id.oid = 'achievements.user_ref'::regtype;
+    -- The watched column's type and its base type (through two levels of domains; deeper ones
+    -- are resolved below).
+    SELECT col.atttypid, CASE WHEN cb.typtype = 'd' THEN cb.typbasetype ELSE cb.oid END
+      INTO col_type, col_base
+      FROM pg_attribute AS col
+      JOIN pg_type AS ct ON ct.oid = col.atttypid
+      JOIN pg_type AS cb ON cb.oid = CASE WHEN ct.typtype = 'd' THEN ct.typbasetype ELSE ct.oid END
+     WHERE col.attrelid = tbl AND col.attname = column_name AND col.attnum > 0 AND NOT col.attisdropped;
 
     IF col_type IS NULL THEN
         SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
@@ -92,28 +126,7 @@ BEGIN
     END IF;
 
     IF nargs = 3 THEN
-        IF user_type IS NULL THEN
-            SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
-              FROM pg_attribute AS a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped;
-            RAISE EXCEPTION '%: user column % does not exist in table %', context,
-                            coalesce(quote_ident(user_column), 'NULL'), tbl::regclass
-                USING ERRCODE = 'AD103',
-                      HINT = format('The third argument is the column holding the user id; table %s has: %s. Leave it out to count for achievements.current_user_id().', tbl::regclass, columns);
-        END IF;
-        WHILE user_base <> id_type AND (SELECT t.typtype FROM pg_type AS t WHERE t.oid = user_base) = 'd' LOOP
-            user_base := (SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = user_base);
-        END LOOP;
-        user_cast := CASE
-            WHEN user_base = id_type AND id_type <> 'text'::regtype THEN 'native'
-            WHEN id_type = 'bigint'::regtype AND user_base IN ('smallint'::regtype, 'integer'::regtype) THEN 'native'
-            WHEN id_type = 'text'::regtype OR user_kind = 'S' THEN 'parse'
-        END;
-        IF user_cast IS NULL THEN
-            RAISE EXCEPTION '%: user column % is %, which cannot hold a user id of type %', context,
-                            quote_ident(user_column), format_type(user_type, NULL), format_type(id_type, NULL)
-                USING ERRCODE = 'AD104',
-                      HINT = format('Use a column of type %s (or text holding user ids); the user id type was chosen at install.', format_type(id_type, NULL));
-        END IF;
+        user_cast := achievements_private.user_column_cast(tbl, user_column, context);
     END IF;
 END
 $$;

@@ -1,5 +1,5 @@
 -- The four public tracking trigger functions, for triggers wired by hand (track() generates its
--- own, 06_generated_functions.sql). Arguments, as trigger arguments: (column, step
+-- own, 08_generated_functions.sql). Arguments, as trigger arguments: (column, step
 -- [, user_column]); without a user column the user is achievements.current_user_id(), and a row
 -- without a user is not counted (nothing fails).
 -- Each guarantees: the row or statement is counted exactly once, into user_steps (whose trigger

@@ -1,7 +1,8 @@
 -- Who may call what in achievements_private: the owner alone uses the schema. EXECUTE is
 -- revoked from PUBLIC on every function here except those that public functions call with
 -- their caller's rights: what current_user_id() (and so every row level security policy), the
--- public per-user reads, track() and untrack() and the badge_stats view call. Those public
+-- public per-user reads, track() and untrack(), the badge_stats view and the calls of
+-- achievements_tracking (for the owners of tracked tables) call. Those public
 -- objects bind them when they are created (SQL-standard bodies, a view), and a role without
 -- USAGE on achievements_private cannot name them: it can call them only through the public API.
 -- The tables and sequences of achievements_private are granted to nobody.
@@ -20,6 +21,9 @@ GRANT EXECUTE ON FUNCTION
     achievements_private.has_badge(achievements.user_ref, text, boolean),
     achievements_private.badge_holder_counts(),
     achievements_private.known_user_total(),
-    achievements_private.track(regclass, text, text, text, text, name),
-    achievements_private.untrack(regclass, text, name)
+    achievements_private.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean, name),
+    achievements_private.untrack(regclass, text, name),
+    achievements_private.tracking_add(name, regclass, achievements.user_ref[], text[], int[]),
+    achievements_private.tracking_lock(name, regclass, achievements.user_ref[], text[]),
+    achievements_private.tracking_lock_steps(name, regclass, text[])
 TO PUBLIC;

@@ -198,7 +198,8 @@ def test_a_table_the_package_owner_cannot_rewire_is_refused_with_the_grant_to_ma
     with psycopg.connect(conninfo(supabase, user="supa_owner"), autocommit=True) as conn:
         conn.execute("GRANT USAGE ON SCHEMA achievements TO other_team")
         conn.execute(
-            "GRANT EXECUTE ON FUNCTION achievements.track(regclass, text, text, text, text) TO other_team"
+            "GRANT EXECUTE ON FUNCTION achievements.track(regclass, text, text, text, text, text, text,"
+            " text, regclass, text, boolean) TO other_team"
         )
     with psycopg.connect(conninfo(supabase, user="other_team"), autocommit=True) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:

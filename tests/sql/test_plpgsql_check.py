@@ -66,6 +66,29 @@ def wire_everything(db):
     # A table with counters only (no DELETE or TRUNCATE branch) and a user column to parse.
     db.execute("CREATE TABLE plays (id int PRIMARY KEY, listener text, song text)")
     db.execute("SELECT achievements.track('plays', 'play', 'song', 'count', 'listener')")
+    # Conditions, a transition, values, and a step that depends on another table.
+    db.execute(
+        "CREATE TABLE songs (id int PRIMARY KEY, owner uuid, status text, artist text,"
+        " minutes int, pack_id int)"
+    )
+    db.execute("CREATE TABLE packs (id int PRIMARY KEY, owner uuid)")
+    for step, arguments in {
+        "released": {"condition": "status = 'released'"},
+        "completed": {"condition": "status = 'released'", "previous": "status = 'wip'"},
+        "artists": {"mode": "distinct", "value": "lower(artist)"},
+        "minutes": {"mode": "sum", "value": "minutes"},
+        "longest": {"mode": "max", "column_name": "minutes"},
+    }.items():
+        named = ", ".join(f"{name} => %s" for name in arguments)
+        db.execute(
+            f"SELECT achievements.track('songs', %s, user_column => 'owner', {named})",
+            (step, *arguments.values()),
+        )
+    db.execute(
+        "SELECT achievements.track('packs', 'full_packs', mode => 'toggle', user_column => 'owner',"
+        " condition => 'EXISTS (SELECT 1 FROM public.songs AS s WHERE s.pack_id = packs.id)',"
+        " depends_on => 'songs')"
+    )
     for function in (
         "tg_achievement",
         "tg_achievement_toggle",
@@ -96,7 +119,7 @@ def targets(db):
           JOIN pg_namespace AS n ON n.oid = p.pronamespace
           JOIN pg_language AS l ON l.oid = p.prolang
           LEFT JOIN pg_trigger AS t ON t.tgfoid = p.oid AND NOT t.tgisinternal
-         WHERE n.nspname IN ('achievements', 'achievements_private') AND l.lanname = 'plpgsql'
+         WHERE n.nspname IN ('achievements', 'achievements_private', 'achievements_tracking') AND l.lanname = 'plpgsql'
          ORDER BY 1, 2""").fetchall()
 
 
@@ -106,14 +129,15 @@ def test_plpgsql_check_reports_nothing(checked):
     checks = targets(db)
     functions = {fn for fn, *_ in checks}
     assert len(functions) > 60
-    assert sum(fn.startswith("achievements_private.track_") for fn in functions) == 2
+    # Per table, its trigger function and its recount function.
+    assert sum(fn.startswith("achievements_tracking.track_") for fn in functions) == 8
     reports = []
     for fn, relid, new, old in checks:
         try:
             reports += check(db, fn, relid, new, old)
         except psycopg.Error as error:  # the checker itself refused: report it as a finding
             reports.append((fn, None, "error", str(error).splitlines()[0]))
-    assert reports == []
+    assert reports == [], "\n".join(map(str, reports))
 
 
 def test_the_check_finds_what_it_is_meant_to_find(checked):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import psycopg
 
-SCHEMAS = ("achievements", "achievements_private")
+SCHEMAS = ("achievements", "achievements_private", "achievements_tracking")
 
 QUERIES = {
     "schema": """

@@ -36,13 +36,14 @@ FUNCTIONS = """
     SELECT p.oid::regprocedure::text, pg_get_functiondef(p.oid),
            obj_description(p.oid, 'pg_proc'), coalesce(p.proacl::text, 'default')
       FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
-     WHERE n.nspname IN ('achievements', 'achievements_private')
-     ORDER BY p.oid
+     WHERE n.nspname IN ('achievements', 'achievements_private', 'achievements_tracking')
+     ORDER BY p.prosqlbody IS NOT NULL, p.oid
 """
 
 
 def functions(conninfo: str) -> tuple[dict[str, tuple[str, str | None]], dict[str, str]]:
-    """Every function of the package, in creation order: signature -> (definition, comment),
+    """Every function of the package, in creation order (SQL-standard bodies last: they bind
+    the functions they call when they are created): signature -> (definition, comment),
     and signature -> its privileges."""
     with psycopg.connect(conninfo) as conn:
         rows = conn.execute(FUNCTIONS).fetchall()

@@ -7,6 +7,7 @@ from support.databases import APP_ROLE, SERVICE_ROLE
 # What every role may call or read (application roles get it through PUBLIC by default).
 APP_FUNCTIONS = {
     "current_user_id()",
+    "parse_user_id(text)",
     "steps_required(text,achievements.user_ref)",
     "user_achieved(text,achievements.user_ref)",
     "badge_progress(achievements.user_ref)",
@@ -39,7 +40,7 @@ SERVICE_FUNCTIONS = APP_FUNCTIONS | {
     "record_step(achievements.user_ref,text,integer)",
     "undo_step(achievements.user_ref,text,integer)",
     "backfill_levels(text)",
-    "track(regclass,text,text,text,text)",
+    "track(regclass,text,text,text,text,text,text,text,regclass,text,boolean)",
     "untrack(regclass,text)",
     "tracked()",
     "recount(text)",
@@ -63,7 +64,7 @@ def usable(db, role):
     schemas = {
         r[0]
         for r in db.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname IN ('achievements', 'achievements_private')"
+            "SELECT nspname FROM pg_namespace WHERE nspname IN ('achievements', 'achievements_private', 'achievements_tracking')"
             "   AND has_schema_privilege(%s, oid, 'USAGE')",
             (role,),
         )
@@ -144,8 +145,11 @@ def test_internals_are_called_only_through_the_public_functions_that_bind_them(d
         "has_badge(achievements.user_ref,text,boolean)",
         "badge_holder_counts()",
         "known_user_total()",
-        "track(regclass,text,text,text,text,name)",
+        "track(regclass,text,text,text,text,text,text,text,regclass,text,boolean,name)",
         "untrack(regclass,text,name)",
+        "tracking_add(name,regclass,achievements.user_ref[],text[],integer[])",
+        "tracking_lock(name,regclass,achievements.user_ref[],text[])",
+        "tracking_lock_steps(name,regclass,text[])",
     }
     for role in (APP_ROLE, SERVICE_ROLE):
         assert (
@@ -160,7 +164,7 @@ def test_every_security_definer_function_pins_search_path(db):
     unpinned = db.execute(
         """SELECT p.oid::regprocedure::text
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-            WHERE n.nspname IN ('achievements', 'achievements_private')
+            WHERE n.nspname IN ('achievements', 'achievements_private', 'achievements_tracking')
               AND p.prosecdef
               AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')"""
     ).fetchall()

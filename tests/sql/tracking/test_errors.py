@@ -245,34 +245,35 @@ def trackers(db):
         (
             ("items", "s", "val", "counter", None),
             "AD107",
-            "achievements.track(): unknown mode 'counter'",
-            "mode is one of count (default), toggle, boolean, toggle_boolean.",
+            "achievements.track() on table public.items: unknown mode 'counter'",
+            "mode is one of count (default), boolean (counters), toggle, toggle_boolean, sum"
+            " (gauges), distinct, max.",
         ),
         (
             ("items", "", "val", "count", None),
             "AD107",
-            "achievements.track(): a table, a step of 1 to 200 characters and a column are"
-            " required (got public.items, '', 'val')",
+            "achievements.track(): a table and a step of 1 to 200 characters are required"
+            " (got public.items, '')",
             None,
         ),
         (
             ("items", None, "val", "count", None),
             "AD107",
-            "achievements.track(): a table, a step of 1 to 200 characters and a column are"
-            " required (got public.items, NULL, 'val')",
+            "achievements.track(): a table and a step of 1 to 200 characters are required"
+            " (got public.items, NULL)",
             None,
         ),
         (
             ("items", "s" * 201, "val", "count", None),
             "AD107",
-            "achievements.track(): a table, a step of 1 to 200 characters and a column are"
-            f" required (got public.items, '{'s' * 60}'..., 'val')",
+            "achievements.track(): a table and a step of 1 to 200 characters are required"
+            f" (got public.items, '{'s' * 60}'...)",
             None,
         ),
         (
             ("items", "s", "val", "toggle", None),
             "AD107",
-            "achievements.track(): mode toggle on table public.items needs a user column",
+            "achievements.track() on table public.items: mode toggle needs a user column",
             None,
         ),
         (
@@ -339,7 +340,7 @@ def test_a_gauge_step_comes_from_one_table_only(host):
     assert error.sqlstate == "AD109"
     assert primary(error) == (
         "achievements.track(): step 's' is tracked on table public.items"
-        " too; a gauge step (mode toggle or toggle_boolean) must come from"
+        " too; a gauge step (any mode but count and boolean) must come from"
         " one table only"
     )
     host.execute("SELECT achievements.track('others', 'other', 'val', 'count', 'user_id')")

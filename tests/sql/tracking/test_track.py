@@ -60,7 +60,7 @@ def test_track_creates_one_statement_trigger_per_event(db, mode):
     for name, timing in expected.items():
         assert found[name] == (
             f"CREATE TRIGGER {name} {timing} FOR EACH STATEMENT EXECUTE FUNCTION"
-            f" achievements_private.{function}()"
+            f" achievements_tracking.{function}()"
         )
     # One generated function, owned by the package, documented, and not executable by PUBLIC.
     comment, public = db.execute(
@@ -92,8 +92,8 @@ def test_a_table_tracked_for_several_steps_has_one_function_and_one_trigger_per_
     ]
     assert (
         db.execute(
-            "SELECT count(*) FROM pg_proc WHERE pronamespace = 'achievements_private'::regnamespace"
-            " AND proname LIKE 'track\\_%'"
+            "SELECT count(*) FROM pg_proc WHERE pronamespace = 'achievements_tracking'::regnamespace"
+            " AND proname ~ '^track_[0-9]+$'"
         ).fetchone()[0]
         == 1
     )
@@ -114,8 +114,8 @@ def test_a_table_tracked_for_several_steps_has_one_function_and_one_trigger_per_
     assert triggers(db) == {}
     assert (
         db.execute(
-            "SELECT count(*) FROM pg_proc WHERE pronamespace = 'achievements_private'::regnamespace"
-            " AND proname LIKE 'track\\_%'"
+            "SELECT count(*) FROM pg_proc WHERE pronamespace = 'achievements_tracking'::regnamespace"
+            " AND proname ~ '^track_[0-9]+$'"
         ).fetchone()[0]
         == 0
     )
@@ -200,14 +200,30 @@ def test_a_gauge_starts_from_the_rows_already_in_the_table(db, mode):
     assert tallies(db, "post") == recount(db, mode)
 
 
-def test_a_counter_counts_from_now_on(db):
+def test_a_counter_adopts_the_rows_already_there_silently_or_counts_from_now_on(db):
+    """Adopting a table: each qualifying row is counted once, as if inserted, and what that
+    reaches is awarded without a notification (as backfill_badge does); backfill => false
+    counts from now on."""
     create_host(db, "count")
-    (a,) = users(1)
-    db.execute("INSERT INTO items (user_id, val) VALUES (%s, 'x')", (a,))
+    a, b = users(2)
+    db.execute(
+        "INSERT INTO achievements.badges (code, name, step, threshold) VALUES ('p2', 'P2', 'post', 2)"
+    )
+    db.execute(
+        "INSERT INTO items (user_id, val) VALUES (%s, 'x'), (%s, 'y'), (%s, NULL), (%s, 'z')",
+        (a, a, a, b),
+    )
     db.execute("SELECT achievements.track('items', 'post', 'val', 'count', 'user_id')")
-    assert tallies(db, "post") == {}
+    assert tallies(db, "post") == {a: 2, b: 1}
+    assert db.execute("SELECT user_id FROM achievements.user_badges").fetchall() == [(a,)]
+    assert db.execute("SELECT count(*) FROM achievements.notifications").fetchone()[0] == 0
+    db.execute(
+        "SELECT achievements.track('items', 'later', 'val', 'count', 'user_id', backfill => false)"
+    )
+    assert tallies(db, "later") == {}
     db.execute("INSERT INTO items (user_id, val) VALUES (%s, 'x')", (a,))
-    assert tallies(db, "post") == {a: 1}
+    assert tallies(db, "later") == {a: 1}
+    assert tallies(db, "post") == {a: 3, b: 1}
 
 
 def test_untrack_then_track_again_resyncs_a_gauge(db):
@@ -726,8 +742,8 @@ def generated_functions(db):
     return [
         r[0]
         for r in db.execute(
-            "SELECT proname FROM pg_proc WHERE pronamespace = 'achievements_private'::regnamespace"
-            " AND proname LIKE 'track\\_%' ORDER BY 1"
+            "SELECT proname FROM pg_proc WHERE pronamespace = 'achievements_tracking'::regnamespace"
+            " AND proname ~ '^track_[0-9]+$' ORDER BY 1"
         ).fetchall()
     ]
 

@@ -1,0 +1,1267 @@
+-- 0004_track_expressions: track() says what users mean.
+--   * track() gains named arguments: condition (a row counts while it holds), previous (a
+--     counter counts only updates from rows that met it: transitions), value (an expression),
+--     the modes distinct, sum and max, depends_on (recount a step whose condition reads another
+--     table when that table changes) and backfill (adopting the rows a table already has; on by
+--     default, silently). column_name may be NULL where the condition or the value says it all.
+--   * The functions track() generates move to the new schema achievements_tracking and belong
+--     to the owner of their table, so that the expressions run with that role's rights only;
+--     they call the package through achievements_tracking.add, lock and lock_steps. The tables
+--     already tracked are rewired here, counting as before.
+--   * achievements.parse_user_id(text): a user id from text, NULL when it is not one.
+-- It changes functions, triggers, a constraint and adds columns: rather than queue behind a
+-- long transaction, it gives up and changes nothing.
+-- Dropping the old signatures of track() and tracked() is what changing them means:
+-- squawk-ignore-file ban-drop-function, ban-drop-constraint, constraint-missing-not-valid, adding-field-with-default, ban-drop-not-null
+SET LOCAL lock_timeout = '10s';
+SET LOCAL statement_timeout = '5min';
+
+CREATE SCHEMA achievements_tracking;
+COMMENT ON SCHEMA achievements_tracking IS
+    'achievements-db: the counting functions track() generates, owned by the owners of their tables, and the calls they make into the package. Not for application use.';
+REVOKE ALL ON SCHEMA achievements_tracking FROM PUBLIC;
+
+-- What track() records of a step: the new arguments, and modes.
+ALTER TABLE achievements.tracked_steps ALTER COLUMN column_name DROP NOT NULL;
+ALTER TABLE achievements.tracked_steps DROP CONSTRAINT tracked_steps_mode_check;
+ALTER TABLE achievements.tracked_steps ADD CONSTRAINT tracked_steps_mode_check
+    CHECK (mode IN ('count', 'toggle', 'boolean', 'toggle_boolean', 'distinct', 'sum', 'max'));
+ALTER TABLE achievements.tracked_steps
+    ADD COLUMN condition text,
+    ADD COLUMN previous text,
+    ADD COLUMN value text,
+    ADD COLUMN depends_on regclass,
+    ADD COLUMN depends_on_user_column text;
+
+-- tracked() returns the new columns too.
+DROP FUNCTION achievements.tracked();
+
+
+CREATE OR REPLACE FUNCTION achievements_private.outside_dependents()
+ RETURNS SETOF text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT DISTINCT format('%s (uses %s)', pg_describe_object(d.classid, d.objid, d.objsubid),
+                           pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid))
+      FROM pg_depend AS d,
+           LATERAL (SELECT ARRAY[to_regnamespace('achievements'), to_regnamespace('achievements_private'),
+                                   to_regnamespace('achievements_tracking')]::oid[] AS ours) AS o
+     WHERE d.deptype IN ('n', 'a')
+       AND achievements_private.object_schema(d.refclassid, d.refobjid) = ANY (o.ours)
+       AND NOT coalesce(achievements_private.object_schema(d.classid, d.objid) = ANY (o.ours), false)
+     ORDER BY 1
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.refuse_tracked_gauge(step text, fn text)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    tbl regclass := (SELECT t.tbl FROM achievements.tracked_steps AS t
+                      WHERE t.step = refuse_tracked_gauge.step AND t.mode NOT IN ('count', 'boolean')
+                      LIMIT 1);
+BEGIN
+    RAISE EXCEPTION '%: step % is a gauge that achievements.track() keeps equal to the rows of table %',
+                    fn, quote_literal(step), tbl
+        USING ERRCODE = 'AD110',
+              HINT = format('Change the rows of %s instead; to set the gauge back to them, call achievements.recount(%L).', tbl, step);
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements.record_step(user_id achievements.user_ref, step text, count integer DEFAULT 1)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+BEGIN
+    IF achievements_private.no_user(record_step.user_id) THEN
+        RAISE EXCEPTION 'record_step: user_id is NULL' USING ERRCODE = 'AD005',
+            HINT = 'Pass the id of the user who took the step.';
+    END IF;
+    IF record_step.count IS NULL OR record_step.count < 1 OR coalesce(char_length(step), 0) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'record_step: count must be a positive number and step a name of 1 to 200 characters (got count %, step %)',
+                        coalesce(record_step.count::text, 'NULL'), coalesce(quote_literal(left(step, 60)) || CASE WHEN char_length(step) > 60 THEN '...' ELSE '' END, 'NULL')
+            USING ERRCODE = 'AD002',
+                  HINT = 'To take steps back, call achievements.undo_step(user_id, step, count).';
+    END IF;
+    IF EXISTS (SELECT 1 FROM achievements.tracked_steps AS t
+                WHERE t.step = record_step.step AND t.mode NOT IN ('count', 'boolean')) THEN
+        PERFORM achievements_private.refuse_tracked_gauge(step, 'record_step');
+    END IF;
+    RETURN achievements_private.add_to_tallies(ARRAY[record_step.user_id], ARRAY[step], ARRAY[record_step.count], true);
+END
+$function$;
+COMMENT ON FUNCTION achievements.record_step(achievements.user_ref,text,integer) IS
+    'Records count (default 1) steps for a user; returns the new tally. Exact under concurrency.';
+
+CREATE OR REPLACE FUNCTION achievements.undo_step(user_id achievements.user_ref, step text, count integer DEFAULT 1)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    tally int;
+    taken int;
+BEGIN
+    IF achievements_private.no_user(undo_step.user_id) THEN
+        RAISE EXCEPTION 'undo_step: user_id is NULL' USING ERRCODE = 'AD005',
+            HINT = 'Pass the id of the user whose step is undone.';
+    END IF;
+    IF undo_step.count IS NULL OR undo_step.count < 1 OR coalesce(char_length(step), 0) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'undo_step: count must be a positive number and step a name of 1 to 200 characters (got count %, step %)',
+                        coalesce(undo_step.count::text, 'NULL'), coalesce(quote_literal(left(step, 60)) || CASE WHEN char_length(step) > 60 THEN '...' ELSE '' END, 'NULL')
+            USING ERRCODE = 'AD002',
+                  HINT = 'count is how many steps to take back, e.g. achievements.undo_step(user_id, step, 1).';
+    END IF;
+    IF EXISTS (SELECT 1 FROM achievements.tracked_steps AS t
+                WHERE t.step = undo_step.step AND t.mode NOT IN ('count', 'boolean')) THEN
+        PERFORM achievements_private.refuse_tracked_gauge(step, 'undo_step');
+    END IF;
+    SELECT t.count INTO tally
+      FROM achievements.user_achievements AS t
+     WHERE t.user_id = undo_step.user_id AND t.name = step
+       FOR UPDATE;
+    taken := least(coalesce(tally, 0), undo_step.count);
+    IF taken > 0 THEN
+        PERFORM achievements_private.add_to_tallies(ARRAY[undo_step.user_id], ARRAY[step], ARRAY[-taken], true);
+    END IF;
+    RETURN coalesce(tally, 0) - taken;
+END
+$function$;
+COMMENT ON FUNCTION achievements.undo_step(achievements.user_ref,text,integer) IS
+    'Takes back up to count (default 1) steps for a user, never below 0; returns the new tally.';
+
+CREATE OR REPLACE FUNCTION achievements_private.user_column_cast(tbl oid, user_column text, context text)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    user_type oid;
+    user_base oid;
+    user_kind "char";
+    id_type   oid := (SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = 'achievements.user_ref'::regtype);
+    columns   text;
+    cast_kind text;
+BEGIN
+    SELECT a.atttypid, a.atttypid, t.typcategory INTO user_type, user_base, user_kind
+      FROM pg_attribute AS a JOIN pg_type AS t ON t.oid = a.atttypid
+     WHERE a.attrelid = tbl AND a.attname = user_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF user_type IS NULL THEN
+        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+          FROM pg_attribute AS a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped;
+        RAISE EXCEPTION '%: user column % does not exist in table %', context,
+                        coalesce(quote_ident(user_column), 'NULL'), tbl::regclass
+            USING ERRCODE = 'AD103',
+                  HINT = format('The user column holds the user id; table %s has: %s. Leave it out to count for achievements.current_user_id().', tbl::regclass, columns);
+    END IF;
+    WHILE user_base <> id_type AND (SELECT t.typtype FROM pg_type AS t WHERE t.oid = user_base) = 'd' LOOP
+        user_base := (SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = user_base);
+    END LOOP;
+    cast_kind := CASE
+        WHEN user_base = id_type AND id_type <> 'text'::regtype THEN 'native'
+        WHEN id_type = 'bigint'::regtype AND user_base IN ('smallint'::regtype, 'integer'::regtype) THEN 'native'
+        WHEN id_type = 'text'::regtype OR user_kind = 'S' THEN 'parse'
+    END;
+    IF cast_kind IS NULL THEN
+        RAISE EXCEPTION '%: user column % is %, which cannot hold a user id of type %', context,
+                        quote_ident(user_column), format_type(user_type, NULL), format_type(id_type, NULL)
+            USING ERRCODE = 'AD104',
+                  HINT = format('Use a column of type %s (or text holding user ids); the user id type was chosen at install.', format_type(id_type, NULL));
+    END IF;
+    RETURN cast_kind;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.check_tracking_arguments(mode text, tbl oid, args text[], context text, OUT column_name text, OUT step text, OUT user_column text, OUT user_cast text)
+ RETURNS record
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    fn         text := achievements_private.tracking_function_name(mode);
+    first      int := coalesce(array_lower(args, 1), 0);  -- TG_ARGV is indexed from 0
+    nargs      int := coalesce(cardinality(args), 0);
+    col_type   oid;
+    col_base   oid;
+    columns    text;
+BEGIN
+    IF nargs NOT IN (2, 3) THEN
+        RAISE EXCEPTION '%: achievements.%() takes 2 or 3 arguments (column, step [, user_column]), got %',
+                        context, fn, nargs
+            USING ERRCODE = 'AD101',
+                  HINT = format('Recreate the trigger with EXECUTE FUNCTION achievements.%s(''column'', ''step'') or (''column'', ''step'', ''user_column''), or use achievements.track().', fn);
+    END IF;
+    column_name := args[first];
+    step := args[first + 1];
+    user_column := CASE WHEN nargs = 3 THEN args[first + 2] END;
+    IF coalesce(step, '') = '' THEN
+        RAISE EXCEPTION '%: the step (second argument of achievements.%()) is empty', context, fn
+            USING ERRCODE = 'AD101',
+                  HINT = 'Name the step as it appears in achievements.level_requirements.name, e.g. ''post''.';
+    END IF;
+
+    -- The watched column's type and its base type (through two levels of domains; deeper ones
+    -- are resolved below).
+    SELECT col.atttypid, CASE WHEN cb.typtype = 'd' THEN cb.typbasetype ELSE cb.oid END
+      INTO col_type, col_base
+      FROM pg_attribute AS col
+      JOIN pg_type AS ct ON ct.oid = col.atttypid
+      JOIN pg_type AS cb ON cb.oid = CASE WHEN ct.typtype = 'd' THEN ct.typbasetype ELSE ct.oid END
+     WHERE col.attrelid = tbl AND col.attname = column_name AND col.attnum > 0 AND NOT col.attisdropped;
+
+    IF col_type IS NULL THEN
+        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+          FROM pg_attribute AS a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped;
+        RAISE EXCEPTION '%: column % does not exist in table %', context,
+                        coalesce(quote_ident(column_name), 'NULL'), tbl::regclass
+            USING ERRCODE = 'AD102',
+                  HINT = format('The first argument is the watched column; table %s has: %s.', tbl::regclass, columns);
+    END IF;
+    IF mode IN ('boolean', 'toggle_boolean') AND col_base <> 'boolean'::regtype THEN
+        -- Domains over domains: resolve the rest of the chain before refusing.
+        WHILE (SELECT t.typtype FROM pg_type AS t WHERE t.oid = col_base) = 'd' LOOP
+            col_base := (SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = col_base);
+        END LOOP;
+    END IF;
+    IF mode IN ('boolean', 'toggle_boolean') AND col_base <> 'boolean'::regtype THEN
+        RAISE EXCEPTION '%: achievements.%() watches a boolean column, but % is %', context, fn,
+                        quote_ident(column_name), format_type(col_type, NULL)
+            USING ERRCODE = 'AD104',
+                  HINT = 'Watch a boolean column, or count non-NULL values of any type with tg_achievement / tg_achievement_toggle (modes count / toggle).';
+    END IF;
+
+    IF nargs = 3 THEN
+        user_cast := achievements_private.user_column_cast(tbl, user_column, context);
+    END IF;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.check_tracking_caller(caller name, tbl regclass, steps text[])
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    stray text;
+BEGIN
+    IF NOT pg_has_role(caller, (SELECT c.relowner FROM pg_class AS c WHERE c.oid = tbl), 'USAGE') THEN
+        RAISE EXCEPTION 'achievements_tracking: % may not count the steps of table %', caller, tbl
+            USING ERRCODE = '42501',
+                  HINT = 'Only the counting functions that achievements.track() generates call these functions.';
+    END IF;
+    SELECT s.step INTO stray
+      FROM (SELECT DISTINCT x.step FROM unnest(steps) AS x(step)) AS s
+     WHERE NOT EXISTS (SELECT 1 FROM achievements.tracked_steps AS t
+                        WHERE t.step = s.step AND (t.tbl = check_tracking_caller.tbl OR t.depends_on = check_tracking_caller.tbl))
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'achievements_tracking: step % is not counted from table %', quote_literal(stray), tbl
+            USING ERRCODE = '42501',
+                  HINT = 'Only the counting functions that achievements.track() generates call these functions.';
+    END IF;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.tracking_add(caller name, tbl regclass, user_ids achievements.user_ref[], steps text[], counts integer[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    PERFORM achievements_private.check_tracking_caller(caller, tbl, steps);
+    PERFORM achievements_private.add_to_tallies(user_ids, steps, counts, true);
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.tracking_lock(caller name, tbl regclass, user_ids achievements.user_ref[], steps text[])
+ RETURNS TABLE(user_id achievements.user_ref, step text, count integer)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    PERFORM achievements_private.check_tracking_caller(caller, tbl, steps);
+    INSERT INTO achievements.user_achievements (user_id, name, count)
+    SELECT p.u, p.s, 0 FROM unnest(user_ids, steps) AS p(u, s) ORDER BY 1, 2
+    ON CONFLICT DO NOTHING;
+    RETURN QUERY
+        SELECT t.user_id, t.name, t.count
+          FROM achievements.user_achievements AS t
+          JOIN unnest(user_ids, steps) AS p(u, s) ON t.user_id = p.u AND t.name = p.s
+         ORDER BY t.user_id, t.name
+           FOR UPDATE OF t;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.tracking_lock_steps(caller name, tbl regclass, steps text[])
+ RETURNS TABLE(user_id achievements.user_ref, step text, count integer)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    PERFORM achievements_private.check_tracking_caller(caller, tbl, steps);
+    RETURN QUERY
+        SELECT t.user_id, t.name, t.count
+          FROM achievements.user_achievements AS t
+         WHERE t.name = ANY (steps) AND t.count > 0
+         ORDER BY t.user_id, t.name
+           FOR UPDATE;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.tracked_rows_sql(s achievements.tracked_steps, user_cast text, op text, rel text, keys text[], claim text)
+ RETURNS text
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    kind     text := achievements_private.step_kind(s.mode, s.depends_on);
+    who      text := achievements_private.tracked_user_sql(user_cast, rel, s.user_column, claim);
+    qual     text := achievements_private.tracked_qualifies_sql(s, rel);
+    weight   text := CASE WHEN s.mode = 'sum'
+                          THEN format('coalesce(%s, 0)', achievements_private.tracked_value_sql(s, rel))
+                          ELSE '1' END;
+    key_list text;
+    key_cols text;
+BEGIN
+    IF kind = 'recount' OR op = 'TRUNCATE' THEN
+        RETURN NULL;
+    END IF;
+    IF kind = 'counter' THEN
+        IF op = 'DELETE' OR (op = 'INSERT' AND s.previous IS NOT NULL) THEN
+            RETURN NULL;
+        ELSIF op = 'INSERT' THEN
+            RETURN format(
+                'SELECT f.u, count(*)::int AS c FROM (SELECT %s AS u FROM new_rows AS %s WHERE %s) AS f
+                  WHERE f.u IS NOT NULL GROUP BY f.u', who, rel, qual);
+        ELSIF s.previous IS NULL THEN
+            RETURN format(
+                'SELECT n.u, count(*)::int AS c
+                   FROM (SELECT row_number() OVER () AS ord, %2$s AS c FROM old_rows AS %1$s) AS o
+                   JOIN (SELECT row_number() OVER () AS ord, %3$s AS u, %4$s AS q, %2$s AS c
+                           FROM new_rows AS %1$s) AS n USING (ord)
+                  WHERE n.q AND n.u IS NOT NULL AND n.c IS DISTINCT FROM o.c
+                  GROUP BY n.u',
+                rel, achievements_private.tracked_change_sql(s, rel), who, qual);
+        END IF;
+        SELECT string_agg(format('%s.%I AS k%s', rel, k.col, k.n), ', ' ORDER BY k.n),
+               string_agg(format('k%s', k.n), ', ' ORDER BY k.n)
+          INTO key_cols, key_list
+          FROM unnest(keys) WITH ORDINALITY AS k(col, n);
+        RETURN format(
+            'SELECT n.u, count(*)::int AS c
+               FROM (SELECT %2$s, %4$s AS q, coalesce((%5$s), false) AS p FROM old_rows AS %1$s) AS o
+               JOIN (SELECT %2$s, %3$s AS u, %4$s AS q FROM new_rows AS %1$s) AS n USING (%6$s)
+              WHERE n.q AND NOT o.q AND o.p AND n.u IS NOT NULL
+              GROUP BY n.u',
+            rel, key_cols, who, qual, s.previous, key_list);
+    END IF;
+    -- Gauges: per user, what the new rows add minus what the old rows took.
+    IF op = 'UPDATE' THEN
+        RETURN format(
+            'SELECT s.u, sum(s.w)::int AS c
+               FROM (SELECT %2$s AS u, -(%4$s) AS w FROM old_rows AS %1$s WHERE %3$s
+                     UNION ALL
+                     SELECT %2$s, %4$s FROM new_rows AS %1$s WHERE %3$s) AS s
+              WHERE s.u IS NOT NULL
+              GROUP BY s.u
+             HAVING sum(s.w) <> 0',
+            rel, who, qual, weight);
+    END IF;
+    RETURN format(
+        'SELECT f.u, %ssum(f.w)::int AS c FROM (SELECT %s AS u, %s AS w FROM %s AS %s WHERE %s) AS f
+          WHERE f.u IS NOT NULL GROUP BY f.u HAVING sum(f.w) <> 0',
+        CASE WHEN op = 'DELETE' THEN '-' ELSE '' END, who, weight,
+        CASE WHEN op = 'DELETE' THEN 'old_rows' ELSE 'new_rows' END, rel, qual);
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.tracked_recount_sql(s achievements.tracked_steps, user_cast text, rel text, users text)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    who     text := achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref');
+    id_type text := format_type((SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = 'achievements.user_ref'::regtype), NULL);
+    narrow  text := '';
+BEGIN
+    IF s.previous IS NOT NULL THEN
+        RETURN NULL;
+    END IF;
+    IF users IS NOT NULL THEN
+        narrow := CASE WHEN user_cast = 'native' THEN format(' AND %s.%I = ANY (%s::%s[])', rel, s.user_column, users, id_type)
+                     ELSE format(' AND %s = ANY (%s)', who, users) END;
+    END IF;
+    RETURN format(
+        'SELECT f.u, %s::int AS c FROM (SELECT %s AS u, %s AS v FROM %s AS %s WHERE %s%s) AS f
+          WHERE f.u IS NOT NULL GROUP BY f.u',
+        CASE s.mode WHEN 'distinct' THEN 'count(DISTINCT f.v)' WHEN 'max' THEN 'coalesce(max(f.v), 0)'
+                    WHEN 'sum' THEN 'coalesce(sum(f.v), 0)' ELSE 'count(*)' END,
+        who, coalesce(achievements_private.tracked_value_sql(s, rel), 'NULL'),
+        s.tbl, rel, achievements_private.tracked_qualifies_sql(s, rel), narrow);
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.give_to_table_owner(fn regprocedure, tbl oid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    owner name := (SELECT pg_get_userbyid(c.relowner) FROM pg_class AS c WHERE c.oid = tbl);
+BEGIN
+    -- Every name is quoted (%I, regprocedure):
+    -- @plpgsql_check_options: security_warnings = false
+    IF owner = current_user THEN
+        RETURN;
+    END IF;
+    EXECUTE format('GRANT CREATE ON SCHEMA achievements_tracking TO %I', owner);
+    EXECUTE format('ALTER FUNCTION %s OWNER TO %I', fn, owner);
+    EXECUTE format('REVOKE CREATE ON SCHEMA achievements_tracking FROM %I', owner);
+    EXECUTE format('GRANT USAGE ON SCHEMA achievements, achievements_tracking TO %I', owner);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION achievements_tracking.add(regclass, achievements.user_ref[], text[], int[]),
+                    achievements_tracking.lock(regclass, achievements.user_ref[], text[]),
+                    achievements_tracking.lock_steps(regclass, text[]),
+                    achievements_tracking.integer_value(bigint) TO %I', owner);
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.create_rows_function(tbl regclass)
+ RETURNS regprocedure
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    fn       text := achievements_private.rows_function_name(tbl);
+    rel      text := achievements_private.table_alias(tbl);
+    branches text := '';
+    s        achievements.tracked_steps;
+    cast_kind text;
+    everyone text;
+    some_users     text;
+    proc     regprocedure;
+BEGIN
+    -- Names are quoted (%I, %L, regclass) and the body is passed as one literal (%L):
+    -- @plpgsql_check_options: security_warnings = false, performance_warnings = false
+    FOR s IN SELECT * FROM achievements.tracked_steps AS t WHERE t.tbl = create_rows_function.tbl ORDER BY t.step LOOP
+        cast_kind := achievements_private.step_user_cast(tbl, s.user_column);
+        everyone := achievements_private.tracked_recount_sql(s, cast_kind, rel, NULL);
+        some_users := achievements_private.tracked_recount_sql(s, cast_kind, rel, format('%I.user_ids', fn));
+        branches := branches || format(
+            E'    IF %1$L = ANY (%2$I.steps) THEN\n'
+             '        IF %2$I.validate THEN\n'
+             '            PERFORM 1 FROM %3$s AS x LIMIT 0;\n'
+             '        ELSIF %2$I.user_ids IS NULL THEN\n'
+             '%4$s'
+             '        ELSE\n'
+             '%5$s'
+             '        END IF;\n'
+             '    END IF;\n',
+            s.step, fn,
+            CASE WHEN everyone IS NOT NULL THEN format('(%s)', everyone)
+                 ELSE format('(SELECT 1 FROM %s AS %s WHERE %s AND coalesce((%s), false))', s.tbl, rel,
+                             achievements_private.tracked_qualifies_sql(s, rel), s.previous) END,
+            CASE WHEN everyone IS NOT NULL
+                 THEN format(E'            RETURN QUERY SELECT x.u, %L::text, x.c FROM (%s) AS x;\n', s.step, everyone)
+                 ELSE E'            NULL;\n' END,
+            CASE WHEN some_users IS NOT NULL
+                 THEN format(E'            RETURN QUERY SELECT x.u, %L::text, x.c FROM (%s) AS x;\n', s.step, some_users)
+                 ELSE E'            NULL;\n' END);
+    END LOOP;
+    EXECUTE format(
+        'CREATE OR REPLACE FUNCTION achievements_tracking.%I(steps text[], user_ids achievements.user_ref[], validate boolean)
+         RETURNS TABLE (user_id achievements.user_ref, step text, count int)
+         LANGUAGE plpgsql STABLE SECURITY DEFINER
+         SET search_path = pg_catalog, pg_temp
+         AS %L', fn, E'#variable_conflict use_column\nBEGIN\n' || branches || E'END\n');
+    proc := format('achievements_tracking.%I(text[], achievements.user_ref[], boolean)', fn)::regprocedure;
+    EXECUTE format('COMMENT ON FUNCTION %s IS %L', proc,
+                   format('Generated by achievements.track(): the tallies of the steps of table %s recounted from its rows. Dropped by untrack() of its last step.', tbl));
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', proc);
+    PERFORM achievements_private.give_to_table_owner(proc, tbl);
+    RETURN proc;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.create_counting_function(tbl regclass)
+ RETURNS text
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    fn        text := achievements_private.counting_function_name(tbl);
+    rel       text := achievements_private.table_alias(tbl);
+    keys      text[] := achievements_private.primary_key_columns(tbl);
+    claim     text := 'counting.claim';
+    branches  text := '';
+    op        text;
+    s         achievements.tracked_steps;
+    d         record;
+    cast_kind text;
+    kind      text;
+    adds      text[];
+    touched   text[];
+    checks    text;
+    part      text;
+    zeroing   text[];
+    negatives boolean := false;
+    recounts  text := '';
+    claims    boolean := false;
+    body      text;
+    proc      regprocedure;
+BEGIN
+    -- Names are quoted (%I, %L, regclass) and the body is passed as one literal (%L):
+    -- @plpgsql_check_options: security_warnings = false, performance_warnings = false
+    FOREACH op IN ARRAY ARRAY['INSERT', 'UPDATE', 'DELETE'] LOOP
+        adds := '{}'; touched := '{}'; checks := '';
+        FOR s IN SELECT * FROM achievements.tracked_steps AS t WHERE t.tbl = create_counting_function.tbl ORDER BY t.step LOOP
+            cast_kind := achievements_private.step_user_cast(tbl, s.user_column);
+            kind := achievements_private.step_kind(s.mode, s.depends_on);
+            claims := claims OR s.user_column IS NULL;
+            part := achievements_private.tracked_rows_sql(s, cast_kind, op, rel, keys, claim);
+            IF part IS NOT NULL THEN
+                adds := adds || format('SELECT q.u, %L::text AS step, q.c FROM (%s) AS q', s.step, part);
+            END IF;
+            IF kind = 'recount' THEN
+                touched := touched || format('SELECT t.u, %L::text AS step FROM (%s) AS t', s.step,
+                                             achievements_private.tracked_touched_sql(cast_kind, op, rel, s.user_column));
+            END IF;
+            IF s.mode IN ('sum', 'max') AND op <> 'DELETE' THEN
+                negatives := true;
+                checks := checks || format(
+                    E'        SELECT x.v INTO negative FROM (SELECT %s AS v FROM new_rows AS %s WHERE %s) AS x WHERE x.v < 0 LIMIT 1;\n'
+                     '        IF FOUND THEN\n'
+                     '            RAISE EXCEPTION ''achievements.track(): step %% of table %% counts a value below 0 (%%)'', %L, %L, negative\n'
+                     '                USING ERRCODE = ''AD113'',\n'
+                     '                      HINT = ''A sum or max step counts integers of 0 or more: keep the value at 0 or above, or track an expression that is (e.g. greatest(value, 0)).'';\n'
+                     '        END IF;\n',
+                    achievements_private.tracked_value_sql(s, rel), rel,
+                    achievements_private.tracked_qualifies_sql(s, rel), s.step, tbl::text);
+            END IF;
+        END LOOP;
+        FOR d IN SELECT t.step, t.depends_on_user_column FROM achievements.tracked_steps AS t
+                  WHERE t.depends_on = create_counting_function.tbl ORDER BY t.step LOOP
+            touched := touched || format('SELECT t.u, %L::text AS step FROM (%s) AS t', d.step,
+                achievements_private.tracked_touched_sql(
+                    achievements_private.step_user_cast(tbl, d.depends_on_user_column), op, rel, d.depends_on_user_column));
+        END LOOP;
+        IF cardinality(adds) + cardinality(touched) + length(checks) > 0 THEN
+            branches := branches || format(E'    %s TG_OP = %L THEN\n', CASE WHEN branches = '' THEN 'IF' ELSE 'ELSIF' END, op)
+                || checks
+                || CASE WHEN cardinality(adds) > 0 THEN format(
+                       E'        SELECT array_agg(s.u), array_agg(s.step), array_agg(s.c) INTO users, steps, counts\n'
+                        '          FROM (%s) AS s;\n', array_to_string(adds, E'\n                UNION ALL\n                ')) ELSE '' END
+                || CASE WHEN cardinality(touched) > 0 THEN format(
+                       E'        SELECT array_agg(r.u), array_agg(r.step) INTO r_users, r_steps\n'
+                        '          FROM (SELECT DISTINCT t.u, t.step FROM (%s) AS t WHERE t.u IS NOT NULL) AS r;\n',
+                       array_to_string(touched, E'\n                UNION ALL\n                ')) ELSE '' END;
+        END IF;
+    END LOOP;
+
+    -- TRUNCATE: the table's gauges and recounted steps go to 0; the steps that depend on it are
+    -- recounted for every user who has a tally of them or a row that may count.
+    SELECT coalesce(array_agg(t.step ORDER BY t.step), '{}') INTO zeroing
+      FROM achievements.tracked_steps AS t
+     WHERE t.tbl = create_counting_function.tbl AND achievements_private.step_kind(t.mode, t.depends_on) <> 'counter';
+    touched := '{}';
+    FOR d IN SELECT t.tbl, array_agg(t.step ORDER BY t.step) AS steps FROM achievements.tracked_steps AS t
+              WHERE t.depends_on = create_counting_function.tbl GROUP BY t.tbl ORDER BY t.tbl LOOP
+        touched := touched || format(
+            'SELECT x.user_id AS u, x.step FROM achievements_tracking.lock_steps(%1$L::regclass, %2$L::text[]) AS x
+             UNION SELECT y.user_id, y.step FROM achievements_tracking.%3$I(%2$L::text[], NULL, false) AS y',
+            tbl::oid, d.steps, achievements_private.rows_function_name(d.tbl));
+    END LOOP;
+    IF cardinality(zeroing) + cardinality(touched) > 0 THEN
+        branches := branches || format(E'    %s TG_OP = ''TRUNCATE'' THEN\n', CASE WHEN branches = '' THEN 'IF' ELSE 'ELSIF' END)
+            || CASE WHEN cardinality(zeroing) > 0 THEN format(
+                   E'        SELECT array_agg(x.user_id), array_agg(x.step), array_agg(-x.count) INTO users, steps, counts\n'
+                    '          FROM achievements_tracking.lock_steps(%L::regclass, %L::text[]) AS x;\n', tbl::oid, zeroing) ELSE '' END
+            || CASE WHEN cardinality(touched) > 0 THEN format(
+                   E'        SELECT array_agg(r.u), array_agg(r.step) INTO r_users, r_steps\n'
+                    '          FROM (%s) AS r;\n', array_to_string(touched, E'\n                UNION ')) ELSE '' END;
+    END IF;
+
+    -- The recounts: the table's own recounted steps, and those of each table that depends on it
+    -- (guarded: a dropped table's function is gone until the next track() forgets it).
+    IF EXISTS (SELECT 1 FROM achievements.tracked_steps AS t
+                WHERE t.tbl = create_counting_function.tbl AND achievements_private.step_kind(t.mode, t.depends_on) = 'recount') THEN
+        recounts := recounts || format(
+            E'        SELECT n_users || array_agg(x.user_id), n_steps || array_agg(x.step), n_counts || array_agg(x.count)\n'
+             '          INTO n_users, n_steps, n_counts\n'
+             '          FROM achievements_tracking.%I(counting.r_steps, counting.l_users, false) AS x;\n',
+            achievements_private.rows_function_name(tbl));
+    END IF;
+    FOR d IN SELECT DISTINCT t.tbl FROM achievements.tracked_steps AS t WHERE t.depends_on = create_counting_function.tbl ORDER BY t.tbl LOOP
+        recounts := recounts || format(
+            E'        IF to_regprocedure(%1$L) IS NOT NULL THEN\n'
+             '            SELECT n_users || array_agg(x.user_id), n_steps || array_agg(x.step), n_counts || array_agg(x.count)\n'
+             '              INTO n_users, n_steps, n_counts\n'
+             '              FROM achievements_tracking.%2$I(counting.r_steps, counting.l_users, false) AS x;\n'
+             '        END IF;\n',
+            format('achievements_tracking.%I(text[], achievements.user_ref[], boolean)', achievements_private.rows_function_name(d.tbl)),
+            achievements_private.rows_function_name(d.tbl));
+    END LOOP;
+
+    body := E'#variable_conflict use_column\n'
+         || E'<<counting>>\n'
+         || E'DECLARE\n'
+         || CASE WHEN claims THEN E'    claim    achievements.user_ref := achievements.current_user_id();\n' ELSE '' END
+         || E'    users    achievements.user_ref[];\n'
+         || E'    steps    text[];\n'
+         || E'    counts   int[];\n'
+         || E'    r_users  achievements.user_ref[];\n'
+         || E'    r_steps  text[];\n'
+         || E'    l_users  achievements.user_ref[];\n'
+         || E'    l_steps  text[];\n'
+         || E'    l_counts int[];\n'
+         || E'    n_users  achievements.user_ref[];\n'
+         || E'    n_steps  text[];\n'
+         || E'    n_counts int[];\n'
+         || CASE WHEN negatives THEN E'    negative bigint;\n' ELSE '' END
+         || E'BEGIN\n'
+         || branches || CASE WHEN branches <> '' THEN E'    END IF;\n' ELSE '' END
+         || E'    IF r_users IS NOT NULL THEN\n'
+         || E'        -- The recounted tallies are locked first; the recount then reads a new snapshot.\n'
+         || format(E'        SELECT array_agg(l.user_id), array_agg(l.step), array_agg(l.count) INTO l_users, l_steps, l_counts\n'
+                    '          FROM achievements_tracking.lock(%L::regclass, counting.r_users, counting.r_steps) AS l;\n', tbl::oid)
+         || recounts
+         || E'        SELECT counting.users || array_agg(d.u), counting.steps || array_agg(d.s), counting.counts || array_agg(d.c)\n'
+         || E'          INTO users, steps, counts\n'
+         || E'          FROM (SELECT l.u, l.s, coalesce(n.c, 0) - l.c AS c\n'
+         || E'                  FROM unnest(counting.l_users, counting.l_steps, counting.l_counts) AS l(u, s, c)\n'
+         || E'                  LEFT JOIN unnest(counting.n_users, counting.n_steps, counting.n_counts) AS n(u, s, c)\n'
+         || E'                         ON n.u = l.u AND n.s = l.s) AS d\n'
+         || E'         WHERE d.c <> 0;\n'
+         || E'    END IF;\n'
+         || E'    IF users IS NOT NULL THEN\n'
+         || format(E'        PERFORM achievements_tracking.add(%L::regclass, counting.users, counting.steps, counting.counts);\n', tbl::oid)
+         || E'    END IF;\n'
+         || E'    RETURN NULL;\n'
+         || E'END\n';
+    EXECUTE format(
+        'CREATE OR REPLACE FUNCTION achievements_tracking.%I()
+         RETURNS trigger
+         LANGUAGE plpgsql SECURITY DEFINER
+         SET search_path = pg_catalog, pg_temp
+         AS %L', fn, body);
+    proc := format('achievements_tracking.%I()', fn)::regprocedure;
+    EXECUTE format('COMMENT ON FUNCTION %s IS %L', proc,
+                   format('Generated by achievements.track(): counts the steps %s from table %s. Dropped by untrack() of its last step.',
+                          (SELECT string_agg(quote_literal(t.step), ', ' ORDER BY t.step)
+                             FROM achievements.tracked_steps AS t
+                            WHERE t.tbl = create_counting_function.tbl OR t.depends_on = create_counting_function.tbl),
+                          tbl));
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', proc);
+    PERFORM achievements_private.give_to_table_owner(proc, tbl);
+    -- The recount functions of the tables that depend on this one, which it calls.
+    FOR d IN SELECT DISTINCT t.tbl FROM achievements.tracked_steps AS t WHERE t.depends_on = create_counting_function.tbl LOOP
+        IF to_regprocedure(format('achievements_tracking.%I(text[], achievements.user_ref[], boolean)',
+                                  achievements_private.rows_function_name(d.tbl))) IS NOT NULL THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION achievements_tracking.%I(text[], achievements.user_ref[], boolean) TO %I',
+                           achievements_private.rows_function_name(d.tbl),
+                           (SELECT pg_get_userbyid(c.relowner) FROM pg_class AS c WHERE c.oid = tbl));
+        END IF;
+    END LOOP;
+    RETURN proc::text;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.wire_table(tbl regclass)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    own        boolean;
+    dependents boolean;
+    gauges     boolean;
+    fn         text;
+    t          record;
+BEGIN
+    -- Every name is quoted (%I, regclass, regprocedure):
+    -- @plpgsql_check_options: security_warnings = false
+    SELECT count(*) > 0, coalesce(bool_or(achievements_private.step_kind(x.mode, x.depends_on) <> 'counter'), false)
+      INTO own, gauges
+      FROM achievements.tracked_steps AS x WHERE x.tbl = wire_table.tbl;
+    dependents := EXISTS (SELECT 1 FROM achievements.tracked_steps AS x WHERE x.depends_on = wire_table.tbl);
+    gauges := gauges OR dependents;
+    FOR t IN SELECT * FROM achievements_private.tracking_triggers(true) LOOP
+        IF NOT ((own OR dependents) AND (gauges OR t.event IN ('INSERT', 'UPDATE'))) THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t.trigger_name, tbl);
+        END IF;
+    END LOOP;
+    IF own THEN
+        PERFORM achievements_private.create_rows_function(tbl);
+    ELSE
+        EXECUTE format('DROP FUNCTION IF EXISTS achievements_tracking.%I(text[], achievements.user_ref[], boolean)',
+                       achievements_private.rows_function_name(tbl));
+    END IF;
+    IF NOT (own OR dependents) THEN
+        PERFORM achievements_private.drop_counting_function(tbl);
+        RETURN;
+    END IF;
+    fn := achievements_private.create_counting_function(tbl);
+    FOR t IN SELECT * FROM achievements_private.tracking_triggers(gauges) LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = t.trigger_name) THEN
+            EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s',
+                           t.trigger_name, t.event, tbl, t.transition, fn);
+        END IF;
+    END LOOP;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.drop_counting_function(tbl oid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    EXECUTE format('DROP FUNCTION IF EXISTS achievements_tracking.%I()',
+                   achievements_private.counting_function_name(tbl));
+    EXECUTE format('DROP FUNCTION IF EXISTS achievements_tracking.%I(text[], achievements.user_ref[], boolean)',
+                   achievements_private.rows_function_name(tbl));
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.forget_dropped_tables()
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    deps  oid[];
+    gone  oid;
+    other regclass;
+BEGIN
+    -- Every name is quoted (regclass):
+    -- @plpgsql_check_options: security_warnings = false
+    WITH forgotten AS (
+        DELETE FROM achievements.tracked_steps AS t
+         WHERE NOT EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = t.tbl)
+        RETURNING t.depends_on::oid AS depends_on)
+    SELECT array_agg(DISTINCT f.depends_on) FILTER (WHERE f.depends_on IS NOT NULL) INTO deps
+      FROM forgotten AS f;
+    FOR gone IN SELECT substring(p.proname FROM '^track_([0-9]+)$')::oid
+                  FROM pg_proc AS p
+                 WHERE p.pronamespace = 'achievements_tracking'::regnamespace AND p.proname ~ '^track_[0-9]+$'
+                   AND NOT EXISTS (SELECT 1 FROM pg_class AS c
+                                    WHERE c.oid = substring(p.proname FROM '^track_([0-9]+)$')::oid) LOOP
+        PERFORM achievements_private.drop_counting_function(gone);
+    END LOOP;
+    FOR other IN SELECT x::regclass FROM unnest(deps) AS x
+                  WHERE EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = x) LOOP
+        EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', other);
+        PERFORM achievements_private.wire_table(other);
+    END LOOP;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.adopt_rows(s achievements.tracked_steps, add_rows boolean)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    fn      text := achievements_private.rows_function_name(s.tbl);
+    before  text := achievements_private.set_quiet('on');
+    changed int := 0;
+BEGIN
+    -- The function's name is quoted (%I); it writes only through EXECUTE, which the check does
+    -- not count as a write:
+    -- @plpgsql_check_options: security_warnings = false, performance_warnings = false
+    IF achievements_private.step_kind(s.mode, s.depends_on) <> 'counter' THEN
+        EXECUTE format(
+            'INSERT INTO achievements.user_steps (user_id, name, count)
+             SELECT d.user_id, $1, d.diff
+               FROM (SELECT user_id, coalesce(h.count, 0) - coalesce(t.count, 0) AS diff
+                       FROM (SELECT r.user_id, r.count FROM achievements_tracking.%I(ARRAY[$1], NULL, false) AS r) AS h
+                       FULL JOIN (SELECT a.user_id, a.count FROM achievements.user_achievements AS a
+                                   WHERE a.name = $1) AS t USING (user_id)) AS d
+              WHERE d.diff <> 0
+              ORDER BY d.user_id', fn)
+        USING s.step;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+    ELSIF add_rows THEN
+        EXECUTE format(
+            'INSERT INTO achievements.user_steps (user_id, name, count)
+             SELECT r.user_id, $1, r.count FROM achievements_tracking.%I(ARRAY[$1], NULL, false) AS r
+              WHERE r.count > 0
+              ORDER BY r.user_id', fn)
+        USING s.step;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+    END IF;
+    PERFORM achievements_private.set_quiet(before);
+    RETURN changed;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.check_step_expressions(s achievements.tracked_steps)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    given text;
+BEGIN
+    -- The function's name is quoted (%I):
+    -- @plpgsql_check_options: security_warnings = false
+    EXECUTE format('SELECT count(*) FROM achievements_tracking.%I(ARRAY[$1], NULL, true)',
+                   achievements_private.rows_function_name(s.tbl))
+    USING s.step;
+EXCEPTION WHEN OTHERS THEN
+    given := concat_ws(', ', 'condition ' || quote_literal(s.condition), 'previous ' || quote_literal(s.previous),
+                       'value ' || quote_literal(s.value), 'column ' || quote_ident(s.column_name));
+    RAISE EXCEPTION 'achievements.track() on table %: the expressions of step % are not valid for it: % (%)',
+                    s.tbl, quote_literal(s.step), SQLERRM, coalesce(given, 'no expression')
+        USING ERRCODE = 'AD112',
+              HINT = 'Each expression is SQL over one row of the table: name its columns bare or as table.column; write other tables and functions with their schema (search_path is pg_catalog); condition and previous are boolean; a sum or max value is an integer (smallint, integer, bigint).';
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.track(tbl regclass, step text, column_name text, mode text, user_column text, condition text, previous text, value text, depends_on regclass, depends_on_user_column text, backfill boolean, caller name)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_variable
+DECLARE
+    context  text := format('achievements.track() on table %s', tbl);
+    kind     text;
+    wanted   achievements.tracked_steps;
+    existing achievements.tracked_steps;
+    other    achievements.tracked_steps;
+    missing  boolean;
+    rel_kind "char";
+    dep_kind "char";
+BEGIN
+    -- Every name in the SQL it runs is quoted (%I, regclass):
+    -- @plpgsql_check_options: security_warnings = false
+    IF tbl IS NULL OR coalesce(char_length(step), 0) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'achievements.track(): a table and a step of 1 to 200 characters are required (got %, %)',
+                        coalesce(tbl::text, 'NULL'),
+                        coalesce(quote_literal(left(step, 60)) || CASE WHEN char_length(step) > 60 THEN '...' ELSE '' END, 'NULL')
+            USING ERRCODE = 'AD107',
+                  HINT = 'Call achievements.track(''posts'', ''post'', ''id'') to count a step per inserted row.';
+    END IF;
+    IF mode IS NULL OR mode NOT IN ('count', 'toggle', 'boolean', 'toggle_boolean', 'distinct', 'sum', 'max') THEN
+        RAISE EXCEPTION '%: unknown mode %', context, coalesce(quote_literal(mode), 'NULL')
+            USING ERRCODE = 'AD107',
+                  HINT = 'mode is one of count (default), boolean (counters), toggle, toggle_boolean, sum (gauges), distinct, max.';
+    END IF;
+    kind := achievements_private.step_kind(mode, depends_on);
+    IF mode IN ('boolean', 'toggle_boolean') AND column_name IS NULL THEN
+        RAISE EXCEPTION '%: mode % watches a boolean column; column_name is missing', context, mode
+            USING ERRCODE = 'AD107',
+                  HINT = 'Pass the boolean column, or use mode count or toggle with a condition.';
+    END IF;
+    IF mode IN ('distinct', 'sum', 'max') AND column_name IS NULL AND value IS NULL THEN
+        RAISE EXCEPTION '%: mode % needs a value: a column (column_name) or an expression (value)', context, mode
+            USING ERRCODE = 'AD107',
+                  HINT = 'E.g. achievements.track(''songs'', ''artists'', mode => ''distinct'', value => ''lower(artist)'', user_column => ''owner_id'').';
+    END IF;
+    IF value IS NOT NULL AND mode NOT IN ('distinct', 'sum', 'max') THEN
+        RAISE EXCEPTION '%: value is for the modes distinct, sum and max, not %', context, mode
+            USING ERRCODE = 'AD107',
+                  HINT = 'Use a condition to choose the rows that count in the other modes.';
+    END IF;
+    IF previous IS NOT NULL AND (mode <> 'count' OR condition IS NULL) THEN
+        RAISE EXCEPTION '%: previous (the condition an updated row met before) goes with mode count and a condition', context
+            USING ERRCODE = 'AD107',
+                  HINT = 'E.g. mode => ''count'', condition => ''status = ''''released'''''', previous => ''status = ''''wip''''''.';
+    END IF;
+    IF depends_on IS NOT NULL AND kind = 'counter' THEN
+        RAISE EXCEPTION '%: depends_on is for gauges and recounted steps, not for the counter mode %', context, mode
+            USING ERRCODE = 'AD107',
+                  HINT = 'A counter counts events of its own table: they do not change when another table does.';
+    END IF;
+    IF kind <> 'counter' AND user_column IS NULL THEN
+        RAISE EXCEPTION '%: mode % needs a user column', context, mode
+            USING ERRCODE = 'AD107',
+                  HINT = 'A gauge counts each user''s rows, so it must know whose each row is: pass user_column, e.g. achievements.track(tbl, step, column, mode, ''user_id'').';
+    END IF;
+    IF backfill IS NULL OR (NOT backfill AND kind <> 'counter') THEN
+        RAISE EXCEPTION '%: backfill must be true or false, and true for mode %', context, mode
+            USING ERRCODE = 'AD107',
+                  HINT = 'A gauge is the state of the table''s rows now: it always starts from them. backfill => false makes a counter count from now on.';
+    END IF;
+    SELECT c.relkind INTO rel_kind FROM pg_class AS c WHERE c.oid = tbl;
+    IF rel_kind = 'p' THEN
+        RAISE EXCEPTION 'achievements.track(): % is partitioned: writes addressed to one of its partitions, and TRUNCATE of one, do not fire the statement-level triggers of track() on it, so its counts could drift', tbl
+            USING ERRCODE = 'AD107',
+                  HINT = 'Count it with row-level triggers on it, which PostgreSQL copies to every partition, present and future: docs/tracking.md, "Partitioned tables", shows how and what they see.';
+    END IF;
+    IF rel_kind IS DISTINCT FROM 'r' THEN
+        RAISE EXCEPTION 'achievements.track(): % is not a table', tbl
+            USING ERRCODE = 'AD107',
+                  HINT = 'Track the table the view or foreign table reads from.';
+    END IF;
+    IF depends_on IS NOT NULL THEN
+        SELECT c.relkind INTO dep_kind FROM pg_class AS c WHERE c.oid = depends_on;
+        IF dep_kind IS DISTINCT FROM 'r' OR depends_on = tbl THEN
+            RAISE EXCEPTION '%: depends_on must be another table that is not partitioned, not %', context, depends_on
+                USING ERRCODE = 'AD107',
+                      HINT = 'depends_on names the table the condition reads, e.g. depends_on => ''songs'' for a condition over a pack''s songs.';
+        END IF;
+        depends_on_user_column := coalesce(depends_on_user_column, user_column);
+    ELSIF depends_on_user_column IS NOT NULL THEN
+        RAISE EXCEPTION '%: depends_on_user_column goes with depends_on', context
+            USING ERRCODE = 'AD107', HINT = 'Name the table the condition reads in depends_on.';
+    END IF;
+    IF previous IS NOT NULL AND achievements_private.primary_key_columns(tbl) IS NULL THEN
+        RAISE EXCEPTION '%: previous pairs the old and new rows of an UPDATE by primary key, and % has none', context, tbl
+            USING ERRCODE = 'AD107',
+                  HINT = format('Add a primary key to %s, or count with a condition alone.', tbl);
+    END IF;
+    PERFORM achievements_private.check_table_owner(tbl, caller, 'track');
+    IF depends_on IS NOT NULL THEN
+        PERFORM achievements_private.check_table_owner(depends_on, caller, 'track');
+    END IF;
+    IF column_name IS NOT NULL AND mode IN ('count', 'toggle', 'boolean', 'toggle_boolean') THEN
+        PERFORM achievements_private.check_tracking_arguments(mode, tbl, ARRAY[column_name, step], context);
+    ELSIF column_name IS NOT NULL AND NOT EXISTS (
+              SELECT 1 FROM pg_attribute AS a
+               WHERE a.attrelid = tbl AND a.attname = column_name AND a.attnum > 0 AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION '%: column % does not exist in table %', context, quote_ident(column_name), tbl
+            USING ERRCODE = 'AD102',
+                  HINT = format('Name a column of %s, or give an expression as value.', tbl);
+    END IF;
+    IF user_column IS NOT NULL THEN
+        PERFORM achievements_private.user_column_cast(tbl, user_column, context);
+    END IF;
+    IF depends_on IS NOT NULL THEN
+        PERFORM achievements_private.user_column_cast(depends_on, depends_on_user_column,
+                                                      format('achievements.track() on table %s (depends_on)', depends_on));
+    END IF;
+    wanted := ROW(tbl, step, column_name, mode, user_column, now(), condition, previous, value, depends_on,
+                  depends_on_user_column)::achievements.tracked_steps;
+
+    PERFORM pg_advisory_xact_lock(1633838661, hashtext(tbl::oid::text));
+    PERFORM achievements_private.forget_dropped_tables();
+
+    SELECT * INTO existing FROM achievements.tracked_steps AS t WHERE t.tbl = track.tbl AND t.step = track.step;
+    IF FOUND AND (existing.column_name, existing.mode, existing.user_column, existing.condition, existing.previous,
+                  existing.value, existing.depends_on, existing.depends_on_user_column)
+                 IS DISTINCT FROM (wanted.column_name, wanted.mode, wanted.user_column, wanted.condition, wanted.previous,
+                                   wanted.value, wanted.depends_on, wanted.depends_on_user_column) THEN
+        RAISE EXCEPTION 'achievements.track(): table % already tracks step % (column %, mode %, user column %)',
+                        tbl, quote_literal(step), coalesce(quote_ident(existing.column_name), 'none'), existing.mode,
+                        coalesce(quote_ident(existing.user_column), 'none')
+                        || concat(', condition ' || quote_literal(existing.condition), ', previous ' || quote_literal(existing.previous),
+                                  ', value ' || quote_literal(existing.value), ', depends on ' || existing.depends_on::text)
+            USING ERRCODE = 'AD108',
+                  HINT = format('To change it, call achievements.untrack(%L, %L) first, then track() again.', tbl::text, step);
+    END IF;
+    SELECT * INTO other FROM achievements.tracked_steps AS t
+     WHERE t.step = track.step AND t.tbl <> track.tbl
+       AND (kind <> 'counter' OR achievements_private.step_kind(t.mode, t.depends_on) <> 'counter')
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'achievements.track(): step % is tracked on table % too; a gauge step (any mode but count and boolean) must come from one table only',
+                        quote_literal(step), other.tbl
+            USING ERRCODE = 'AD109',
+                  HINT = 'Give this table its own step name (a level can require both steps).';
+    END IF;
+
+    SELECT bool_or(NOT EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = t.trigger_name))
+      INTO missing
+      FROM achievements_private.tracking_triggers(kind <> 'counter' OR EXISTS (
+               SELECT 1 FROM achievements.tracked_steps AS x
+                WHERE (x.tbl = track.tbl AND achievements_private.step_kind(x.mode, x.depends_on) <> 'counter')
+                   OR x.depends_on = track.tbl)) AS t;
+    IF existing.tbl IS NOT NULL AND NOT missing THEN
+        RETURN false;
+    END IF;
+
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    IF depends_on IS NOT NULL THEN
+        EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', depends_on);
+    END IF;
+    IF existing.tbl IS NULL THEN
+        INSERT INTO achievements.tracked_steps
+               (tbl, step, column_name, mode, user_column, condition, previous, value, depends_on, depends_on_user_column)
+        VALUES (tbl, step, column_name, mode, user_column, condition, previous, value, depends_on, depends_on_user_column);
+    END IF;
+    PERFORM achievements_private.wire_table(tbl);
+    IF depends_on IS NOT NULL THEN
+        PERFORM achievements_private.wire_table(depends_on);
+    END IF;
+    PERFORM achievements_private.check_step_expressions(wanted);
+    -- The locks keep writers out until commit, and the recount sees every row committed before
+    -- it (after a repair too: the rows written while a trigger was missing).
+    PERFORM achievements_private.adopt_rows(wanted, backfill AND existing.tbl IS NULL);
+    RETURN true;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements_private.untrack(tbl regclass, step text, caller name)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_variable
+DECLARE
+    dependency regclass;
+BEGIN
+    -- Every name is quoted (regclass):
+    -- @plpgsql_check_options: security_warnings = false
+    IF tbl IS NULL THEN
+        RETURN false;
+    END IF;
+    PERFORM achievements_private.check_table_owner(tbl, caller, 'untrack');
+    PERFORM pg_advisory_xact_lock(1633838661, hashtext(tbl::oid::text));
+    PERFORM achievements_private.forget_dropped_tables();
+    IF NOT EXISTS (SELECT 1 FROM achievements.tracked_steps AS t WHERE t.tbl = untrack.tbl AND t.step = untrack.step) THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    DELETE FROM achievements.tracked_steps AS t WHERE t.tbl = untrack.tbl AND t.step = untrack.step
+    RETURNING t.depends_on INTO dependency;
+    PERFORM achievements_private.wire_table(tbl);
+    IF dependency IS NOT NULL AND EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = dependency) THEN
+        EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', dependency);
+        PERFORM achievements_private.wire_table(dependency);
+    END IF;
+    RETURN true;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements.tracked()
+ RETURNS TABLE(tbl regclass, step text, column_name text, mode text, user_column text, condition text, previous text, value text, depends_on regclass, depends_on_user_column text, created_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT t.tbl, t.step, t.column_name, t.mode, t.user_column, t.condition, t.previous, t.value,
+           t.depends_on, t.depends_on_user_column, t.created_at
+      FROM achievements.tracked_steps AS t
+     WHERE EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = t.tbl)
+     ORDER BY t.tbl::text, t.step;
+$function$;
+COMMENT ON FUNCTION achievements.tracked() IS
+    'Lists what achievements.track() wired: table, step, column, mode, user column, condition, previous, value, depends_on, when.';
+
+CREATE OR REPLACE FUNCTION achievements.recount(step text)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_variable
+DECLARE
+    t achievements.tracked_steps;
+BEGIN
+    -- The table's name comes from regclass, which quotes it:
+    -- @plpgsql_check_options: security_warnings = false
+    SELECT * INTO t FROM achievements.tracked_steps AS x
+     WHERE x.step = recount.step AND x.mode NOT IN ('count', 'boolean')
+       AND EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = x.tbl);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'achievements.recount(): step % is not a gauge kept by achievements.track()', coalesce(quote_literal(step), 'NULL')
+            USING ERRCODE = 'AD111',
+                  HINT = 'Gauges are the steps of SELECT step FROM achievements.tracked() WHERE mode NOT IN (''count'', ''boolean'').';
+    END IF;
+    EXECUTE format('LOCK TABLE %s IN SHARE MODE', t.tbl);
+    IF t.depends_on IS NOT NULL THEN
+        EXECUTE format('LOCK TABLE %s IN SHARE MODE', t.depends_on);
+    END IF;
+    RETURN achievements_private.adopt_rows(t, false);
+END
+$function$;
+COMMENT ON FUNCTION achievements.recount(text) IS
+    'Sets a gauge of track() back to the recount of its table, silently; returns how many tallies changed.';
+
+CREATE OR REPLACE FUNCTION achievements.parse_user_id(raw text)
+ RETURNS achievements.user_ref
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+RETURN achievements_private.parse_user_ref(raw);
+COMMENT ON FUNCTION achievements.parse_user_id(text) IS
+    'Text as a user id of the installed type (uuid, bigint or text); NULL when it is not a valid one. Never raises.';
+
+CREATE OR REPLACE FUNCTION achievements_private.step_kind(mode text, depends_on regclass)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN CASE WHEN (mode = ANY (ARRAY['count'::text, 'boolean'::text])) THEN 'counter'::text WHEN ((mode = ANY (ARRAY['distinct'::text, 'max'::text])) OR (depends_on IS NOT NULL)) THEN 'recount'::text ELSE 'gauge'::text END;
+
+CREATE OR REPLACE FUNCTION achievements_tracking.add(tbl regclass, user_ids achievements.user_ref[], steps text[], counts integer[])
+ RETURNS void
+ LANGUAGE sql
+BEGIN ATOMIC
+ SELECT achievements_private.tracking_add(CURRENT_USER, tbl, user_ids, steps, counts) AS tracking_add;
+END;
+
+CREATE OR REPLACE FUNCTION achievements_tracking.lock(tbl regclass, user_ids achievements.user_ref[], steps text[])
+ RETURNS TABLE(user_id achievements.user_ref, step text, count integer)
+ LANGUAGE sql
+BEGIN ATOMIC
+ SELECT l.user_id,
+     l.step,
+     l.count
+    FROM achievements_private.tracking_lock(CURRENT_USER, lock.tbl, lock.user_ids, lock.steps) l(user_id, step, count);
+END;
+
+CREATE OR REPLACE FUNCTION achievements_tracking.lock_steps(tbl regclass, steps text[])
+ RETURNS TABLE(user_id achievements.user_ref, step text, count integer)
+ LANGUAGE sql
+BEGIN ATOMIC
+ SELECT l.user_id,
+     l.step,
+     l.count
+    FROM achievements_private.tracking_lock_steps(CURRENT_USER, lock_steps.tbl, lock_steps.steps) l(user_id, step, count);
+END;
+
+CREATE OR REPLACE FUNCTION achievements_tracking.integer_value(v bigint)
+ RETURNS bigint
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+RETURN v;
+
+CREATE OR REPLACE FUNCTION achievements_private.tracked_user_sql(user_cast text, rel text, user_column text, claim text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN CASE WHEN (user_column IS NULL) THEN claim WHEN (user_cast = 'native'::text) THEN format('%s.%I::achievements.user_ref'::text, rel, user_column) ELSE format('achievements.parse_user_id(%s.%I::text)'::text, rel, user_column) END;
+
+CREATE OR REPLACE FUNCTION achievements_private.tracked_qualifies_sql(s achievements.tracked_steps, rel text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN format('coalesce(%s, false)'::text, COALESCE(NULLIF(concat_ws(' AND '::text, CASE WHEN ((s).column_name IS NULL) THEN NULL::text WHEN ((s).mode = ANY (ARRAY['boolean'::text, 'toggle_boolean'::text])) THEN format('%s.%I IS TRUE'::text, rel, (s).column_name) ELSE format('%s.%I IS NOT NULL'::text, rel, (s).column_name) END, CASE WHEN ((s).condition IS NOT NULL) THEN format('(%s)'::text, (s).condition) ELSE NULL::text END), ''::text), 'true'::text));
+
+CREATE OR REPLACE FUNCTION achievements_private.tracked_value_sql(s achievements.tracked_steps, rel text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN CASE WHEN ((s).mode = 'distinct'::text) THEN COALESCE((('('::text || (s).value) || ')'::text), format('%s.%I'::text, rel, (s).column_name)) WHEN ((s).mode = ANY (ARRAY['sum'::text, 'max'::text])) THEN format('achievements_tracking.integer_value(%s)'::text, COALESCE((('('::text || (s).value) || ')'::text), format('%s.%I'::text, rel, (s).column_name))) ELSE NULL::text END;
+
+CREATE OR REPLACE FUNCTION achievements_private.tracked_change_sql(s achievements.tracked_steps, rel text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN CASE WHEN ((s).column_name IS NULL) THEN achievements_private.tracked_qualifies_sql(s, rel) WHEN ((s).mode = 'boolean'::text) THEN format('%s.%I IS TRUE'::text, rel, (s).column_name) ELSE format('to_jsonb(%s.%I)'::text, rel, (s).column_name) END;
+
+CREATE OR REPLACE FUNCTION achievements_private.tracked_touched_sql(user_cast text, op text, rel text, user_column text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN CASE op WHEN 'INSERT'::text THEN format('SELECT %s AS u FROM new_rows AS %s'::text, achievements_private.tracked_user_sql(user_cast, rel, user_column, 'NULL::achievements.user_ref'::text), rel) WHEN 'DELETE'::text THEN format('SELECT %s AS u FROM old_rows AS %s'::text, achievements_private.tracked_user_sql(user_cast, rel, user_column, 'NULL::achievements.user_ref'::text), rel) WHEN 'UPDATE'::text THEN format('SELECT %1$s AS u FROM old_rows AS %2$s UNION ALL SELECT %1$s FROM new_rows AS %2$s'::text, achievements_private.tracked_user_sql(user_cast, rel, user_column, 'NULL::achievements.user_ref'::text), rel) ELSE NULL::text END;
+
+CREATE OR REPLACE FUNCTION achievements_private.rows_function_name(tbl oid)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN format('track_%s_rows'::text, tbl);
+
+CREATE OR REPLACE FUNCTION achievements_private.table_alias(tbl oid)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN (SELECT quote_ident((c.relname)::text) AS quote_ident FROM pg_class c WHERE (c.oid = table_alias.tbl));
+
+CREATE OR REPLACE FUNCTION achievements_private.primary_key_columns(tbl oid)
+ RETURNS text[]
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN (SELECT array_agg((a.attname)::text ORDER BY k.n) AS array_agg FROM ((pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, n)) JOIN pg_attribute a ON (((a.attrelid = i.indrelid) AND (a.attnum = k.attnum)))) WHERE ((i.indrelid = primary_key_columns.tbl) AND i.indisprimary));
+
+CREATE OR REPLACE FUNCTION achievements_private.step_user_cast(tbl oid, user_column text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN CASE WHEN (user_column IS NOT NULL) THEN achievements_private.user_column_cast(tbl, user_column, format('achievements.track() on table %s'::text, (tbl)::regclass)) ELSE NULL::text END;
+
+CREATE OR REPLACE FUNCTION achievements.track(tbl regclass, step text, column_name text DEFAULT NULL::text, mode text DEFAULT 'count'::text, user_column text DEFAULT NULL::text, condition text DEFAULT NULL::text, previous text DEFAULT NULL::text, value text DEFAULT NULL::text, depends_on regclass DEFAULT NULL::regclass, depends_on_user_column text DEFAULT NULL::text, backfill boolean DEFAULT true)
+ RETURNS boolean
+ LANGUAGE sql
+RETURN achievements_private.track(tbl, step, column_name, mode, user_column, condition, previous, value, depends_on, depends_on_user_column, backfill, CURRENT_USER);
+COMMENT ON FUNCTION achievements.track(regclass,text,text,text,text,text,text,text,regclass,text,boolean) IS
+    'Counts step from a table''s rows: modes count, boolean (events), toggle, toggle_boolean, sum, distinct, max (the state of the rows), with a condition, a previous condition, a value expression, depends_on. Idempotent; adopts existing rows silently. Only the table''s owner may call it.';
+
+-- Rewire the tables already tracked: their triggers and the functions of achievements_private
+-- go; wire_table gives each its functions in achievements_tracking and its triggers again.
+DO $rewire$
+DECLARE
+    t   regclass;
+    trg text;
+    fn  regprocedure;
+BEGIN
+    DELETE FROM achievements.tracked_steps AS x WHERE NOT EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = x.tbl);
+    FOR t IN SELECT DISTINCT x.tbl FROM achievements.tracked_steps AS x ORDER BY 1 LOOP
+        EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', t);
+        FOREACH trg IN ARRAY ARRAY['achievements_track_ins', 'achievements_track_upd', 'achievements_track_del', 'achievements_track_trunc'] LOOP
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', trg, t);
+        END LOOP;
+    END LOOP;
+    FOR fn IN SELECT p.oid FROM pg_proc AS p
+               WHERE p.pronamespace = 'achievements_private'::regnamespace AND p.proname ~ '^track_[0-9]+$' LOOP
+        EXECUTE format('DROP FUNCTION %s', fn);
+    END LOOP;
+    FOR t IN SELECT DISTINCT x.tbl FROM achievements.tracked_steps AS x ORDER BY 1 LOOP
+        PERFORM achievements_private.wire_table(t);
+    END LOOP;
+END
+$rewire$;
+
+DROP FUNCTION achievements.track(regclass,text,text,text,text);
+DROP FUNCTION achievements_private.track(regclass,text,text,text,text,name);
+DROP FUNCTION achievements_private.recount_gauge(regclass,text,text,text,text,text);
+
+-- Privileges: the new internals are the owner's, but for the halves that public functions and
+-- the calls of achievements_tracking bind; those calls are for the owners of tracked tables
+-- (granted by wire_table); track() and tracked() for the owner and the service roles.
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA achievements_tracking FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION achievements_private.step_kind(text, regclass),
+                           achievements_private.user_column_cast(oid, text, text),
+                           achievements_private.check_tracking_caller(name, regclass, text[]),
+                           achievements_private.tracked_user_sql(text, text, text, text),
+                           achievements_private.tracked_qualifies_sql(achievements.tracked_steps, text),
+                           achievements_private.tracked_value_sql(achievements.tracked_steps, text),
+                           achievements_private.tracked_change_sql(achievements.tracked_steps, text),
+                           achievements_private.tracked_rows_sql(achievements.tracked_steps, text, text, text, text[], text),
+                           achievements_private.tracked_touched_sql(text, text, text, text),
+                           achievements_private.tracked_recount_sql(achievements.tracked_steps, text, text, text),
+                           achievements_private.rows_function_name(oid),
+                           achievements_private.table_alias(oid),
+                           achievements_private.primary_key_columns(oid),
+                           achievements_private.step_user_cast(oid, text),
+                           achievements_private.give_to_table_owner(regprocedure, oid),
+                           achievements_private.create_rows_function(regclass),
+                           achievements_private.adopt_rows(achievements.tracked_steps, boolean),
+                           achievements_private.check_step_expressions(achievements.tracked_steps),
+                           achievements.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean),
+                           achievements.tracked()
+    FROM PUBLIC;
+SELECT achievements_private.grant_to_service_roles('EXECUTE',
+    'FUNCTION achievements.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean), achievements.tracked()');
+
+INSERT INTO achievements_private.applied_migrations (id) VALUES ('0004_track_expressions');
