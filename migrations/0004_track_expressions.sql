@@ -365,7 +365,7 @@ BEGIN
           FROM unnest(keys) WITH ORDINALITY AS k(col, n);
         RETURN format(
             'SELECT n.u, count(*)::int AS c
-               FROM (SELECT %2$s, %4$s AS q, coalesce((%5$s), false) AS p FROM old_rows AS %1$s) AS o
+               FROM (SELECT %2$s, %4$s AS q, (%5$s) IS TRUE AS p FROM old_rows AS %1$s) AS o
                JOIN (SELECT %2$s, %3$s AS u, %4$s AS q FROM new_rows AS %1$s) AS n USING (%6$s)
               WHERE n.q AND NOT o.q AND o.p AND n.u IS NOT NULL
               GROUP BY n.u',
@@ -476,7 +476,7 @@ BEGIN
              '    END IF;\n',
             s.step, fn,
             CASE WHEN everyone IS NOT NULL THEN format('(%s)', everyone)
-                 ELSE format('(SELECT 1 FROM %s AS %s WHERE %s AND coalesce((%s), false))', s.tbl, rel,
+                 ELSE format('(SELECT 1 FROM %s AS %s WHERE %s AND (%s) IS TRUE)', s.tbl, rel,
                              achievements_private.tracked_qualifies_sql(s, rel), s.previous) END,
             CASE WHEN everyone IS NOT NULL
                  THEN format(E'            RETURN QUERY SELECT x.u, %L::text, x.c FROM (%s) AS x;\n', s.step, everyone)
@@ -553,7 +553,7 @@ BEGIN
                      '                      HINT = ''A sum or max step counts integers of 0 or more: keep the value at 0 or above, or track an expression that is (e.g. greatest(value, 0)).'';\n'
                      '        END IF;\n',
                     achievements_private.tracked_value_sql(s, rel), rel,
-                    achievements_private.tracked_qualifies_sql(s, rel), s.step, tbl::text);
+                    achievements_private.tracked_qualifies_sql(s, rel), quote_literal(s.step), tbl::text);
             END IF;
         END LOOP;
         FOR d IN SELECT t.step, t.depends_on_user_column FROM achievements.tracked_steps AS t
@@ -1149,7 +1149,7 @@ CREATE OR REPLACE FUNCTION achievements_private.tracked_qualifies_sql(s achievem
  LANGUAGE sql
  IMMUTABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
-RETURN format('coalesce(%s, false)'::text, COALESCE(NULLIF(concat_ws(' AND '::text, CASE WHEN ((s).column_name IS NULL) THEN NULL::text WHEN ((s).mode = ANY (ARRAY['boolean'::text, 'toggle_boolean'::text])) THEN format('%s.%I IS TRUE'::text, rel, (s).column_name) ELSE format('%s.%I IS NOT NULL'::text, rel, (s).column_name) END, CASE WHEN ((s).condition IS NOT NULL) THEN format('(%s)'::text, (s).condition) ELSE NULL::text END), ''::text), 'true'::text));
+RETURN format('coalesce(%s, false)'::text, COALESCE(NULLIF(concat_ws(' AND '::text, CASE WHEN ((s).column_name IS NULL) THEN NULL::text WHEN ((s).mode = ANY (ARRAY['boolean'::text, 'toggle_boolean'::text])) THEN format('%s.%I IS TRUE'::text, rel, (s).column_name) ELSE format('%s.%I IS NOT NULL'::text, rel, (s).column_name) END, CASE WHEN ((s).condition IS NOT NULL) THEN format('(%s) IS TRUE'::text, (s).condition) ELSE NULL::text END), ''::text), 'true'::text));
 
 CREATE OR REPLACE FUNCTION achievements_private.tracked_value_sql(s achievements.tracked_steps, rel text)
  RETURNS text

@@ -36,7 +36,7 @@ RETURN format('coalesce(%s, false)', coalesce(nullif(concat_ws(' AND ',
     CASE WHEN s.column_name IS NULL THEN NULL
          WHEN s.mode IN ('boolean', 'toggle_boolean') THEN format('%s.%I IS TRUE', rel, s.column_name)
          ELSE format('%s.%I IS NOT NULL', rel, s.column_name) END,
-    CASE WHEN s.condition IS NOT NULL THEN format('(%s)', s.condition) END), ''), 'true'));
+    CASE WHEN s.condition IS NOT NULL THEN format('(%s) IS TRUE', s.condition) END), ''), 'true'));
 
 -- The SQL of a row's value for a distinct, sum or max step: the value expression, else the
 -- column; for sum and max through integer_value(), which takes integers only. NULL for the
@@ -112,7 +112,7 @@ BEGIN
           FROM unnest(keys) WITH ORDINALITY AS k(col, n);
         RETURN format(
             'SELECT n.u, count(*)::int AS c
-               FROM (SELECT %2$s, %4$s AS q, coalesce((%5$s), false) AS p FROM old_rows AS %1$s) AS o
+               FROM (SELECT %2$s, %4$s AS q, (%5$s) IS TRUE AS p FROM old_rows AS %1$s) AS o
                JOIN (SELECT %2$s, %3$s AS u, %4$s AS q FROM new_rows AS %1$s) AS n USING (%6$s)
               WHERE n.q AND NOT o.q AND o.p AND n.u IS NOT NULL
               GROUP BY n.u',

@@ -131,7 +131,7 @@ BEGIN
              '    END IF;\n',
             s.step, fn,
             CASE WHEN everyone IS NOT NULL THEN format('(%s)', everyone)
-                 ELSE format('(SELECT 1 FROM %s AS %s WHERE %s AND coalesce((%s), false))', s.tbl, rel,
+                 ELSE format('(SELECT 1 FROM %s AS %s WHERE %s AND (%s) IS TRUE)', s.tbl, rel,
                              achievements_private.tracked_qualifies_sql(s, rel), s.previous) END,
             CASE WHEN everyone IS NOT NULL
                  THEN format(E'            RETURN QUERY SELECT x.u, %L::text, x.c FROM (%s) AS x;\n', s.step, everyone)
@@ -216,7 +216,7 @@ BEGIN
                      '                      HINT = ''A sum or max step counts integers of 0 or more: keep the value at 0 or above, or track an expression that is (e.g. greatest(value, 0)).'';\n'
                      '        END IF;\n',
                     achievements_private.tracked_value_sql(s, rel), rel,
-                    achievements_private.tracked_qualifies_sql(s, rel), s.step, tbl::text);
+                    achievements_private.tracked_qualifies_sql(s, rel), quote_literal(s.step), tbl::text);
             END IF;
         END LOOP;
         FOR d IN SELECT t.step, t.depends_on_user_column FROM achievements.tracked_steps AS t
