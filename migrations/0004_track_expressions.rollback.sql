@@ -22,8 +22,9 @@ BEGIN
 END
 $guard$;
 
--- tracked() returns the columns of 0003 again.
+-- tracked() returns the columns of 0003 again; drop_counting_function takes one argument.
 DROP FUNCTION achievements.tracked();
+DROP FUNCTION achievements_private.drop_counting_function(oid, boolean);
 
 
 CREATE OR REPLACE FUNCTION achievements_private.outside_dependents()
@@ -240,6 +241,291 @@ AS $function$
 $function$;
 COMMENT ON FUNCTION achievements.tracked() IS
     'Lists what achievements.track() wired: table, step, column, mode, user column, when.';
+
+CREATE OR REPLACE FUNCTION achievements_private.catalog_problems(catalog jsonb)
+ RETURNS SETOF text
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    badge_keys constant text[] := ARRAY['name', 'description', 'icon', 'category', 'points', 'rarity',
+        'hidden', 'step', 'threshold', 'level', 'client_grantable', 'revocable', 'active_from', 'active_until'];
+    k       text;
+    v       jsonb;
+    item    record;
+    field   record;
+    req     record;
+    want    text;
+    path    text;
+    steps   text[];
+BEGIN
+    IF jsonb_typeof(catalog) IS DISTINCT FROM 'object' THEN
+        RETURN NEXT 'the catalog must be a table/object with "levels" and "badges"';
+        RETURN;
+    END IF;
+    FOR k IN SELECT x FROM (SELECT jsonb_object_keys(catalog) EXCEPT SELECT unnest(ARRAY['levels', 'badges'])) AS u(x) ORDER BY 1 LOOP
+        RETURN NEXT format('%s: unknown section (expected levels or badges)', k);
+    END LOOP;
+    FOREACH k IN ARRAY ARRAY['levels', 'badges'] LOOP
+        IF catalog ? k AND jsonb_typeof(catalog -> k) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table of %s by name', k, k);
+        END IF;
+    END LOOP;
+
+    FOR item IN SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(catalog -> 'levels') = 'object'
+                                              THEN catalog -> 'levels' ELSE '{}' END) ORDER BY key LOOP
+        path := 'levels.' || item.key;
+        IF item.key = '' THEN
+            RETURN NEXT 'levels: a level name must not be empty';
+        END IF;
+        IF jsonb_typeof(item.value) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table (description, requirements)', path);
+            CONTINUE;
+        END IF;
+        FOR k IN SELECT x FROM (SELECT jsonb_object_keys(item.value) EXCEPT SELECT unnest(ARRAY['description', 'requirements'])) AS u(x) ORDER BY 1 LOOP
+            RETURN NEXT format('%s.%s: unknown key (expected description, requirements)', path, k);
+        END LOOP;
+        IF jsonb_typeof(item.value -> 'description') NOT IN ('string', 'null') THEN
+            RETURN NEXT format('%s.description: expected a string', path);
+        END IF;
+        v := item.value -> 'requirements';
+        IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+            CONTINUE;
+        ELSIF jsonb_typeof(v) = 'object' THEN
+            FOR req IN SELECT * FROM jsonb_each(v) ORDER BY key LOOP
+                IF char_length(req.key) NOT BETWEEN 1 AND 200 THEN
+                    RETURN NEXT format('%s.requirements: a step name must be 1 to 200 characters, got %s', path,
+                                       quote_literal(left(req.key, 60)) || CASE WHEN char_length(req.key) > 60 THEN '...' ELSE '' END);
+                END IF;
+                IF jsonb_typeof(req.value) <> 'number' OR req.value::text !~ '^[0-9]+$' OR req.value::numeric < 1
+                   OR req.value::numeric > 2147483647 THEN
+                    RETURN NEXT format('%s.requirements.%s: expected a whole number of at least 1, got %s', path, req.key, req.value);
+                END IF;
+            END LOOP;
+        ELSIF jsonb_typeof(v) = 'array' THEN
+            steps := '{}';
+            FOR req IN SELECT * FROM jsonb_array_elements(v) WITH ORDINALITY AS e(value, n) LOOP
+                want := format('%s.requirements[%s]', path, req.n);
+                IF jsonb_typeof(req.value) <> 'object' THEN
+                    RETURN NEXT format('%s: expected a table with step, count, priority', want);
+                    CONTINUE;
+                END IF;
+                FOR k IN SELECT x FROM (SELECT jsonb_object_keys(req.value) EXCEPT SELECT unnest(ARRAY['step', 'count', 'priority'])) AS u(x) ORDER BY 1 LOOP
+                    RETURN NEXT format('%s.%s: unknown key (expected step, count, priority)', want, k);
+                END LOOP;
+                IF jsonb_typeof(req.value -> 'step') IS DISTINCT FROM 'string'
+                   OR char_length(req.value ->> 'step') NOT BETWEEN 1 AND 200 THEN
+                    RETURN NEXT format('%s.step: expected a step name of 1 to 200 characters', want);
+                ELSIF req.value ->> 'step' = ANY (steps) THEN
+                    RETURN NEXT format('%s.step: step %s is listed twice', want, req.value -> 'step');
+                ELSE
+                    steps := steps || (req.value ->> 'step');
+                END IF;
+                IF req.value ? 'count' AND (jsonb_typeof(req.value -> 'count') <> 'number'
+                   OR (req.value -> 'count')::text !~ '^[0-9]+$' OR (req.value ->> 'count')::numeric < 1
+                   OR (req.value ->> 'count')::numeric > 2147483647) THEN
+                    RETURN NEXT format('%s.count: expected a whole number of at least 1, got %s', want, req.value -> 'count');
+                END IF;
+                IF req.value ? 'priority' AND (jsonb_typeof(req.value -> 'priority') <> 'number'
+                   OR (req.value -> 'priority')::text !~ '^-?[0-9]+$'
+                   OR abs((req.value ->> 'priority')::numeric) > 2147483647) THEN
+                    RETURN NEXT format('%s.priority: expected a whole number, got %s', want, req.value -> 'priority');
+                END IF;
+            END LOOP;
+        ELSE
+            RETURN NEXT format('%s.requirements: expected a table of step = count, or a list of {step, count, priority}', path);
+        END IF;
+    END LOOP;
+
+    FOR item IN SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(catalog -> 'badges') = 'object'
+                                              THEN catalog -> 'badges' ELSE '{}' END) ORDER BY key LOOP
+        path := 'badges.' || item.key;
+        IF item.key = '' THEN
+            RETURN NEXT 'badges: a badge code must not be empty';
+        END IF;
+        IF jsonb_typeof(item.value) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table of badge fields', path);
+            CONTINUE;
+        END IF;
+        FOR k IN SELECT x FROM (SELECT jsonb_object_keys(item.value) EXCEPT SELECT unnest(badge_keys)) AS u(x) ORDER BY 1 LOOP
+            RETURN NEXT format('%s.%s: unknown key (expected one of %s)', path, k, array_to_string(badge_keys, ', '));
+        END LOOP;
+        IF NOT item.value ? 'name' THEN
+            RETURN NEXT format('%s.name: missing (the name users see)', path);
+        END IF;
+        FOR field IN SELECT * FROM jsonb_each(item.value) WHERE key = ANY (badge_keys) ORDER BY key LOOP
+            want := CASE WHEN field.key IN ('points', 'threshold') THEN 'integer'
+                         WHEN field.key IN ('hidden', 'client_grantable', 'revocable') THEN 'boolean'
+                         WHEN field.key IN ('active_from', 'active_until') THEN 'timestamp'
+                         ELSE 'string' END;
+            IF want = 'integer' AND (jsonb_typeof(field.value) <> 'number' OR field.value::text !~ '^-?[0-9]+$'
+                                     OR abs(field.value::numeric) > 2147483647) THEN
+                RETURN NEXT format('%s.%s: expected a whole number, got %s', path, field.key, field.value);
+            ELSIF want = 'boolean' AND jsonb_typeof(field.value) <> 'boolean' THEN
+                RETURN NEXT format('%s.%s: expected true or false, got %s', path, field.key, field.value);
+            ELSIF want = 'string' AND jsonb_typeof(field.value) <> 'string' THEN
+                RETURN NEXT format('%s.%s: expected a string, got %s', path, field.key, field.value);
+            ELSIF want = 'timestamp' THEN
+                IF jsonb_typeof(field.value) <> 'string' THEN
+                    RETURN NEXT format('%s.%s: expected a date and time, got %s', path, field.key, field.value);
+                ELSE
+                    BEGIN
+                        PERFORM (field.value #>> '{}')::timestamptz;
+                    EXCEPTION WHEN OTHERS THEN
+                        RETURN NEXT format('%s.%s: not a date and time: %s', path, field.key, field.value);
+                    END;
+                END IF;
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION achievements.apply_catalog(catalog jsonb, dry_run boolean DEFAULT false)
+ RETURNS TABLE(object text, name text, action text, detail text)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    badge_fields constant text[] := ARRAY['name', 'description', 'icon', 'category', 'points', 'rarity',
+        'hidden', 'step', 'threshold', 'level', 'client_grantable', 'revocable', 'active_from', 'active_until'];
+    defaults constant jsonb := '{"description": null, "icon": null, "category": null, "points": 0,
+        "rarity": "common", "hidden": false, "step": null, "threshold": null, "level": null,
+        "client_grantable": false, "revocable": false, "active_from": null, "active_until": null}'::jsonb;
+    problems text[];
+    item     record;
+    req      record;
+    old_row  jsonb;
+    new_row  jsonb;
+    desired  achievements.badges;
+    changes  text[];
+BEGIN
+    IF dry_run IS NULL THEN
+        RAISE EXCEPTION 'apply_catalog: dry_run must be true or false, not NULL'
+            USING ERRCODE = 'AD207', HINT = 'Pass dry_run => true to see the changes, false to make them.';
+    END IF;
+    PERFORM pg_advisory_xact_lock(1633838660, 2);
+    problems := ARRAY(SELECT achievements_private.catalog_problems(catalog));
+    IF cardinality(problems) > 0 THEN
+        RAISE EXCEPTION 'the catalog has % error(s); nothing was changed', cardinality(problems)
+            USING ERRCODE = 'AD207', DETAIL = array_to_string(problems, E'\n'),
+                  HINT = 'Fix each line of the detail and apply again.';
+    END IF;
+
+    BEGIN
+        -- Levels and their requirements.
+        FOR item IN SELECT * FROM jsonb_each(coalesce(catalog -> 'levels', '{}')) ORDER BY key LOOP
+            SELECT to_jsonb(l) INTO old_row FROM achievements.levels AS l WHERE l.name = item.key;
+            IF old_row IS NULL THEN
+                INSERT INTO achievements.levels (name, description) VALUES (item.key, item.value ->> 'description');
+                object := 'level'; name := item.key; action := 'create'; detail := '';
+                RETURN NEXT;
+            ELSIF old_row -> 'description' IS DISTINCT FROM coalesce(item.value -> 'description', 'null') THEN
+                UPDATE achievements.levels AS l SET description = item.value ->> 'description' WHERE l.name = item.key;
+                object := 'level'; name := item.key; action := 'update';
+                detail := format('description: %s -> %s', old_row -> 'description', coalesce(item.value -> 'description', 'null'));
+                RETURN NEXT;
+            END IF;
+            FOR req IN
+                WITH wanted AS (
+                    SELECT e.key AS step, (e.value #>> '{}')::int AS required_count, 100 AS priority
+                      FROM jsonb_each(CASE WHEN jsonb_typeof(item.value -> 'requirements') = 'object'
+                                           THEN item.value -> 'requirements' ELSE '{}' END) AS e
+                    UNION ALL
+                    SELECT e ->> 'step', coalesce((e ->> 'count')::int, 1), coalesce((e ->> 'priority')::int, 100)
+                      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(item.value -> 'requirements') = 'array'
+                                                     THEN item.value -> 'requirements' ELSE '[]' END) AS e
+                )
+                SELECT coalesce(w.step, r.name) AS step, w.required_count AS want_count, w.priority AS want_priority,
+                       r.id, r.required_count AS have_count, r.priority AS have_priority
+                  FROM wanted AS w
+                  FULL JOIN (SELECT * FROM achievements.level_requirements AS x WHERE x.level = item.key) AS r
+                         ON r.name = w.step
+                 WHERE item.value ? 'requirements'  -- absent: the level's requirements stay as they are
+                 ORDER BY 1
+            LOOP
+                object := 'requirement'; name := item.key || '/' || req.step;
+                IF req.id IS NULL THEN
+                    INSERT INTO achievements.level_requirements (level, name, required_count, priority)
+                    VALUES (item.key, req.step, req.want_count, req.want_priority);
+                    action := 'create'; detail := format('required_count %s, priority %s', req.want_count, req.want_priority);
+                    RETURN NEXT;
+                ELSIF req.want_count IS NULL THEN
+                    DELETE FROM achievements.level_requirements AS x WHERE x.id = req.id;
+                    action := 'delete'; detail := format('required_count %s', req.have_count);
+                    RETURN NEXT;
+                ELSIF (req.want_count, req.want_priority) IS DISTINCT FROM (req.have_count, req.have_priority) THEN
+                    UPDATE achievements.level_requirements AS x
+                       SET required_count = req.want_count, priority = req.want_priority
+                     WHERE x.id = req.id;
+                    action := 'update';
+                    detail := concat_ws('; ',
+                        CASE WHEN req.want_count <> req.have_count THEN format('required_count: %s -> %s', req.have_count, req.want_count) END,
+                        CASE WHEN req.want_priority <> req.have_priority THEN format('priority: %s -> %s', req.have_priority, req.want_priority) END);
+                    RETURN NEXT;
+                END IF;
+            END LOOP;
+        END LOOP;
+
+        -- Badges, each in its own subtransaction so that every definition error is collected.
+        FOR item IN SELECT * FROM jsonb_each(coalesce(catalog -> 'badges', '{}')) ORDER BY key LOOP
+            BEGIN
+                SELECT to_jsonb(b) - 'created_at' INTO old_row FROM achievements.badges AS b WHERE b.code = item.key;
+                desired := jsonb_populate_record(NULL::achievements.badges,
+                                                 defaults || item.value || jsonb_build_object('code', item.key));
+                new_row := to_jsonb(desired) - 'created_at';
+                IF old_row IS NULL THEN
+                    INSERT INTO achievements.badges (code, name, description, icon, category, points, rarity, hidden,
+                                                     step, threshold, level, client_grantable, revocable,
+                                                     active_from, active_until)
+                    VALUES (desired.code, desired.name, desired.description, desired.icon, desired.category,
+                            desired.points, desired.rarity, desired.hidden, desired.step, desired.threshold,
+                            desired.level, desired.client_grantable, desired.revocable,
+                            desired.active_from, desired.active_until);
+                    object := 'badge'; name := item.key; action := 'create';
+                    detail := concat_ws(', ', CASE WHEN desired.step IS NOT NULL THEN format('step %s >= %s', desired.step, desired.threshold) END,
+                                              CASE WHEN desired.level IS NOT NULL THEN format('level %s', desired.level) END,
+                                              format('%s points', desired.points));
+                    RETURN NEXT;
+                ELSIF old_row IS DISTINCT FROM new_row THEN
+                    changes := ARRAY(SELECT format('%s: %s -> %s', f2, old_row -> f2, new_row -> f2)
+                                       FROM unnest(badge_fields) AS f2
+                                      WHERE old_row -> f2 IS DISTINCT FROM new_row -> f2);
+                    UPDATE achievements.badges AS b
+                       SET name = desired.name, description = desired.description, icon = desired.icon,
+                           category = desired.category, points = desired.points, rarity = desired.rarity,
+                           hidden = desired.hidden, step = desired.step, threshold = desired.threshold,
+                           level = desired.level, client_grantable = desired.client_grantable,
+                           revocable = desired.revocable, active_from = desired.active_from,
+                           active_until = desired.active_until
+                     WHERE b.code = item.key;
+                    object := 'badge'; name := item.key; action := 'update'; detail := array_to_string(changes, '; ');
+                    RETURN NEXT;
+                END IF;
+            EXCEPTION WHEN SQLSTATE 'AD202' OR check_violation OR foreign_key_violation
+                           OR invalid_text_representation OR datetime_field_overflow THEN
+                problems := problems || format('badges.%s: %s', item.key, SQLERRM);
+            END;
+        END LOOP;
+
+        IF cardinality(problems) > 0 THEN
+            RAISE EXCEPTION 'the catalog has % error(s); nothing was changed', cardinality(problems)
+                USING ERRCODE = 'AD207', DETAIL = array_to_string(problems, E'\n'),
+                      HINT = 'Fix each line of the detail and apply again.';
+        END IF;
+        IF dry_run THEN
+            RAISE EXCEPTION 'dry run' USING ERRCODE = 'AD299';
+        END IF;
+    EXCEPTION WHEN SQLSTATE 'AD299' THEN
+        NULL;  -- dry run: every change above is rolled back; the rows returned stay.
+    END;
+END
+$function$;
+COMMENT ON FUNCTION achievements.apply_catalog(jsonb,boolean) IS
+    'Applies a catalog of levels, requirements and badges; returns the changes (object, name, action, detail). Validates all first (AD207), idempotent, dry_run rolls back.';
 
 CREATE OR REPLACE FUNCTION achievements_private.refuse_tracked_gauge(step text, fn text)
  RETURNS void
@@ -608,18 +894,11 @@ END
 $rewire$;
 
 DROP FUNCTION achievements.track(regclass,text,text,text,text,text,text,text,regclass,text,boolean);
-DROP FUNCTION achievements_private.track(regclass,text,text,text,text,text,text,text,regclass,text,boolean,name);
-DROP FUNCTION achievements_private.check_step_expressions(achievements.tracked_steps);
-DROP FUNCTION achievements_private.adopt_rows(achievements.tracked_steps,boolean);
-DROP FUNCTION achievements_private.create_rows_function(regclass);
-DROP FUNCTION achievements_private.give_to_table_owner(regprocedure,oid);
 DROP FUNCTION achievements_private.step_user_cast(oid,text);
 DROP FUNCTION achievements_private.primary_key_columns(oid);
 DROP FUNCTION achievements_private.table_alias(oid);
 DROP FUNCTION achievements_private.rows_function_name(oid);
-DROP FUNCTION achievements_private.tracked_recount_sql(achievements.tracked_steps,text,text,text);
 DROP FUNCTION achievements_private.tracked_touched_sql(text,text,text,text);
-DROP FUNCTION achievements_private.tracked_rows_sql(achievements.tracked_steps,text,text,text,text[],text);
 DROP FUNCTION achievements_private.tracked_change_sql(achievements.tracked_steps,text);
 DROP FUNCTION achievements_private.tracked_value_sql(achievements.tracked_steps,text);
 DROP FUNCTION achievements_private.tracked_qualifies_sql(achievements.tracked_steps,text);
@@ -628,13 +907,23 @@ DROP FUNCTION achievements_tracking.integer_value(bigint);
 DROP FUNCTION achievements_tracking.lock_steps(regclass,text[]);
 DROP FUNCTION achievements_tracking.lock(regclass,achievements.user_ref[],text[]);
 DROP FUNCTION achievements_tracking.add(regclass,achievements.user_ref[],text[],integer[]);
+DROP FUNCTION achievements_private.step_kind(text,regclass);
+DROP FUNCTION achievements.parse_user_id(text);
+DROP FUNCTION achievements_private.apply_catalog(jsonb,boolean,name);
+DROP FUNCTION achievements_private.qualify_catalog_tables(jsonb);
+DROP FUNCTION achievements_private.qualified_table(text);
+DROP FUNCTION achievements_private.track(regclass,text,text,text,text,text,text,text,regclass,text,boolean,name);
+DROP FUNCTION achievements_private.check_step_expressions(achievements.tracked_steps);
+DROP FUNCTION achievements_private.adopt_rows(achievements.tracked_steps,boolean);
+DROP FUNCTION achievements_private.create_rows_function(regclass);
+DROP FUNCTION achievements_private.give_to_table_owner(regprocedure,oid);
+DROP FUNCTION achievements_private.tracked_recount_sql(achievements.tracked_steps,text,text,text);
+DROP FUNCTION achievements_private.tracked_rows_sql(achievements.tracked_steps,text,text,text,text[],text);
 DROP FUNCTION achievements_private.tracking_lock_steps(name,regclass,text[]);
 DROP FUNCTION achievements_private.tracking_lock(name,regclass,achievements.user_ref[],text[]);
 DROP FUNCTION achievements_private.tracking_add(name,regclass,achievements.user_ref[],text[],integer[]);
 DROP FUNCTION achievements_private.check_tracking_caller(name,regclass,text[]);
 DROP FUNCTION achievements_private.user_column_cast(oid,text,text);
-DROP FUNCTION achievements_private.step_kind(text,regclass);
-DROP FUNCTION achievements.parse_user_id(text);
 DROP SCHEMA achievements_tracking;
 
 -- tracked_steps as 0003 had it.
@@ -653,6 +942,7 @@ ALTER TABLE achievements.tracked_steps ALTER COLUMN column_name SET NOT NULL;
 -- gauges the owner's, track() and tracked() for the owner and the service roles.
 GRANT EXECUTE ON FUNCTION achievements_private.track(regclass, text, text, text, text, name) TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION achievements_private.recount_gauge(regclass, text, text, text, text, text),
+                           achievements_private.drop_counting_function(oid),
                            achievements.track(regclass, text, text, text, text),
                            achievements.tracked()
     FROM PUBLIC;

@@ -81,9 +81,13 @@ def _cmd_catalog_apply(args: argparse.Namespace, target: Target) -> int:
     catalog = read_catalog(Path(args.file))
     with connect(target) as conn, _sql_errors():
         changes = Client(conn).apply_catalog(catalog, dry_run=args.dry_run)
+    warnings = [c for c in changes if c.action == "warning"]
+    changes = [c for c in changes if c.action != "warning"]
     for c in changes:
         detail = f" ({c.detail})" if c.detail else ""
         print(f"{'would ' if args.dry_run else ''}{c.action} {c.object} {c.name}{detail}")
+    for w in warnings:
+        print(f"warning: {w.object} {w.name}: {w.detail}", file=sys.stderr)
     if not changes:
         print("no changes: the database already matches the catalog")
     elif args.dry_run:

@@ -371,16 +371,16 @@ BEGIN
       FROM achievements.tracked_steps AS x WHERE x.tbl = wire_table.tbl;
     dependents := EXISTS (SELECT 1 FROM achievements.tracked_steps AS x WHERE x.depends_on = wire_table.tbl);
     gauges := gauges OR dependents;
-    FOR t IN SELECT * FROM achievements_private.tracking_triggers(true) LOOP
+    FOR t IN SELECT * FROM achievements_private.tracking_triggers(true) AS x
+              WHERE EXISTS (SELECT 1 FROM pg_trigger AS tg WHERE tg.tgrelid = tbl AND tg.tgname = x.trigger_name) LOOP
         IF NOT ((own OR dependents) AND (gauges OR t.event IN ('INSERT', 'UPDATE'))) THEN
-            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t.trigger_name, tbl);
+            EXECUTE format('DROP TRIGGER %I ON %s', t.trigger_name, tbl);
         END IF;
     END LOOP;
     IF own THEN
         PERFORM achievements_private.create_rows_function(tbl);
     ELSE
-        EXECUTE format('DROP FUNCTION IF EXISTS achievements_tracking.%I(text[], achievements.user_ref[], boolean)',
-                       achievements_private.rows_function_name(tbl));
+        PERFORM achievements_private.drop_counting_function(tbl, rows_only => true);
     END IF;
     IF NOT (own OR dependents) THEN
         PERFORM achievements_private.drop_counting_function(tbl);
@@ -396,18 +396,23 @@ BEGIN
 END
 $$;
 
--- Drops the generated functions of a table (by oid: it may be gone), if they exist. Fails,
--- changing nothing, while a trigger still uses the trigger function.
-CREATE FUNCTION achievements_private.drop_counting_function(tbl oid)
+-- Drops the generated functions of a table (by oid: it may be gone), those that exist; with
+-- rows_only, its recount function only. Fails, changing nothing, while a trigger still uses the
+-- trigger function.
+CREATE FUNCTION achievements_private.drop_counting_function(tbl oid, rows_only boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    fn regprocedure;
 BEGIN
-    EXECUTE format('DROP FUNCTION IF EXISTS achievements_tracking.%I()',
-                   achievements_private.counting_function_name(tbl));
-    EXECUTE format('DROP FUNCTION IF EXISTS achievements_tracking.%I(text[], achievements.user_ref[], boolean)',
-                   achievements_private.rows_function_name(tbl));
+    FOR fn IN SELECT p.oid::regprocedure FROM pg_proc AS p
+               WHERE p.pronamespace = 'achievements_tracking'::regnamespace
+                 AND (p.proname = achievements_private.rows_function_name(tbl)
+                      OR (NOT rows_only AND p.proname = achievements_private.counting_function_name(tbl))) LOOP
+        EXECUTE format('DROP FUNCTION %s', fn);
+    END LOOP;
 END
 $$;
 

@@ -10,11 +10,69 @@
 --                              "category": ..., "points": 10, "rarity": "rare",
 --                              "hidden": false, "step": "song", "threshold": 1, "level": null,
 --                              "client_grantable": false, "revocable": false,
---                              "active_from": "2026-12-01T00:00:00Z", "active_until": ...}}}
+--                              "active_from": "2026-12-01T00:00:00Z", "active_until": ...}},
+--    "steps": {"released": {"table": "songs", "user_column": "owner_id", "mode": "count",
+--                           "column": null, "condition": "status = 'released'", "previous": ...,
+--                           "value": ..., "depends_on": ..., "depends_on_user_column": ...,
+--                           "backfill": true}}}
 -- Declarative per object: a declared level with a requirements key gets exactly the
 -- requirements listed (others of that level are deleted; without the key they stay); a
--- declared badge gets exactly the fields given, omitted ones take their defaults. Levels and
--- badges absent from the document are left alone (never deleted).
+-- declared badge gets exactly the fields given, omitted ones take their defaults; a declared
+-- step is tracked on its table with exactly the arguments given (track(); a step tracked there
+-- with other arguments is untracked and tracked again, its tallies kept). Levels, badges and
+-- steps absent from the document are left alone (never deleted, never untracked).
+
+-- The table that `name` names, schema-qualified and quoted; NULL when it names none (or is not a
+-- name). No SET search_path: it resolves `name` as its caller would, with the caller's
+-- search_path (a qualified name resolves alike everywhere).
+CREATE FUNCTION achievements_private.qualified_table(name text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN (SELECT format('%I.%I', n.nspname, c.relname)
+              FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+             WHERE c.oid = pg_catalog.to_regclass(name));
+EXCEPTION WHEN OTHERS THEN
+    RETURN NULL;
+END
+$$;
+
+-- The catalog with the tables of its steps (table, depends_on) qualified by qualified_table,
+-- as the caller's search_path resolves them; names that name no table stay as they are. Runs
+-- with the caller's rights and search_path, like qualified_table.
+CREATE FUNCTION achievements_private.qualify_catalog_tables(catalog jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    item      record;
+    key       text;
+    qualified text;
+BEGIN
+    IF pg_catalog.jsonb_typeof(catalog OPERATOR(pg_catalog.->) 'steps') IS DISTINCT FROM 'object' THEN
+        RETURN catalog;
+    END IF;
+    FOR item IN SELECT * FROM pg_catalog.jsonb_each(catalog OPERATOR(pg_catalog.->) 'steps') LOOP
+        CONTINUE WHEN pg_catalog.jsonb_typeof(item.value) IS DISTINCT FROM 'object';
+        FOREACH key IN ARRAY ARRAY['table', 'depends_on'] LOOP
+            -- qualified_table, written out: a caller without USAGE on achievements_private runs it.
+            BEGIN
+                qualified := (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+                                FROM pg_catalog.pg_class AS c
+                                JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                               WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(item.value OPERATOR(pg_catalog.->>) key));
+            EXCEPTION WHEN OTHERS THEN
+                qualified := NULL;
+            END;
+            IF qualified IS NOT NULL THEN
+                catalog := pg_catalog.jsonb_set(catalog, ARRAY['steps', item.key, key], pg_catalog.to_jsonb(qualified));
+            END IF;
+        END LOOP;
+    END LOOP;
+    RETURN catalog;
+END
+$$;
 
 -- Checks the shape and the types of a catalog document; returns one line per problem,
 -- naming its path (e.g. badges.first_song.points: expected an integer, got "ten").
@@ -26,6 +84,8 @@ AS $$
 DECLARE
     badge_keys constant text[] := ARRAY['name', 'description', 'icon', 'category', 'points', 'rarity',
         'hidden', 'step', 'threshold', 'level', 'client_grantable', 'revocable', 'active_from', 'active_until'];
+    step_keys constant text[] := ARRAY['table', 'user_column', 'mode', 'column', 'condition', 'previous',
+        'value', 'depends_on', 'depends_on_user_column', 'backfill'];
     k       text;
     v       jsonb;
     item    record;
@@ -39,10 +99,10 @@ BEGIN
         RETURN NEXT 'the catalog must be a table/object with "levels" and "badges"';
         RETURN;
     END IF;
-    FOR k IN SELECT x FROM (SELECT jsonb_object_keys(catalog) EXCEPT SELECT unnest(ARRAY['levels', 'badges'])) AS u(x) ORDER BY 1 LOOP
-        RETURN NEXT format('%s: unknown section (expected levels or badges)', k);
+    FOR k IN SELECT x FROM (SELECT jsonb_object_keys(catalog) EXCEPT SELECT unnest(ARRAY['levels', 'badges', 'steps'])) AS u(x) ORDER BY 1 LOOP
+        RETURN NEXT format('%s: unknown section (expected levels, badges or steps)', k);
     END LOOP;
-    FOREACH k IN ARRAY ARRAY['levels', 'badges'] LOOP
+    FOREACH k IN ARRAY ARRAY['levels', 'badges', 'steps'] LOOP
         IF catalog ? k AND jsonb_typeof(catalog -> k) <> 'object' THEN
             RETURN NEXT format('%s: expected a table of %s by name', k, k);
         END IF;
@@ -154,19 +214,49 @@ BEGIN
             END IF;
         END LOOP;
     END LOOP;
+
+    FOR item IN SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(catalog -> 'steps') = 'object'
+                                              THEN catalog -> 'steps' ELSE '{}' END) ORDER BY key LOOP
+        path := 'steps.' || item.key;
+        IF char_length(item.key) NOT BETWEEN 1 AND 200 THEN
+            RETURN NEXT 'steps: a step name must be 1 to 200 characters';
+        END IF;
+        IF jsonb_typeof(item.value) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table of the arguments of track()', path);
+            CONTINUE;
+        END IF;
+        FOR k IN SELECT x FROM (SELECT jsonb_object_keys(item.value) EXCEPT SELECT unnest(step_keys)) AS u(x) ORDER BY 1 LOOP
+            RETURN NEXT format('%s.%s: unknown key (expected one of %s)', path, k, array_to_string(step_keys, ', '));
+        END LOOP;
+        FOR field IN SELECT * FROM jsonb_each(item.value) WHERE key = ANY (step_keys) ORDER BY key LOOP
+            IF field.key = 'backfill' AND jsonb_typeof(field.value) <> 'boolean' THEN
+                RETURN NEXT format('%s.backfill: expected true or false, got %s', path, field.value);
+            ELSIF field.key <> 'backfill' AND jsonb_typeof(field.value) <> 'string' THEN
+                RETURN NEXT format('%s.%s: expected a string, got %s', path, field.key, field.value);
+            ELSIF field.key IN ('table', 'depends_on') AND achievements_private.qualified_table(field.value #>> '{}') IS NULL THEN
+                RETURN NEXT format('%s.%s: no table %s', path, field.key, field.value);
+            END IF;
+        END LOOP;
+        IF NOT item.value ? 'table' THEN
+            RETURN NEXT format('%s.table: missing (the table the step is counted from)', path);
+        END IF;
+    END LOOP;
 END
 $$;
 
--- Applies a catalog document (see the top of this file) and returns one row per change:
--- object (level, requirement, badge), name, action (create, update, delete), detail.
--- Guarantees: validates everything first and changes nothing when anything is wrong
+-- Applies a catalog document (see the top of this file) whose step tables are qualified
+-- (qualify_catalog_tables) and returns one row per change: object (level, requirement, badge,
+-- step), name, action (create, update, delete), detail; a dry run also warns of each step the
+-- document names that nothing tracks or records (action 'warning'), a misspelling that would
+-- never award. Guarantees: validates everything first and changes nothing when anything is wrong
 -- (raises AD207 listing every problem, one per line in DETAIL, including the definition errors
--- of achievements.badges), and AD207 for a NULL dry_run; idempotent (a second run returns no
--- rows); with dry_run = true it
--- applies in a subtransaction that it rolls back, so the report is exactly what a real run
--- would do. Takes an exclusive transaction-scoped advisory lock (1633838660/2, docs/locks.md),
--- so catalog applies run one at a time. Owner and service roles.
-CREATE FUNCTION achievements.apply_catalog(catalog jsonb, dry_run boolean DEFAULT false)
+-- of achievements.badges and what track() refuses), and AD207 for a NULL dry_run; idempotent (a
+-- second run returns no rows); with dry_run = true it applies in a subtransaction that it rolls
+-- back, so the report is exactly what a real run would do. Steps are tracked last, as `caller`
+-- (who must own their tables, as for track()), so that adopting a table's rows awards the
+-- levels and badges of the same document. Takes an exclusive transaction-scoped advisory lock
+-- (1633838660/2, docs/locks.md), so catalog applies run one at a time.
+CREATE FUNCTION achievements_private.apply_catalog(catalog jsonb, dry_run boolean, caller name)
 RETURNS TABLE (object text, name text, action text, detail text)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -185,6 +275,10 @@ DECLARE
     new_row  jsonb;
     desired  achievements.badges;
     changes  text[];
+    have     achievements.tracked_steps;
+    want     achievements.tracked_steps;
+    backfill boolean;
+    warning  text;
 BEGIN
     IF dry_run IS NULL THEN
         RAISE EXCEPTION 'apply_catalog: dry_run must be true or false, not NULL'
@@ -294,12 +388,87 @@ BEGIN
             END;
         END LOOP;
 
+        -- Steps, last, each in its own subtransaction so that every error of track() is collected.
+        FOR item IN SELECT * FROM jsonb_each(coalesce(catalog -> 'steps', '{}')) ORDER BY key LOOP
+            BEGIN
+                want := ROW((item.value ->> 'table')::regclass, item.key, item.value ->> 'column',
+                            coalesce(item.value ->> 'mode', 'count'), item.value ->> 'user_column', now(),
+                            item.value ->> 'condition', item.value ->> 'previous', item.value ->> 'value',
+                            (item.value ->> 'depends_on')::regclass,
+                            coalesce(item.value ->> 'depends_on_user_column',
+                                     CASE WHEN item.value ? 'depends_on' THEN item.value ->> 'user_column' END)
+                            )::achievements.tracked_steps;
+                backfill := coalesce((item.value -> 'backfill')::boolean, true);
+                SELECT * INTO have FROM achievements.tracked_steps AS t WHERE t.tbl = want.tbl AND t.step = want.step;
+                changes := ARRAY(SELECT format('%s: %s -> %s', f.k, f.o, f.n)
+                                   FROM (VALUES ('column', have.column_name, want.column_name),
+                                                ('mode', have.mode, want.mode),
+                                                ('user_column', have.user_column, want.user_column),
+                                                ('condition', have.condition, want.condition),
+                                                ('previous', have.previous, want.previous),
+                                                ('value', have.value, want.value),
+                                                ('depends_on', have.depends_on::text, want.depends_on::text),
+                                                ('depends_on_user_column', have.depends_on_user_column, want.depends_on_user_column))
+                                        AS f(k, o, n)
+                                  WHERE have.tbl IS NOT NULL AND f.o IS DISTINCT FROM f.n);
+                object := 'step'; name := item.key;
+                IF have.tbl IS NULL THEN
+                    PERFORM achievements_private.track(want.tbl, want.step, want.column_name, want.mode, want.user_column,
+                                                       want.condition, want.previous, want.value, want.depends_on,
+                                                       want.depends_on_user_column, backfill, caller);
+                    action := 'create';
+                    detail := concat_ws(', ', format('table %s', want.tbl), format('mode %s', want.mode),
+                                        'column ' || want.column_name, 'condition ' || want.condition,
+                                        'previous ' || want.previous, 'value ' || want.value,
+                                        'depends on ' || want.depends_on::text);
+                    RETURN NEXT;
+                ELSIF cardinality(changes) > 0 THEN
+                    -- Tracked again: a counter keeps its tally and counts from now on (its rows
+                    -- were counted already); a gauge is recounted.
+                    PERFORM achievements_private.untrack(want.tbl, want.step, caller);
+                    PERFORM achievements_private.track(want.tbl, want.step, want.column_name, want.mode, want.user_column,
+                                                       want.condition, want.previous, want.value, want.depends_on,
+                                                       want.depends_on_user_column,
+                                                       achievements_private.step_kind(want.mode, want.depends_on) <> 'counter',
+                                                       caller);
+                    action := 'update'; detail := array_to_string(changes, '; ');
+                    RETURN NEXT;
+                END IF;
+            EXCEPTION WHEN SQLSTATE 'AD102' OR SQLSTATE 'AD103' OR SQLSTATE 'AD104' OR SQLSTATE 'AD107'
+                           OR SQLSTATE 'AD108' OR SQLSTATE 'AD109' OR SQLSTATE 'AD112' OR insufficient_privilege THEN
+                problems := problems || format('steps.%s: %s', item.key, SQLERRM);
+            END;
+        END LOOP;
+
         IF cardinality(problems) > 0 THEN
             RAISE EXCEPTION 'the catalog has % error(s); nothing was changed', cardinality(problems)
                 USING ERRCODE = 'AD207', DETAIL = array_to_string(problems, E'\n'),
                       HINT = 'Fix each line of the detail and apply again.';
         END IF;
         IF dry_run THEN
+            -- The steps the document names that nothing counts: a misspelt step never awards.
+            FOR warning IN
+                SELECT DISTINCT x.step
+                  FROM (SELECT e.key AS step
+                          FROM jsonb_each(coalesce(catalog -> 'levels', '{}')) AS l,
+                               jsonb_each(CASE WHEN jsonb_typeof(l.value -> 'requirements') = 'object'
+                                               THEN l.value -> 'requirements' ELSE '{}' END) AS e
+                        UNION ALL
+                        SELECT e ->> 'step'
+                          FROM jsonb_each(coalesce(catalog -> 'levels', '{}')) AS l,
+                               jsonb_array_elements(CASE WHEN jsonb_typeof(l.value -> 'requirements') = 'array'
+                                                         THEN l.value -> 'requirements' ELSE '[]' END) AS e
+                        UNION ALL
+                        SELECT b.value ->> 'step' FROM jsonb_each(coalesce(catalog -> 'badges', '{}')) AS b) AS x
+                 WHERE x.step IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM achievements.tracked_steps AS t WHERE t.step = x.step)
+                   AND NOT EXISTS (SELECT 1 FROM achievements.user_achievements AS a WHERE a.name = x.step)
+                 ORDER BY 1
+            LOOP
+                object := 'step'; name := warning; action := 'warning';
+                detail := 'nothing tracks or records this step: check its spelling, track it ([steps]), or record it with record_step()';
+                RETURN NEXT;
+            END LOOP;
             RAISE EXCEPTION 'dry run' USING ERRCODE = 'AD299';
         END IF;
     EXCEPTION WHEN SQLSTATE 'AD299' THEN
@@ -307,8 +476,19 @@ BEGIN
     END;
 END
 $$;
+
+-- Applies a catalog document (achievements_private.apply_catalog, as the calling role, its step
+-- tables resolved with the caller's search_path). Owner and service roles; steps need the
+-- owner of their tables.
+CREATE FUNCTION achievements.apply_catalog(catalog jsonb, dry_run boolean DEFAULT false)
+RETURNS TABLE (object text, name text, action text, detail text)
+LANGUAGE sql
+BEGIN ATOMIC
+    SELECT c.object, c.name, c.action, c.detail
+      FROM achievements_private.apply_catalog(achievements_private.qualify_catalog_tables(catalog), dry_run, current_user) AS c;
+END;
 COMMENT ON FUNCTION achievements.apply_catalog(jsonb, boolean) IS
-    'Applies a catalog of levels, requirements and badges; returns the changes (object, name, action, detail). Validates all first (AD207), idempotent, dry_run rolls back.';
+    'Applies a catalog of levels, requirements, badges and tracked steps; returns the changes (object, name, action, detail), and in a dry run warns of steps nothing counts. Validates all first (AD207), idempotent, dry_run rolls back.';
 
 REVOKE EXECUTE ON FUNCTION achievements.apply_catalog(jsonb, boolean) FROM PUBLIC;
 SELECT achievements_private.grant_to_service_roles('EXECUTE', 'FUNCTION achievements.apply_catalog(jsonb, boolean)');

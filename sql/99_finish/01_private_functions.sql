@@ -1,8 +1,8 @@
 -- Who may call what in achievements_private: the owner alone uses the schema. EXECUTE is
 -- revoked from PUBLIC on every function here except those that public functions call with
 -- their caller's rights: what current_user_id() (and so every row level security policy), the
--- public per-user reads, track() and untrack(), the badge_stats view and the calls of
--- achievements_tracking (for the owners of tracked tables) call. Those public
+-- public per-user reads, track(), untrack() and apply_catalog(), the badge_stats view and the
+-- calls of achievements_tracking (for the owners of tracked tables) call. Those public
 -- objects bind them when they are created (SQL-standard bodies, a view), and a role without
 -- USAGE on achievements_private cannot name them: it can call them only through the public API.
 -- The tables and sequences of achievements_private are granted to nobody.
@@ -25,5 +25,7 @@ GRANT EXECUTE ON FUNCTION
     achievements_private.untrack(regclass, text, name),
     achievements_private.tracking_add(name, regclass, achievements.user_ref[], text[], int[]),
     achievements_private.tracking_lock(name, regclass, achievements.user_ref[], text[]),
-    achievements_private.tracking_lock_steps(name, regclass, text[])
+    achievements_private.tracking_lock_steps(name, regclass, text[]),
+    achievements_private.qualify_catalog_tables(jsonb),
+    achievements_private.apply_catalog(jsonb, boolean, name)
 TO PUBLIC;

@@ -106,9 +106,19 @@ def test_apply_updates_and_deletes_requirements_and_reports_each_field(db):
 def test_dry_run_reports_and_changes_nothing(db):
     before = snapshot(db)
     changes = apply(db, CATALOG, dry_run=True)
-    assert len(changes) == 9
+    warnings = [c for c in changes if c[2] == "warning"]
+    assert len(changes) - len(warnings) == 9
     assert snapshot(db) == before
-    assert apply(db, CATALOG) == changes
+    assert apply(db, CATALOG) == [c for c in changes if c[2] != "warning"]
+
+
+def test_a_dry_run_warns_of_steps_nothing_counts(db):
+    """A misspelt step never awards: the dry run names every step of the document that no
+    track() counts and no tally has yet (the real run does not repeat it)."""
+    db.execute("SELECT achievements.record_step(%s, 'song')", (uuid.uuid4(),))
+    changes = apply(db, CATALOG, dry_run=True)
+    assert [(o, n, a) for o, n, a, _ in changes if a == "warning"] == [("step", "video", "warning")]
+    assert "check its spelling" in [d for *_, a, d in changes if a == "warning"][0]
 
 
 def test_a_null_dry_run_is_refused_not_applied(db):
@@ -164,7 +174,7 @@ def test_a_bad_catalog_is_refused_with_every_problem_and_changes_nothing(db):
     assert err.value.sqlstate == "AD207"
     assert err.value.diag.message_primary == "the catalog has 7 error(s); nothing was changed"
     assert err.value.diag.message_detail.splitlines() == [
-        "extra: unknown section (expected levels or badges)",
+        "extra: unknown section (expected levels, badges or steps)",
         "levels.fan.colour: unknown key (expected description, requirements)",
         "levels.fan.requirements.song: expected a whole number of at least 1, got 0",
         "badges.nameless.name: missing (the name users see)",

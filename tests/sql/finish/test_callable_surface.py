@@ -150,6 +150,8 @@ def test_internals_are_called_only_through_the_public_functions_that_bind_them(d
         "tracking_add(name,regclass,achievements.user_ref[],text[],integer[])",
         "tracking_lock(name,regclass,achievements.user_ref[],text[])",
         "tracking_lock_steps(name,regclass,text[])",
+        "apply_catalog(jsonb,boolean,name)",
+        "qualify_catalog_tables(jsonb)",
     }
     for role in (APP_ROLE, SERVICE_ROLE):
         assert (
