@@ -102,6 +102,36 @@ def test_catalog_apply_is_idempotent_and_prints_changes(capsys, url, tmp_path, d
     assert out.splitlines() == ["update badge ten_songs (points: 50 -> 60)", "1 change(s) applied"]
 
 
+def test_catalog_apply_tracks_steps_and_warns_of_a_misspelt_one(capsys, url, tmp_path, db):
+    db.execute("CREATE TABLE plays (id int PRIMARY KEY, listener uuid, song text)")
+    path = write(
+        tmp_path,
+        CATALOG
+        + textwrap.dedent("""
+        [badges.typo]
+        name = "Typo"
+        step = "snog"
+        threshold = 1
+
+        [steps.song]
+        table = "plays"
+        user_column = "listener"
+        column = "song"
+        """),
+    )
+    code, out, err = run(capsys, url, "catalog", "apply", str(path), "--dry-run")
+    assert code == 0
+    assert "would create step song (table public.plays, mode count, column song)" in out
+    assert out.splitlines()[-1] == "dry run: 8 change(s) not applied"
+    assert (
+        "warning: step snog: nothing tracks or records this step: check its spelling, track it"
+        " ([steps]), or record it with record_step()"
+    ) in err.splitlines()
+    code, out, err = run(capsys, url, "catalog", "apply", str(path))
+    assert code == 0 and "warning" not in err
+    assert db.execute("SELECT step FROM achievements.tracked()").fetchall() == [("song",)]
+
+
 def test_catalog_apply_refuses_a_bad_file_and_changes_nothing(capsys, url, tmp_path, db):
     bad = CATALOG.replace("threshold = 10", "threshold = 0").replace(
         'level = "fan"', 'level = "fann"'
