@@ -218,12 +218,39 @@ def test_a_table_the_package_owner_cannot_rewire_is_refused_with_the_grant_to_ma
             one(conn, "SELECT achievements.track('team.plays', 'play', 'song', 'count', 'who')")
             is True
         )
+        # Expressions run as other_team: the generated functions are handed to it, which a
+        # package owner that is not a superuser can do.
+        assert (
+            one(
+                conn,
+                "SELECT achievements.track('team.plays', 'songs_of_x', mode => 'distinct',"
+                " value => 'lower(song)', user_column => 'who',"
+                " condition => $$current_user = 'other_team'$$)",
+            )
+            is True
+        )
         conn.execute(
-            "INSERT INTO team.plays VALUES (1, '00000000-0000-0000-0000-000000000001', 'x')"
+            "INSERT INTO team.plays VALUES (1, '00000000-0000-0000-0000-000000000001', 'x'),"
+            " (2, '00000000-0000-0000-0000-000000000001', 'X')"
         )
     with psycopg.connect(conninfo(supabase, user="supa_owner")) as conn:
         assert (
-            one(conn, "SELECT count FROM achievements.user_achievements WHERE name = 'play'") == 1
+            one(conn, "SELECT count FROM achievements.user_achievements WHERE name = 'play'") == 2
+        )
+        assert (
+            one(conn, "SELECT count FROM achievements.user_achievements WHERE name = 'songs_of_x'")
+            == 1
+        )
+        assert conn.execute(
+            "SELECT DISTINCT pg_get_userbyid(proowner) FROM pg_proc"
+            " WHERE pronamespace = 'achievements_tracking'::regnamespace"
+            "   AND proname ~ ('^track_' || 'team.plays'::regclass::oid || '(_rows)?$')"
+        ).fetchall() == [("other_team",)]
+        assert (
+            one(
+                conn, "SELECT has_schema_privilege('other_team', 'achievements_tracking', 'CREATE')"
+            )
+            is False
         )
 
 
