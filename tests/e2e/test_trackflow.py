@@ -1,0 +1,434 @@
+"""TrackFlow (issue 14): the achievements of a real application's families, expressed with
+nothing but its own tables (trackflow/schema.sql), one track() call per step
+(trackflow/tracking.sql) and one catalog (trackflow/catalog.json).
+
+Each family is driven through inserts, updates, moves of rows between users (and of songs
+between packs and album series) and deletes. After every statement, every tally of every step
+must equal what the test expects: for a counter, the events the test's own statements caused
+(each statement declares them); for a gauge, a recount in plain SQL over the application's
+tables. And every user must hold exactly the badges whose threshold their tally has reached at
+some point (badges are not revocable: a gauge going down keeps what it earned), with one
+notification each and the points of their rarity."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent / "trackflow"
+SCHEMA = (HERE / "schema.sql").read_text()
+TRACKING = (HERE / "tracking.sql").read_text()
+CATALOG = json.loads((HERE / "catalog.json").read_text())
+BADGES = CATALOG["badges"]
+POINTS_BY_RARITY = {"common": 10, "uncommon": 25, "rare": 50, "epic": 100, "legendary": 250}
+
+ALICE, BOB, CAROL, DAVE, ERIN = (uuid.UUID(int=i) for i in range(1, 6))
+USERS = {ALICE: "alice", BOB: "bob", CAROL: "carol", DAVE: "dave", ERIN: "erin"}
+
+# A song whose authoring fields are all filled in, as plain SQL over `songs AS s`.
+AUTHORED = (
+    "coalesce(s.lyrics <> '' AND s.chords <> '' AND s.key <> '' AND s.notes <> ''"
+    " AND s.tempo > 0, false)"
+)
+FULL = {"lyrics": "la la", "chords": "C G Am F", "key": "C", "notes": "capo 2", "tempo": 120}
+
+# The gauges, recounted independently over the application's tables: (user, count) rows.
+RECOUNTS = {
+    "fully_authored_songs": f"SELECT s.owner_id, count(*) FROM songs AS s WHERE {AUTHORED} GROUP BY 1",
+    "completed_packs": f"""
+        SELECT p.owner_id, count(*) FROM (
+            SELECT p.id, p.owner_id FROM packs AS p
+              JOIN songs AS s ON s.pack_id = p.id AND s.owner_id = p.owner_id
+             GROUP BY p.id HAVING bool_and({AUTHORED})) AS p
+         GROUP BY 1""",
+    "album_series_completed": """
+        SELECT a.owner_id, count(*) FROM (
+            SELECT a.id, a.owner_id FROM album_series AS a
+              JOIN songs AS s ON s.album_series_id = a.id AND s.owner_id = a.owner_id
+             GROUP BY a.id HAVING bool_and(s.status = 'released')) AS a
+         GROUP BY 1""",
+    "collaborations": """
+        SELECT c.added_by, count(*) FROM collaborations AS c JOIN songs AS s ON s.id = c.song_id
+         WHERE c.added_by = s.owner_id AND c.user_id <> s.owner_id GROUP BY 1""",
+    "released_artists": "SELECT owner_id, count(DISTINCT lower(artist)) FROM songs WHERE status = 'released' GROUP BY 1",
+    "released_years": "SELECT owner_id, count(DISTINCT year) FROM songs WHERE status = 'released' GROUP BY 1",
+    "released_decades": "SELECT owner_id, count(DISTINCT year / 10) FROM songs WHERE status = 'released' GROUP BY 1",
+}
+STEPS = sorted({b["step"] for b in BADGES.values()})
+COUNTERS = [step for step in STEPS if step not in RECOUNTS]
+
+
+class TrackFlow:
+    """The application's connection, and what every tally and badge must be."""
+
+    def __init__(self, db):
+        self.db = db
+        self.events = {step: Counter() for step in COUNTERS}
+        self.high = {
+            step: Counter() for step in STEPS
+        }  # the highest tally seen: what badges follow
+
+    def run(self, sql, params=None, **events):
+        """Runs one statement of the application, which causes `events` (counter step ->
+        {user: number of events}); then checks every tally and badge."""
+        cursor = self.db.execute(sql, params)
+        result = cursor.fetchall() if cursor.description else None
+        for step, per_user in events.items():
+            assert step in self.events, f"{step} is not a counter"
+            self.events[step].update(per_user)
+        self.check()
+        return result
+
+    def query(self, sql, params=None):
+        return self.db.execute(sql, params).fetchall()
+
+    def value(self, sql, params=None):
+        return self.db.execute(sql, params).fetchone()[0]
+
+    def tallies(self):
+        result = {step: {} for step in STEPS}
+        for user, step, count in self.query(
+            "SELECT user_id, name, count FROM achievements.user_achievements WHERE count <> 0"
+        ):
+            result.setdefault(step, {})[user] = count
+        return result
+
+    def expected_tallies(self):
+        result = {step: {u: n for u, n in self.events[step].items() if n} for step in COUNTERS}
+        for step, sql in RECOUNTS.items():
+            result[step] = {u: n for u, n in self.query(sql) if n and u is not None}
+        return result
+
+    def badges(self, user, *steps):
+        """The badges `user` holds (of `steps` only, when given)."""
+        held = self.query("SELECT badge FROM achievements.user_badges WHERE user_id = %s", (user,))
+        return {b for (b,) in held if not steps or BADGES[b]["step"] in steps}
+
+    def check(self):
+        tallies = self.tallies()
+        assert tallies == self.expected_tallies()
+        for step, per_user in tallies.items():
+            for user, count in per_user.items():
+                self.high[step][user] = max(self.high[step][user], count)
+        earned = {
+            (user, code)
+            for code, badge in BADGES.items()
+            for user, high in self.high[badge["step"]].items()
+            if high >= badge["threshold"]
+        }
+        assert set(self.query("SELECT user_id, badge FROM achievements.user_badges")) == earned
+        # One notification per badge earned, and the points of the badges held.
+        notified = Counter(
+            self.query(
+                "SELECT user_id, data ->> 'badge' FROM achievements.notifications WHERE kind = 'badge'"
+            )
+        )
+        assert notified == Counter(earned)
+        points = Counter()
+        for user, code in earned:
+            points[user] += BADGES[code]["points"]
+        for user in USERS:
+            assert self.value("SELECT achievements.user_points(%s)", (user,)) == points[user]
+
+    def insert(self, table, rows, **events):
+        """Inserts `rows` (dicts of column values) into `table` in one statement that causes
+        `events`; returns the ids of the new rows."""
+        columns = ", ".join(sorted(set().union(*rows)))
+        result = self.run(
+            f"INSERT INTO {table} ({columns}) SELECT {columns}"
+            f" FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) RETURNING id",
+            (json.dumps(rows, default=str),),
+            **events,
+        )
+        return [r[0] for r in result]
+
+
+def install(db):
+    db.execute(SCHEMA)
+    db.execute(
+        "INSERT INTO users (id, username, email) SELECT u, n, n || '@example.com'"
+        " FROM unnest(%s::uuid[], %s::text[]) AS x(u, n)",
+        (list(USERS), list(USERS.values())),
+    )
+    # The tests give their rows small ids; the ids the tables generate start above them.
+    for table in ("packs", "album_series", "songs", "collaborations", "spotify_imports"):
+        db.execute(f"ALTER TABLE {table} ALTER COLUMN id RESTART WITH 100000")
+
+
+def apply_catalog(db):
+    return db.execute(
+        "SELECT * FROM achievements.apply_catalog(%s::jsonb)", (json.dumps(CATALOG),)
+    ).fetchall()
+
+
+@pytest.fixture
+def app(db):
+    install(db)
+    apply_catalog(db)
+    db.execute(TRACKING)
+    flow = TrackFlow(db)
+    flow.check()
+    return flow
+
+
+def song(id, owner, status="future_plans", **fields):
+    return {"id": id, "owner_id": owner, "title": f"song {id}", "status": status, **fields}
+
+
+def test_the_catalog_is_the_seeds_families_on_tracked_steps(app):
+    """74 badges of the 15 families in scope, points by rarity as the seed says, and every
+    badge's step is counted by exactly one track() call (counters by mode count)."""
+    assert len(BADGES) == 74
+    per_category = Counter(b["category"] for b in BADGES.values())
+    assert per_category == {
+        "milestone": 37,
+        "activity": 8,
+        "quality": 11,
+        "social": 4,
+        "diversity": 14,
+    }
+    for badge in BADGES.values():
+        assert badge["points"] == POINTS_BY_RARITY[badge["rarity"]]
+    tracked = dict(app.query("SELECT step, mode FROM achievements.tracked()"))
+    assert sorted(tracked) == STEPS
+    assert sorted(s for s, mode in tracked.items() if mode == "count") == COUNTERS
+    assert apply_catalog(app.db) == []  # applying it again changes nothing
+
+
+def test_future_plans(app):
+    """+1 each time a song enters Future Plans (added as one, or moved back to it); editing,
+    giving the song to another user, or deleting it counts nothing."""
+    app.insert("songs", [song(1, ALICE)], future_plans_added={ALICE: 1})
+    assert app.badges(ALICE) == {"dreamer"}
+    app.insert(
+        "songs",
+        [song(i, ALICE) for i in range(2, 6)] + [song(6, ALICE, "wip")],
+        future_plans_added={ALICE: 4},
+        wip_started={ALICE: 1},
+    )
+    assert app.badges(ALICE) == {"dreamer", "visionary", "getting_started"}
+    app.run("UPDATE songs SET title = 'renamed', artist = 'Blur', year = 1994 WHERE id = 1")
+    app.run("UPDATE songs SET status = 'future_plans' WHERE id = 1")  # already there
+    app.run("UPDATE songs SET status = 'future_plans' WHERE id = 6", future_plans_added={ALICE: 1})
+    app.run("UPDATE songs SET status = 'wip' WHERE id IN (1, 2)", wip_started={ALICE: 2})
+    # One statement moves two songs back to the plans and starts a third.
+    app.run(
+        "UPDATE songs SET status = CASE status WHEN 'wip' THEN 'future_plans' ELSE 'wip' END"
+        " WHERE id IN (1, 2, 3)",
+        future_plans_added={ALICE: 2},
+        wip_started={ALICE: 1},
+    )
+    # Alice gives song 4 to Bob: a move is no event. Song 3 moves to Bob and back to the plans
+    # in one statement: the event is Bob's.
+    app.run("UPDATE songs SET owner_id = %s WHERE id = 4", (BOB,))
+    app.run(
+        "UPDATE songs SET owner_id = %s, status = 'future_plans' WHERE id = 3",
+        (BOB,),
+        future_plans_added={BOB: 1},
+    )
+    app.run("DELETE FROM songs WHERE owner_id = %s", (ALICE,))
+    app.run(
+        "INSERT INTO songs (owner_id, title) SELECT %s, 'idea ' || g FROM generate_series(1, 2) AS g",
+        (ALICE,),
+        future_plans_added={ALICE: 2},
+    )
+    assert app.tallies()["future_plans_added"] == {ALICE: 10, BOB: 1}
+    assert "long_term_planner" in app.badges(ALICE)
+    # Every tier at once.
+    app.run(
+        "INSERT INTO songs (owner_id, title) SELECT %s, 'idea ' || g FROM generate_series(1, 250) AS g",
+        (CAROL,),
+        future_plans_added={CAROL: 250},
+    )
+    assert app.badges(CAROL) == {b for b, x in BADGES.items() if x["step"] == "future_plans_added"}
+
+
+def test_wip(app):
+    """+1 each time a song is started: added as WIP, or moved to WIP from the plans or back
+    from released; moves between users, edits and deletes count nothing."""
+    app.insert(
+        "songs",
+        [song(1, ALICE, "wip"), song(2, ALICE)],
+        wip_started={ALICE: 1},
+        future_plans_added={ALICE: 1},
+    )
+    assert app.badges(ALICE) == {"getting_started", "dreamer"}
+    app.run("UPDATE songs SET status = 'wip' WHERE id = 2", wip_started={ALICE: 1})
+    app.run("UPDATE songs SET status = 'wip', notes = 'bridge' WHERE id IN (1, 2)")  # already WIP
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id = 1",
+        songs_released={ALICE: 1},
+        wip_completed={ALICE: 1},
+    )
+    app.run("UPDATE songs SET status = 'wip' WHERE id = 1", wip_started={ALICE: 1})  # reopened
+    app.run("UPDATE songs SET owner_id = %s WHERE id = 1", (BOB,))  # moved: no event
+    app.run(
+        "UPDATE songs SET owner_id = %s, status = 'wip' WHERE id = 1", (ALICE,)
+    )  # back to Alice, still WIP: no event
+    app.insert("songs", [song(i, ALICE, "wip") for i in range(3, 6)], wip_started={ALICE: 3})
+    assert app.tallies()["wip_started"] == {ALICE: 6}
+    assert "hard_worker" in app.badges(ALICE)
+    app.run("DELETE FROM songs WHERE status = 'wip'")
+    app.insert("songs", [song(i, BOB) for i in range(10, 20)], future_plans_added={BOB: 10})
+    app.run("UPDATE songs SET status = 'wip' WHERE owner_id = %s", (BOB,), wip_started={BOB: 10})
+    assert {"getting_started", "hard_worker", "dedicated_creator"} <= app.badges(BOB)
+    app.run(
+        "INSERT INTO songs (owner_id, title, status) SELECT %s, 'jam ' || g, 'wip' FROM generate_series(1, 250) AS g",
+        (CAROL,),
+        wip_started={CAROL: 250},
+    )
+    assert app.badges(CAROL) == {b for b, x in BADGES.items() if x["step"] == "wip_started"}
+
+
+def test_completions(app):
+    """+1 each time a WIP song is released (WIP -> released only: not a song released straight
+    from the plans, nor one added as released); a song reopened and released again counts
+    again; the event goes to the song's owner after the update."""
+    app.insert(
+        "songs",
+        [
+            song(1, ALICE, "wip"),
+            song(2, ALICE, "wip"),
+            song(3, ALICE, "wip"),
+            song(4, ALICE),
+            song(5, ALICE, "released"),
+        ],
+        wip_started={ALICE: 3},
+        future_plans_added={ALICE: 1},
+        songs_released={ALICE: 1},
+    )
+    assert "first_finish" not in app.badges(ALICE)
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id = 1",
+        wip_completed={ALICE: 1},
+        songs_released={ALICE: 1},
+    )
+    assert {"first_finish", "first_release"} <= app.badges(ALICE)
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id = 4", songs_released={ALICE: 1}
+    )  # from the plans
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id IN (1, 2, 3, 5)",
+        wip_completed={ALICE: 2},
+        songs_released={ALICE: 2},
+    )
+    app.run("UPDATE songs SET status = 'wip' WHERE id = 1", wip_started={ALICE: 1})
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id = 1",
+        wip_completed={ALICE: 1},
+        songs_released={ALICE: 1},
+    )
+    # Released -> plans -> released: a release, not a completion.
+    app.run("UPDATE songs SET status = 'future_plans' WHERE id = 2", future_plans_added={ALICE: 1})
+    app.run("UPDATE songs SET status = 'released' WHERE id = 2", songs_released={ALICE: 1})
+    # Bob takes over a WIP song and releases it in one statement: his completion.
+    app.insert("songs", [song(6, ALICE, "wip")], wip_started={ALICE: 1})
+    app.run(
+        "UPDATE songs SET owner_id = %s, status = 'released' WHERE id = 6",
+        (BOB,),
+        wip_completed={BOB: 1},
+        songs_released={BOB: 1},
+    )
+    app.run("UPDATE songs SET owner_id = %s WHERE id = 1", (BOB,))  # a released song moves: nothing
+    app.run("DELETE FROM songs WHERE status = 'released'")
+    assert app.tallies()["wip_completed"] == {ALICE: 4, BOB: 1}
+    # Two WIP songs and a planned one released by one statement.
+    app.insert(
+        "songs",
+        [song(7, ALICE, "wip"), song(8, ALICE, "wip"), song(9, ALICE)],
+        wip_started={ALICE: 2},
+        future_plans_added={ALICE: 1},
+    )
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id IN (7, 8, 9)",
+        wip_completed={ALICE: 2},
+        songs_released={ALICE: 3},
+    )
+    assert "finisher" in app.badges(ALICE)
+    app.run(
+        "INSERT INTO songs (owner_id, title, status) SELECT %s, 'jam ' || g, 'wip' FROM generate_series(1, 250) AS g",
+        (CAROL,),
+        wip_started={CAROL: 250},
+    )
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE owner_id = %s",
+        (CAROL,),
+        wip_completed={CAROL: 250},
+        songs_released={CAROL: 250},
+    )
+    assert {b for b, x in BADGES.items() if x["step"] == "wip_completed"} <= app.badges(CAROL)
+
+
+def test_released(app):
+    """+1 each time a song becomes released: added as released, or released from the plans or
+    from WIP; re-releasing counts again; moves, edits and deletes count nothing."""
+    app.insert(
+        "songs", [song(1, ALICE, "released", artist="Abba", year=1976)], songs_released={ALICE: 1}
+    )
+    assert {"first_release"} <= app.badges(ALICE)
+    app.insert(
+        "songs",
+        [song(2, ALICE), song(3, ALICE, "wip")],
+        future_plans_added={ALICE: 1},
+        wip_started={ALICE: 1},
+    )
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id IN (1, 2, 3)",
+        songs_released={ALICE: 2},
+        wip_completed={ALICE: 1},
+    )
+    app.run("UPDATE songs SET released_at = now(), artist = 'ABBA' WHERE id = 1")
+    app.run("UPDATE songs SET owner_id = %s WHERE id = 2", (BOB,))
+    app.run("UPDATE songs SET status = 'wip' WHERE id = 2", wip_started={BOB: 1})
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id = 2",
+        songs_released={BOB: 1},
+        wip_completed={BOB: 1},
+    )
+    app.run("DELETE FROM songs WHERE id IN (1, 3)")
+    app.insert(
+        "songs", [song(i, ALICE, "released") for i in range(10, 12)], songs_released={ALICE: 2}
+    )
+    assert app.tallies()["songs_released"] == {ALICE: 5, BOB: 1}
+    assert "rising_star" in app.badges(ALICE)
+    app.run(
+        "INSERT INTO songs (owner_id, title, status) SELECT %s, 'hit ' || g, 'released' FROM generate_series(1, 250) AS g",
+        (CAROL,),
+        songs_released={CAROL: 250},
+    )
+    assert app.badges(CAROL) == {b for b, x in BADGES.items() if x["step"] == "songs_released"}
+
+
+def test_packs(app):
+    """+1 per pack created; renaming, giving a pack to another user and deleting it count
+    nothing."""
+    app.insert("packs", [{"id": 1, "owner_id": ALICE, "name": "Setlist"}], packs_created={ALICE: 1})
+    assert app.badges(ALICE) == {"pack_starter"}
+    app.insert(
+        "packs",
+        [{"id": i, "owner_id": ALICE, "name": f"Pack {i}"} for i in (2, 3)],
+        packs_created={ALICE: 2},
+    )
+    assert app.badges(ALICE) == {"pack_starter", "pack_creator"}
+    app.run("UPDATE packs SET name = 'Encore', description = 'the last three' WHERE id = 1")
+    app.run("UPDATE packs SET owner_id = %s WHERE id = 3", (BOB,))
+    app.insert("songs", [song(1, ALICE, pack_id=2)], future_plans_added={ALICE: 1})
+    app.run("DELETE FROM packs WHERE id = 2")  # its song stays, outside any pack
+    assert app.value("SELECT pack_id FROM songs WHERE id = 1") is None
+    app.insert(
+        "packs",
+        [{"id": i, "owner_id": ALICE, "name": f"Pack {i}"} for i in (4, 5)],
+        packs_created={ALICE: 2},
+    )
+    assert app.badges(ALICE, "packs_created") == {"pack_starter", "pack_creator", "pack_master"}
+    assert app.badges(BOB) == set()
+    app.run(
+        "INSERT INTO packs (owner_id, name) SELECT %s, 'Pack ' || g FROM generate_series(1, 20) AS g",
+        (CAROL,),
+        packs_created={CAROL: 20},
+    )
+    assert app.badges(CAROL) == {b for b, x in BADGES.items() if x["step"] == "packs_created"}
