@@ -680,3 +680,297 @@ def test_community(app):
     app.run("DELETE FROM users WHERE id = %s", (CAROL,))
     assert app.value("SELECT count(*) FROM bug_reports WHERE user_id IS NULL") == 5
     assert app.tallies()["bugs_reported"] == {CAROL: 5}
+
+
+def test_song_completion(app):
+    """The gauge of the owner's fully authored songs (lyrics, chords, key, notes not empty and
+    a tempo): follows every edit, move and delete; badges stay once earned."""
+    app.insert(
+        "songs",
+        [song(1, ALICE, **FULL), song(2, ALICE, lyrics="la")],
+        future_plans_added={ALICE: 2},
+    )
+    assert app.tallies()["fully_authored_songs"] == {ALICE: 1}
+    assert app.badges(ALICE, "fully_authored_songs") == {"perfectionist"}
+    for field, value in [("chords", "Am"), ("key", "A minor"), ("notes", "slow"), ("tempo", 90)]:
+        app.run(f"UPDATE songs SET {field} = %s WHERE id = 2", (value,))
+    assert app.tallies()["fully_authored_songs"] == {ALICE: 2}
+    app.run("UPDATE songs SET lyrics = '' WHERE id = 1")  # an empty field is not authored
+    app.run("UPDATE songs SET lyrics = NULL WHERE id = 2")
+    assert app.tallies()["fully_authored_songs"] == {}
+    app.run("UPDATE songs SET lyrics = 'back' WHERE id IN (1, 2)")
+    app.run("UPDATE songs SET owner_id = %s WHERE id = 1", (BOB,))
+    assert app.tallies()["fully_authored_songs"] == {ALICE: 1, BOB: 1}
+    app.insert(
+        "songs", [song(i, ALICE, "wip", **FULL) for i in range(3, 7)], wip_started={ALICE: 4}
+    )
+    assert app.badges(ALICE, "fully_authored_songs") == {"perfectionist", "multi_talented"}
+    app.run("DELETE FROM songs WHERE id IN (3, 4)")
+    app.run("UPDATE songs SET owner_id = %s WHERE owner_id = %s", (BOB, ALICE))
+    assert app.tallies()["fully_authored_songs"] == {BOB: 4}
+    # Carol fills in 25 songs in one statement, then takes the tempo off ten of them.
+    app.run(
+        "INSERT INTO songs (id, owner_id, title) SELECT g, %s, 'draft' FROM generate_series(100, 124) AS g",
+        (CAROL,),
+        future_plans_added={CAROL: 25},
+    )
+    app.run(
+        "UPDATE songs SET lyrics = 'l', chords = 'c', key = 'D', notes = 'n', tempo = 100 WHERE owner_id = %s",
+        (CAROL,),
+    )
+    app.run("UPDATE songs SET tempo = NULL WHERE id BETWEEN 100 AND 109")
+    assert app.tallies()["fully_authored_songs"] == {BOB: 4, CAROL: 15}
+    assert app.badges(CAROL, "fully_authored_songs") == {
+        b for b, x in BADGES.items() if x["step"] == "fully_authored_songs"
+    }
+    assert app.badges(BOB, "fully_authored_songs") == {"perfectionist"}
+
+
+def test_pack_completion(app):
+    """The gauge of the owner's complete packs: packs holding at least one of the owner's
+    songs, all fully authored. Follows writes to songs (authoring, moves between packs and
+    users, deletes) as well as to packs (moves, deletes)."""
+    app.insert(
+        "packs",
+        [{"id": i, "owner_id": ALICE, "name": f"Pack {i}"} for i in (1, 2, 3)],
+        packs_created={ALICE: 3},
+    )
+    app.insert(
+        "songs",
+        [song(1, ALICE, pack_id=1, **FULL), song(2, ALICE, pack_id=1, lyrics="la")],
+        future_plans_added={ALICE: 2},
+    )
+    assert app.tallies()["completed_packs"] == {}
+    app.run("UPDATE songs SET chords = 'C', key = 'C', notes = 'n', tempo = 100 WHERE id = 2")
+    assert app.badges(ALICE, "completed_packs") == {"pack_perfectionist"}
+    app.insert("songs", [song(3, ALICE, pack_id=1)], future_plans_added={ALICE: 1})
+    assert app.tallies()["completed_packs"] == {}
+    app.run("UPDATE songs SET pack_id = 2 WHERE id = 3")  # pack 1 complete again, 2 is not
+    app.run(
+        "UPDATE songs SET lyrics = 'l', chords = 'c', key = 'E', notes = 'n', tempo = 80 WHERE id = 3"
+    )
+    assert app.tallies()["completed_packs"] == {ALICE: 2}
+    # Bob's song in Alice's pack 3 does not make it complete for her: only her songs count.
+    app.insert("songs", [song(4, BOB, pack_id=3, **FULL)], future_plans_added={BOB: 1})
+    assert app.tallies()["completed_packs"] == {ALICE: 2}
+    app.insert("songs", [song(5, ALICE, pack_id=3, **FULL)], future_plans_added={ALICE: 1})
+    assert app.badges(ALICE, "completed_packs") == {"pack_perfectionist", "pack_completion_master"}
+    app.run("UPDATE songs SET notes = NULL WHERE id = 5")
+    app.run("DELETE FROM songs WHERE id = 3")  # pack 2 is empty now
+    assert app.tallies()["completed_packs"] == {ALICE: 1}
+    app.run("DELETE FROM packs WHERE id = 1")  # songs 1 and 2 leave it
+    assert app.tallies()["completed_packs"] == {}
+    app.run("UPDATE songs SET notes = 'n' WHERE id = 5")
+    assert app.tallies()["completed_packs"] == {ALICE: 1}
+    # Alice gives song 5, then pack 3, to Bob: the pack is complete for him.
+    app.run("UPDATE songs SET owner_id = %s WHERE id = 5", (BOB,))
+    assert app.tallies()["completed_packs"] == {}
+    app.run("UPDATE packs SET owner_id = %s WHERE id = 3", (BOB,))
+    assert app.tallies()["completed_packs"] == {BOB: 1}
+    # A song moves from Bob's complete pack into Alice's empty pack 2, changing owner too.
+    app.run("UPDATE songs SET pack_id = 2, owner_id = %s WHERE id = 4", (ALICE,))
+    assert app.tallies()["completed_packs"] == {ALICE: 1, BOB: 1}
+    # Carol: five packs of two songs each, authored by one statement.
+    app.run(
+        "INSERT INTO packs (id, owner_id, name) SELECT g, %s, 'Pack ' || g FROM generate_series(10, 14) AS g",
+        (CAROL,),
+        packs_created={CAROL: 5},
+    )
+    app.run(
+        "INSERT INTO songs (id, owner_id, title, pack_id) SELECT g, %s, 'draft', 10 + g %% 5 FROM generate_series(100, 109) AS g",
+        (CAROL,),
+        future_plans_added={CAROL: 10},
+    )
+    app.run(
+        "UPDATE songs SET lyrics = 'l', chords = 'c', key = 'D', notes = 'n', tempo = 100 WHERE owner_id = %s",
+        (CAROL,),
+    )
+    assert app.tallies()["completed_packs"] == {ALICE: 1, BOB: 1, CAROL: 5}
+    assert app.badges(CAROL, "completed_packs") == {
+        b for b, x in BADGES.items() if x["step"] == "completed_packs"
+    }
+
+
+def test_album_series(app):
+    """+1 per album series created; and the gauge of the owner's complete series: series
+    holding at least one of the owner's songs, all released. Follows releases, reopened songs,
+    songs moved between series and users, and deletes."""
+    app.insert(
+        "album_series",
+        [
+            {"id": i, "owner_id": ALICE, "artist": "Abba", "album_name": f"Album {i}"}
+            for i in (1, 2)
+        ],
+        album_series_created={ALICE: 2},
+    )
+    assert app.badges(ALICE) == {"series_starter"}
+    app.insert(
+        "songs",
+        [song(i, ALICE, "wip", album_series_id=1) for i in (1, 2, 3)],
+        wip_started={ALICE: 3},
+    )
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id IN (1, 2)",
+        songs_released={ALICE: 2},
+        wip_completed={ALICE: 2},
+    )
+    assert app.tallies()["album_series_completed"] == {}
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id = 3",
+        songs_released={ALICE: 1},
+        wip_completed={ALICE: 1},
+    )
+    assert app.badges(ALICE, "album_series_completed") == {"series_master"}
+    app.run("UPDATE songs SET status = 'wip' WHERE id = 2", wip_started={ALICE: 1})
+    assert app.tallies()["album_series_completed"] == {}
+    app.run("UPDATE songs SET album_series_id = 2 WHERE id = 2")  # series 1 complete again
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id = 2",
+        songs_released={ALICE: 1},
+        wip_completed={ALICE: 1},
+    )
+    assert app.tallies()["album_series_completed"] == {ALICE: 2}
+    app.run("DELETE FROM album_series WHERE id = 1")  # songs 1 and 3 leave it
+    assert app.tallies()["album_series_completed"] == {ALICE: 1}
+    app.insert("songs", [song(4, ALICE, album_series_id=2)], future_plans_added={ALICE: 1})
+    assert app.tallies()["album_series_completed"] == {}
+    app.run("DELETE FROM songs WHERE id = 4")
+    # Alice gives series 2, then its song, to Bob.
+    app.run("UPDATE album_series SET owner_id = %s WHERE id = 2", (BOB,))
+    assert app.tallies()["album_series_completed"] == {}
+    app.run("UPDATE songs SET owner_id = %s WHERE id = 2", (BOB,))
+    assert app.tallies()["album_series_completed"] == {BOB: 1}
+    assert app.badges(BOB) == {"series_master"}
+    # Carol: five series of two released songs each.
+    app.run(
+        "INSERT INTO album_series (id, owner_id, artist, album_name) SELECT g, %s, 'Blur', 'Album ' || g FROM generate_series(10, 14) AS g",
+        (CAROL,),
+        album_series_created={CAROL: 5},
+    )
+    app.run(
+        "INSERT INTO songs (id, owner_id, title, status, album_series_id) SELECT g, %s, 'hit', 'released', 10 + g %% 5 FROM generate_series(100, 109) AS g",
+        (CAROL,),
+        songs_released={CAROL: 10},
+    )
+    assert app.tallies()["album_series_completed"] == {BOB: 1, CAROL: 5}
+    assert app.badges(CAROL, "album_series_created", "album_series_completed") == {
+        "series_starter",
+        "series_master",
+        "series_collector",
+        "series_legend",
+    }
+
+
+def test_artist_diversity(app):
+    """The gauge of the distinct artists (case-insensitive) of the owner's released songs."""
+    app.insert(
+        "songs",
+        [song(i, ALICE, "released", artist=a) for i, a in ((1, "Abba"), (2, "ABBA"), (3, "abba"))],
+        songs_released={ALICE: 3},
+    )
+    assert app.tallies()["released_artists"] == {ALICE: 1}
+    app.insert(
+        "songs",
+        [song(4, ALICE, "wip", artist="Blur"), song(5, ALICE, "wip", artist="Cher")],
+        wip_started={ALICE: 2},
+    )
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id = 4",
+        songs_released={ALICE: 1},
+        wip_completed={ALICE: 1},
+    )
+    app.insert("songs", [song(6, ALICE, "released")], songs_released={ALICE: 1})  # no artist
+    app.insert(
+        "songs",
+        [
+            song(i, ALICE, "released", artist=a)
+            for i, a in ((7, "Dido"), (8, "Enya"), (9, "Fugees"))
+        ],
+        songs_released={ALICE: 3},
+    )
+    assert app.tallies()["released_artists"] == {ALICE: 5}
+    assert app.badges(ALICE, "released_artists") == {"variety_seeker"}
+    app.run("UPDATE songs SET artist = 'Abba' WHERE id = 8")  # Enya was a typo
+    app.run("UPDATE songs SET owner_id = %s WHERE id = 7", (BOB,))
+    app.run("UPDATE songs SET status = 'wip' WHERE id = 9", wip_started={ALICE: 1})
+    assert app.tallies()["released_artists"] == {ALICE: 2, BOB: 1}
+    app.run("DELETE FROM songs WHERE lower(artist) = 'abba'")
+    assert app.tallies()["released_artists"] == {ALICE: 1, BOB: 1}
+    app.run(
+        "INSERT INTO songs (owner_id, title, status, artist) SELECT %s, 'hit', 'released', 'Artist ' || (g %% 100) FROM generate_series(1, 150) AS g",
+        (CAROL,),
+        songs_released={CAROL: 150},
+    )
+    assert app.tallies()["released_artists"][CAROL] == 100
+    assert app.badges(CAROL, "released_artists") == {
+        b for b, x in BADGES.items() if x["step"] == "released_artists"
+    }
+
+
+def test_year_diversity(app):
+    """The gauge of the distinct years of the owner's released songs."""
+    app.insert(
+        "songs",
+        [song(i, ALICE, "released", year=y) for i, y in ((1, 1999), (2, 1999), (3, 2000))]
+        + [song(4, ALICE, "released")],
+        songs_released={ALICE: 4},
+    )
+    assert app.tallies()["released_years"] == {ALICE: 2}
+    app.run("UPDATE songs SET year = 2001 WHERE id = 2")
+    app.insert(
+        "songs",
+        [song(i, ALICE, "wip", year=y) for i, y in ((5, 2002), (6, 2003), (7, 2004))],
+        wip_started={ALICE: 3},
+    )
+    assert app.tallies()["released_years"] == {ALICE: 3}
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id IN (5, 6, 7)",
+        songs_released={ALICE: 3},
+        wip_completed={ALICE: 3},
+    )
+    assert app.badges(ALICE, "released_years") == {"time_traveler"}
+    app.run("UPDATE songs SET year = NULL WHERE id = 1")
+    app.run("UPDATE songs SET owner_id = %s WHERE id IN (5, 6)", (BOB,))
+    app.run("DELETE FROM songs WHERE id = 7")
+    assert app.tallies()["released_years"] == {ALICE: 2, BOB: 2}
+    app.run(
+        "INSERT INTO songs (owner_id, title, status, year) SELECT %s, 'oldie', 'released', 1900 + g FROM generate_series(1, 100) AS g",
+        (CAROL,),
+        songs_released={CAROL: 100},
+    )
+    assert app.badges(CAROL, "released_years") == {
+        b for b, x in BADGES.items() if x["step"] == "released_years"
+    }
+
+
+def test_decade_diversity(app):
+    """The gauge of the distinct decades (year / 10) of the owner's released songs."""
+    app.insert(
+        "songs",
+        [song(1, ALICE, "released", year=1979), song(2, ALICE, "released", year=1980)],
+        songs_released={ALICE: 2},
+    )
+    assert app.badges(ALICE, "released_decades") == {"decade_dabbler"}
+    app.insert("songs", [song(3, ALICE, "released", year=1985)], songs_released={ALICE: 1})
+    app.insert("songs", [song(4, ALICE, "wip", year=1999)], wip_started={ALICE: 1})
+    assert app.tallies()["released_decades"] == {ALICE: 2}
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id = 4",
+        songs_released={ALICE: 1},
+        wip_completed={ALICE: 1},
+    )
+    assert app.badges(ALICE, "released_decades") == {"decade_dabbler", "multi_decade"}
+    app.run("UPDATE songs SET year = 2005 WHERE id = 1")  # the seventies go, the 2000s come
+    assert app.tallies()["released_decades"] == {ALICE: 3}
+    app.insert(
+        "songs",
+        [song(5, ALICE, "released", year=1965), song(6, ALICE, "released", year=1955)],
+        songs_released={ALICE: 2},
+    )
+    assert app.badges(ALICE, "released_decades") == {
+        b for b, x in BADGES.items() if x["step"] == "released_decades"
+    }
+    app.run("UPDATE songs SET owner_id = %s WHERE id IN (5, 6)", (BOB,))
+    app.run("UPDATE songs SET status = 'future_plans' WHERE id = 2", future_plans_added={ALICE: 1})
+    app.run("DELETE FROM songs WHERE id = 3")
+    assert app.tallies()["released_decades"] == {ALICE: 2, BOB: 2}
