@@ -974,3 +974,119 @@ def test_decade_diversity(app):
     app.run("UPDATE songs SET status = 'future_plans' WHERE id = 2", future_plans_added={ALICE: 1})
     app.run("DELETE FROM songs WHERE id = 3")
     assert app.tallies()["released_decades"] == {ALICE: 2, BOB: 2}
+
+
+HISTORY = f"""
+INSERT INTO packs (id, owner_id, name) VALUES (1, '{ALICE}', 'Live'), (2, '{ALICE}', 'Drafts'), (3, '{BOB}', 'Blur set');
+INSERT INTO album_series (id, owner_id, artist, album_name) VALUES (1, '{ALICE}', 'Abba', 'Arrival'), (2, '{BOB}', 'Blur', 'Parklife');
+-- Alice: 12 released songs (6 artists, 12 years, 5 decades; 1-6 fully authored, 1-3 in pack 1,
+-- 7-9 in series 1), 6 future plans (13 in pack 2), 3 WIP.
+INSERT INTO songs (id, owner_id, title, status, artist, year, lyrics, chords, key, notes, tempo, pack_id, album_series_id)
+SELECT g, '{ALICE}', 'song ' || g,
+       CASE WHEN g <= 12 THEN 'released' WHEN g <= 18 THEN 'future_plans' ELSE 'wip' END,
+       'Artist ' || g % 6, 1960 + 4 * g,
+       CASE WHEN g <= 6 THEN 'l' END, 'c', 'k', 'n', 100,
+       CASE WHEN g <= 3 THEN 1 WHEN g = 13 THEN 2 END,
+       CASE WHEN g BETWEEN 7 AND 9 THEN 1 END
+  FROM generate_series(1, 21) AS g;
+-- Bob: 5 released songs of Blur, fully authored, in pack 3; 24-26 in series 2.
+INSERT INTO songs (id, owner_id, title, status, artist, year, lyrics, chords, key, notes, tempo, pack_id, album_series_id)
+SELECT g, '{BOB}', 'song ' || g, 'released', 'Blur', 1994, 'l', 'c', 'k', 'n', 100, 3,
+       CASE WHEN g >= 24 THEN 2 END
+  FROM generate_series(22, 26) AS g;
+-- Alice added Bob, Carol and Dave to songs 1 and 2; Bob added Alice to song 22; Alice added
+-- Dave to Bob's song 23.
+INSERT INTO collaborations (song_id, user_id, added_by)
+SELECT s, u, '{ALICE}' FROM generate_series(1, 2) AS s, unnest(ARRAY['{BOB}', '{CAROL}', '{DAVE}']::uuid[]) AS u;
+INSERT INTO collaborations (song_id, user_id, added_by) VALUES (22, '{ALICE}', '{BOB}'), (23, '{DAVE}', '{ALICE}');
+INSERT INTO spotify_imports (user_id, kind, spotify_id, status)
+SELECT '{ALICE}', 'playlist', 'pl' || g, CASE WHEN g <= 5 THEN 'completed' WHEN g = 6 THEN 'pending' ELSE 'failed' END
+  FROM generate_series(1, 7) AS g;
+INSERT INTO spotify_imports (user_id, kind, spotify_id, status) VALUES ('{BOB}', 'album', 'al1', 'completed');
+INSERT INTO feature_requests (user_id, title) SELECT '{ALICE}', 'Idea ' || g FROM generate_series(1, 5) AS g;
+INSERT INTO feature_requests (user_id, title) VALUES (NULL, 'Anonymous');
+INSERT INTO bug_reports (user_id, title) VALUES ('{CAROL}', 'Crash'), ('{CAROL}', 'Typo');
+"""
+
+# What adopting the rows counts for each counter: each qualifying row once, as if inserted now
+# (a transition, WIP -> released, leaves no trace in the rows: nothing).
+ADOPTED = {
+    "future_plans_added": "SELECT owner_id, count(*) FROM songs WHERE status = 'future_plans' GROUP BY 1",
+    "wip_started": "SELECT owner_id, count(*) FROM songs WHERE status = 'wip' GROUP BY 1",
+    "songs_released": "SELECT owner_id, count(*) FROM songs WHERE status = 'released' GROUP BY 1",
+    "wip_completed": "SELECT NULL::uuid, 0 WHERE false",
+    "packs_created": "SELECT owner_id, count(*) FROM packs GROUP BY 1",
+    "album_series_created": "SELECT owner_id, count(*) FROM album_series GROUP BY 1",
+    "collaborators_added": """
+        SELECT c.added_by, count(*) FROM collaborations AS c JOIN songs AS s ON s.id = c.song_id
+         WHERE c.added_by = s.owner_id AND c.user_id <> c.added_by GROUP BY 1""",
+    "added_as_collaborator": """
+        SELECT c.user_id, count(*) FROM collaborations AS c JOIN songs AS s ON s.id = c.song_id
+         WHERE c.user_id <> s.owner_id GROUP BY 1""",
+    "spotify_imports_completed": "SELECT user_id, count(*) FROM spotify_imports WHERE status = 'completed' GROUP BY 1",
+    "spotify_playlists_imported": "SELECT user_id, count(*) FROM spotify_imports WHERE status = 'completed' AND kind = 'playlist' GROUP BY 1",
+    "feature_requests_submitted": "SELECT user_id, count(*) FROM feature_requests WHERE user_id IS NOT NULL GROUP BY 1",
+    "bugs_reported": "SELECT user_id, count(*) FROM bug_reports WHERE user_id IS NOT NULL GROUP BY 1",
+}
+
+
+@pytest.mark.parametrize("backfill", [True, False], ids=["backfill", "counters from now on"])
+def test_adopting_a_database_with_history(db, backfill):
+    """tracking.sql run on a TrackFlow database that has rows: the gauges start from the rows,
+    the counters count each qualifying row once (or, with backfill => false, nothing), and the
+    badges those tallies reach are awarded silently. Counting goes on from there."""
+    install(db)
+    db.execute(HISTORY)
+    apply_catalog(db)
+    tracking = TRACKING
+    if not backfill:
+        tracking = "\n".join(
+            line.replace(");", ", backfill => false);")
+            if line.startswith("SELECT achievements.track(") and "mode =>" not in line
+            else line
+            for line in TRACKING.splitlines()
+        )
+        assert tracking.count("backfill => false") == len(COUNTERS)
+    db.execute(tracking)
+    app = TrackFlow(db)
+    assert set(ADOPTED) == set(COUNTERS)
+    for step, sql in ADOPTED.items():
+        if backfill:
+            app.events[step].update(dict(db.execute(sql).fetchall()))
+    assert db.execute("SELECT count(*) FROM achievements.notifications").fetchone()[0] == 0
+    app.silent = set(db.execute("SELECT user_id, badge FROM achievements.user_badges").fetchall())
+    app.check()
+    tallies = app.tallies()
+    assert tallies["released_artists"] == {ALICE: 6, BOB: 1}
+    assert tallies["released_decades"] == {ALICE: 5, BOB: 1}
+    assert tallies["completed_packs"] == {ALICE: 1, BOB: 1}
+    assert tallies["album_series_completed"] == {ALICE: 1, BOB: 1}
+    assert tallies["collaborations"] == {ALICE: 6, BOB: 1}
+    if backfill:
+        assert tallies["songs_released"] == {ALICE: 12, BOB: 5}
+        assert tallies["wip_completed"] == {}
+        assert {"first_release", "published_artist", "visionary", "playlist_master"} <= app.badges(
+            ALICE
+        )
+    else:
+        assert {step for step, per_user in tallies.items() if per_user} == set(RECOUNTS)
+    assert {"variety_seeker", "time_traveler", "decade_master", "pack_perfectionist"} <= app.badges(
+        ALICE
+    )
+    # From now on, as for any write; new badges are announced.
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE id = 19",
+        wip_completed={ALICE: 1},
+        songs_released={ALICE: 1},
+    )
+    assert "first_finish" in app.badges(ALICE)
+    app.run("UPDATE songs SET lyrics = 'l' WHERE id BETWEEN 7 AND 12")
+    assert app.tallies()["fully_authored_songs"][ALICE] == 12
+    app.run(
+        "INSERT INTO bug_reports (user_id, title) SELECT %s, 'Bug ' || g FROM generate_series(1, 3) AS g",
+        (CAROL,),
+        bugs_reported={CAROL: 3},
+    )
+    assert ("quality_guardian" in app.badges(CAROL)) == backfill
+    app.run("DELETE FROM songs WHERE owner_id = %s", (BOB,))
+    assert app.tallies()["completed_packs"] == {ALICE: 1}
