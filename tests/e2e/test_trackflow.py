@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from support.databases import APP_ROLE
+
 HERE = Path(__file__).parent / "trackflow"
 SCHEMA = (HERE / "schema.sql").read_text()
 TRACKING = (HERE / "tracking.sql").read_text()
@@ -74,10 +76,13 @@ class TrackFlow:
         self.silent = set()
 
     def run(self, sql, params=None, **events):
-        """Runs one statement of the application, which causes `events` (counter step ->
-        {user: number of events}); then checks every tally and badge."""
+        """Runs one statement of the application, as its role (which owns none of the tables),
+        which causes `events` (counter step -> {user: number of events}); then checks every
+        tally and badge."""
+        self.db.execute(f"SET ROLE {APP_ROLE}")  # as the application writes: not the owner
         cursor = self.db.execute(sql, params)
         result = cursor.fetchall() if cursor.description else None
+        self.db.execute("RESET ROLE")
         for step, per_user in events.items():
             assert step in self.events, f"{step} is not a counter"
             self.events[step].update(per_user)
@@ -155,6 +160,8 @@ def install(db):
         " FROM unnest(%s::uuid[], %s::text[]) AS x(u, n)",
         (list(USERS), list(USERS.values())),
     )
+    db.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
+    db.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
     # The tests give their rows small ids; the ids the tables generate start above them.
     for table in (
         "packs",
