@@ -14,7 +14,10 @@ SELECT achievements.track('songs', 'wip_completed', user_column => 'owner_id', c
 SELECT achievements.track('packs', 'packs_created', user_column => 'owner_id');
 
 -- Collaborations, for the song's owner: each collaborator the owner adds to one of their songs,
--- and the collaborators the owner has added to the songs they own now.
+-- and the collaborators the owner has added to the songs they own now. (The owner is not a
+-- column of collaborations: the rows name who added them, added_by, which is the user counted,
+-- and the condition keeps the rows added by the song's owner. A step's user must be a column of
+-- the rows that change, and depends_on recounts the users of a column of the changed songs.)
 SELECT achievements.track('collaborations', 'collaborators_added', 'user_id', user_column => 'added_by', condition => $$user_id <> added_by AND added_by = (SELECT s.owner_id FROM public.songs AS s WHERE s.id = collaborations.song_id)$$);
 SELECT achievements.track('collaborations', 'collaborations', mode => 'toggle', user_column => 'added_by', condition => $$user_id <> added_by AND added_by = (SELECT s.owner_id FROM public.songs AS s WHERE s.id = collaborations.song_id)$$, depends_on => 'songs', depends_on_user_column => 'owner_id');
 
@@ -29,11 +32,13 @@ SELECT achievements.track('bug_reports', 'bugs_reported', user_column => 'user_i
 -- Song completion: the owner's fully authored songs.
 SELECT achievements.track('songs', 'fully_authored_songs', mode => 'toggle', user_column => 'owner_id', condition => $$lyrics <> '' AND chords <> '' AND key <> '' AND notes <> '' AND tempo > 0$$);
 
--- Pack completion: the owner's packs that hold at least one of the owner's songs, all fully authored.
+-- Pack completion: the owner's packs that hold at least one of the owner's songs, all fully
+-- authored. Only the pack owner's own songs count: a change to a song recounts the song's owner
+-- (depends_on songs, by owner_id), so a pack must not depend on songs of other users.
 SELECT achievements.track('packs', 'completed_packs', mode => 'toggle', user_column => 'owner_id', depends_on => 'songs', condition => $$EXISTS (SELECT 1 FROM public.songs AS s WHERE s.pack_id = packs.id AND s.owner_id = packs.owner_id) AND NOT EXISTS (SELECT 1 FROM public.songs AS s WHERE s.pack_id = packs.id AND s.owner_id = packs.owner_id AND (s.lyrics <> '' AND s.chords <> '' AND s.key <> '' AND s.notes <> '' AND s.tempo > 0) IS NOT TRUE)$$);
 
 -- Album series: each series created; the owner's series that hold at least one of the owner's
--- songs, all released.
+-- songs, all released (the owner's songs only, as for packs).
 SELECT achievements.track('album_series', 'album_series_created', user_column => 'owner_id');
 SELECT achievements.track('album_series', 'album_series_completed', mode => 'toggle', user_column => 'owner_id', depends_on => 'songs', condition => $$EXISTS (SELECT 1 FROM public.songs AS s WHERE s.album_series_id = album_series.id AND s.owner_id = album_series.owner_id) AND NOT EXISTS (SELECT 1 FROM public.songs AS s WHERE s.album_series_id = album_series.id AND s.owner_id = album_series.owner_id AND s.status <> 'released')$$);
 
