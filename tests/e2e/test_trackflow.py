@@ -763,9 +763,11 @@ def test_pack_completion(app):
         "UPDATE songs SET lyrics = 'l', chords = 'c', key = 'E', notes = 'n', tempo = 80 WHERE id = 3"
     )
     assert app.tallies()["completed_packs"] == {ALICE: 2}
-    # Bob's song in Alice's pack 3 does not make it complete for her: only her songs count.
+    # Songs of others in Alice's pack 3 count neither way: Bob's authored song does not make
+    # it complete for her, his unfinished one does not keep it from completing.
     app.insert("songs", [song(4, BOB, pack_id=3, **FULL)], future_plans_added={BOB: 1})
     assert app.tallies()["completed_packs"] == {ALICE: 2}
+    app.run("UPDATE songs SET tempo = NULL WHERE id = 4")
     app.insert("songs", [song(5, ALICE, pack_id=3, **FULL)], future_plans_added={ALICE: 1})
     assert app.badges(ALICE, "completed_packs") == {"pack_perfectionist", "pack_completion_master"}
     app.run("UPDATE songs SET notes = NULL WHERE id = 5")
@@ -775,10 +777,12 @@ def test_pack_completion(app):
     assert app.tallies()["completed_packs"] == {}
     app.run("UPDATE songs SET notes = 'n' WHERE id = 5")
     assert app.tallies()["completed_packs"] == {ALICE: 1}
-    # Alice gives song 5, then pack 3, to Bob: the pack is complete for him.
+    # Alice gives song 5, then pack 3, to Bob: the pack is his, with his unfinished song 4.
     app.run("UPDATE songs SET owner_id = %s WHERE id = 5", (BOB,))
     assert app.tallies()["completed_packs"] == {}
     app.run("UPDATE packs SET owner_id = %s WHERE id = 3", (BOB,))
+    assert app.tallies()["completed_packs"] == {}
+    app.run("UPDATE songs SET tempo = 140 WHERE id = 4")
     assert app.tallies()["completed_packs"] == {BOB: 1}
     # A song moves from Bob's complete pack into Alice's empty pack 2, changing owner too.
     app.run("UPDATE songs SET pack_id = 2, owner_id = %s WHERE id = 4", (ALICE,))
