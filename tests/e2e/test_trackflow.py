@@ -221,6 +221,17 @@ def test_the_catalog_is_the_seeds_families_on_tracked_steps(app):
     assert again == [False] * len(STEPS)
 
 
+def test_docs_show_every_track_call():
+    """docs/trackflow.md shows each track() call of tracking.sql as it is."""
+    docs = (Path(__file__).parents[2] / "docs" / "trackflow.md").read_text()
+    calls = [
+        line for line in TRACKING.splitlines() if line.startswith("SELECT achievements.track(")
+    ]
+    assert len(calls) == len(STEPS)
+    for call in calls:
+        assert f"`{call}`" in docs
+
+
 def test_future_plans(app):
     """+1 each time a song enters Future Plans (added as one, or moved back to it); editing,
     giving the song to another user, or deleting it counts nothing."""
