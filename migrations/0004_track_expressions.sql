@@ -157,6 +157,9 @@ BEGIN
     SELECT a.atttypid, a.atttypid, t.typcategory INTO user_type, user_base, user_kind
       FROM pg_attribute AS a JOIN pg_type AS t ON t.oid = a.atttypid
      WHERE a.attrelid = tbl AND a.attname = user_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF user_type IS NULL AND user_column !~ '^[A-Za-z_][A-Za-z0-9_$]*$' THEN
+        RETURN 'expression';  -- not a column's name, nor a plain name: an expression
+    END IF;
     IF user_type IS NULL THEN
         SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
           FROM pg_attribute AS a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped;
@@ -244,6 +247,11 @@ BEGIN
 
     IF nargs = 3 THEN
         user_cast := achievements_private.user_column_cast(tbl, user_column, context);
+        IF user_cast = 'expression' THEN  -- the trigger functions read a column
+            RAISE EXCEPTION '%: user column % does not exist in table %', context, quote_ident(user_column), tbl::regclass
+                USING ERRCODE = 'AD103',
+                      HINT = 'The third argument is the name of the column holding the user id.';
+        END IF;
     END IF;
 END
 $function$;
@@ -486,6 +494,18 @@ BEGIN
                  THEN format(E'            RETURN QUERY SELECT x.u, %L::text, x.c FROM (%s) AS x;\n', s.step, some_users)
                  ELSE E'            NULL;\n' END);
     END LOOP;
+    -- For the steps of other tables that depend on this one: their users read from this table's
+    -- rows, checked (track() plans them as this table's owner would run them).
+    FOR s IN SELECT * FROM achievements.tracked_steps AS t WHERE t.depends_on = create_rows_function.tbl ORDER BY t.step LOOP
+        branches := branches || format(
+            E'    IF %1$L = ANY (%2$I.steps) AND %2$I.validate THEN\n'
+             '        PERFORM 1 FROM (SELECT %3$s AS u FROM %4$s AS %5$s) AS x LIMIT 0;\n'
+             '    END IF;\n',
+            'depends_on ' || s.step, fn,
+            achievements_private.tracked_user_sql(achievements_private.step_user_cast(tbl, s.depends_on_user_column), rel,
+                                                  s.depends_on_user_column, 'NULL::achievements.user_ref'),
+            tbl, rel);
+    END LOOP;
     EXECUTE format(
         'CREATE OR REPLACE FUNCTION achievements_tracking.%I(steps text[], user_ids achievements.user_ref[], validate boolean)
          RETURNS TABLE (user_id achievements.user_ref, step text, count int)
@@ -709,7 +729,7 @@ BEGIN
             EXECUTE format('DROP TRIGGER %I ON %s', t.trigger_name, tbl);
         END IF;
     END LOOP;
-    IF own THEN
+    IF own OR dependents THEN
         PERFORM achievements_private.create_rows_function(tbl);
     ELSE
         PERFORM achievements_private.drop_counting_function(tbl, rows_only => true);
@@ -830,9 +850,16 @@ BEGIN
     EXECUTE format('SELECT count(*) FROM achievements_tracking.%I(ARRAY[$1], NULL, true)',
                    achievements_private.rows_function_name(s.tbl))
     USING s.step;
+    IF s.depends_on IS NOT NULL THEN
+        EXECUTE format('SELECT count(*) FROM achievements_tracking.%I(ARRAY[$1], NULL, true)',
+                       achievements_private.rows_function_name(s.depends_on))
+        USING 'depends_on ' || s.step;
+    END IF;
 EXCEPTION WHEN OTHERS THEN
     given := concat_ws(', ', 'condition ' || quote_literal(s.condition), 'previous ' || quote_literal(s.previous),
-                       'value ' || quote_literal(s.value), 'column ' || quote_ident(s.column_name));
+                       'value ' || quote_literal(s.value), 'column ' || quote_ident(s.column_name),
+                       'user ' || quote_literal(s.user_column),
+                       'depends_on_user_column ' || quote_literal(s.depends_on_user_column));
     RAISE EXCEPTION 'achievements.track() on table %: the expressions of step % are not valid for it: % (%)',
                     s.tbl, quote_literal(s.step), SQLERRM, coalesce(given, 'no expression')
         USING ERRCODE = 'AD112',
@@ -1586,7 +1613,7 @@ CREATE OR REPLACE FUNCTION achievements_private.tracked_user_sql(user_cast text,
  LANGUAGE sql
  IMMUTABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
-RETURN CASE WHEN (user_column IS NULL) THEN claim WHEN (user_cast = 'native'::text) THEN format('%s.%I::achievements.user_ref'::text, rel, user_column) ELSE format('achievements.parse_user_id(%s.%I::text)'::text, rel, user_column) END;
+RETURN CASE WHEN (user_column IS NULL) THEN claim WHEN (user_cast = 'native'::text) THEN format('%s.%I::achievements.user_ref'::text, rel, user_column) WHEN (user_cast = 'expression'::text) THEN format('achievements.parse_user_id((%s)::text)'::text, user_column) ELSE format('achievements.parse_user_id(%s.%I::text)'::text, rel, user_column) END;
 
 CREATE OR REPLACE FUNCTION achievements_private.tracked_qualifies_sql(s achievements.tracked_steps, rel text)
  RETURNS text

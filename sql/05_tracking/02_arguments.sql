@@ -13,9 +13,11 @@ RETURN CASE mode WHEN 'count' THEN 'tg_achievement'
 
 -- How to read the user column `user_column` of `tbl` as a user id: 'native' (its type is the uuid
 -- or bigint user id type, or a smaller integer with bigint: cast), 'parse' (text, or any type
--- with the text user id type: parsed, NULL when not a valid id, the empty text included).
--- Raises AD103 when there is no such column, AD104 when its type cannot hold a user id.
--- `context` starts every message.
+-- with the text user id type: parsed, NULL when not a valid id, the empty text included);
+-- 'expression' when `user_column` names no column and is not a plain name (letters, digits,
+-- _): an SQL expression over the row (track() only: its value is parsed, and it is checked with
+-- the step's other expressions). Raises AD103 when a plain name names no column, AD104 when
+-- its type cannot hold a user id. `context` starts every message.
 CREATE FUNCTION achievements_private.user_column_cast(tbl oid, user_column text, context text)
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -32,6 +34,9 @@ BEGIN
     SELECT a.atttypid, a.atttypid, t.typcategory INTO user_type, user_base, user_kind
       FROM pg_attribute AS a JOIN pg_type AS t ON t.oid = a.atttypid
      WHERE a.attrelid = tbl AND a.attname = user_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF user_type IS NULL AND user_column !~ '^[A-Za-z_][A-Za-z0-9_$]*$' THEN
+        RETURN 'expression';  -- not a column's name, nor a plain name: an expression
+    END IF;
     IF user_type IS NULL THEN
         SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
           FROM pg_attribute AS a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped;
@@ -127,6 +132,11 @@ BEGIN
 
     IF nargs = 3 THEN
         user_cast := achievements_private.user_column_cast(tbl, user_column, context);
+        IF user_cast = 'expression' THEN  -- the trigger functions read a column
+            RAISE EXCEPTION '%: user column % does not exist in table %', context, quote_ident(user_column), tbl::regclass
+                USING ERRCODE = 'AD103',
+                      HINT = 'The third argument is the name of the column holding the user id.';
+        END IF;
     END IF;
 END
 $$;

@@ -18,13 +18,15 @@
 --                   qualifying rows, recounted for the users a statement touches.
 
 -- The SQL of the user of a row: its user column, cast (user_cast 'native') or parsed ('parse'),
--- else `claim`, the request's user read once per statement.
+-- or the expression given instead of a column, parsed ('expression'); else `claim`, the
+-- request's user read once per statement.
 CREATE FUNCTION achievements_private.tracked_user_sql(user_cast text, rel text, user_column text, claim text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 RETURN CASE WHEN user_column IS NULL THEN claim
             WHEN user_cast = 'native' THEN format('%s.%I::achievements.user_ref', rel, user_column)
+            WHEN user_cast = 'expression' THEN format('achievements.parse_user_id((%s)::text)', user_column)
             ELSE format('achievements.parse_user_id(%s.%I::text)', rel, user_column) END;
 
 -- The SQL of whether a row qualifies for step `s` (see the top of this file); never NULL.

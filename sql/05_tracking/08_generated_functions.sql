@@ -96,8 +96,10 @@ $$;
 
 -- Creates (or replaces) the recount function of `tbl` from its rows in tracked_steps: for each
 -- step, the query of tracked_recount_sql, for every user or the users given; with validate,
--- the same queries planned and returning nothing (how track() checks its expressions). Owned
--- by the table's owner, STABLE, SECURITY DEFINER. Returns its signature.
+-- the same queries planned and returning nothing (how track() checks its expressions), and for
+-- each step of another table that depends on this one ('depends_on <step>'), its users read
+-- from this table's rows. Owned by the table's owner, STABLE, SECURITY DEFINER. Returns its
+-- signature.
 CREATE FUNCTION achievements_private.create_rows_function(tbl regclass)
 RETURNS regprocedure
 LANGUAGE plpgsql
@@ -139,6 +141,18 @@ BEGIN
             CASE WHEN some_users IS NOT NULL
                  THEN format(E'            RETURN QUERY SELECT x.u, %L::text, x.c FROM (%s) AS x;\n', s.step, some_users)
                  ELSE E'            NULL;\n' END);
+    END LOOP;
+    -- For the steps of other tables that depend on this one: their users read from this table's
+    -- rows, checked (track() plans them as this table's owner would run them).
+    FOR s IN SELECT * FROM achievements.tracked_steps AS t WHERE t.depends_on = create_rows_function.tbl ORDER BY t.step LOOP
+        branches := branches || format(
+            E'    IF %1$L = ANY (%2$I.steps) AND %2$I.validate THEN\n'
+             '        PERFORM 1 FROM (SELECT %3$s AS u FROM %4$s AS %5$s) AS x LIMIT 0;\n'
+             '    END IF;\n',
+            'depends_on ' || s.step, fn,
+            achievements_private.tracked_user_sql(achievements_private.step_user_cast(tbl, s.depends_on_user_column), rel,
+                                                  s.depends_on_user_column, 'NULL::achievements.user_ref'),
+            tbl, rel);
     END LOOP;
     EXECUTE format(
         'CREATE OR REPLACE FUNCTION achievements_tracking.%I(steps text[], user_ids achievements.user_ref[], validate boolean)
@@ -377,7 +391,7 @@ BEGIN
             EXECUTE format('DROP TRIGGER %I ON %s', t.trigger_name, tbl);
         END IF;
     END LOOP;
-    IF own THEN
+    IF own OR dependents THEN
         PERFORM achievements_private.create_rows_function(tbl);
     ELSE
         PERFORM achievements_private.drop_counting_function(tbl, rows_only => true);

@@ -87,9 +87,9 @@ BEGIN
 END
 $$;
 
--- Raises AD112 unless the expressions of step `s` (condition, previous, value, and the user and
--- value columns they go with) are valid SQL over a row of its table, of the right types, by
--- planning its recount as the table's owner would run it.
+-- Raises AD112 unless the expressions of step `s` (condition, previous, value, the user or its
+-- expression, and the users of the table it depends on) are valid SQL over a row of their
+-- table, of the right types, by planning its recount as the table's owner would run it.
 CREATE FUNCTION achievements_private.check_step_expressions(s achievements.tracked_steps)
 RETURNS void
 LANGUAGE plpgsql
@@ -103,9 +103,16 @@ BEGIN
     EXECUTE format('SELECT count(*) FROM achievements_tracking.%I(ARRAY[$1], NULL, true)',
                    achievements_private.rows_function_name(s.tbl))
     USING s.step;
+    IF s.depends_on IS NOT NULL THEN
+        EXECUTE format('SELECT count(*) FROM achievements_tracking.%I(ARRAY[$1], NULL, true)',
+                       achievements_private.rows_function_name(s.depends_on))
+        USING 'depends_on ' || s.step;
+    END IF;
 EXCEPTION WHEN OTHERS THEN
     given := concat_ws(', ', 'condition ' || quote_literal(s.condition), 'previous ' || quote_literal(s.previous),
-                       'value ' || quote_literal(s.value), 'column ' || quote_ident(s.column_name));
+                       'value ' || quote_literal(s.value), 'column ' || quote_ident(s.column_name),
+                       'user ' || quote_literal(s.user_column),
+                       'depends_on_user_column ' || quote_literal(s.depends_on_user_column));
     RAISE EXCEPTION 'achievements.track() on table %: the expressions of step % are not valid for it: % (%)',
                     s.tbl, quote_literal(s.step), SQLERRM, coalesce(given, 'no expression')
         USING ERRCODE = 'AD112',

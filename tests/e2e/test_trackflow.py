@@ -1198,22 +1198,15 @@ def test_deleting_an_account(app):
 # the changed rows of the table depended on (depends_on_user_column); nothing lets a step name
 # the users a change reaches through a join. tracking.sql avoids these shapes (see the
 # comments of its Pack completion, Album series and Collaborations steps).
-REACHED_THROUGH_A_JOIN = (
-    "track(depends_on => ...) recounts only the users in a column of the changed rows of the"
-    " table depended on (depends_on_user_column); a user reached through a join (songs.pack_id -> packs.owner_id,"
-    " collaborations.song_id -> songs.owner_id) is not recounted, so the gauge drifts from its"
-    " table: there is no way to name the users a change reaches through a join"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=REACHED_THROUGH_A_JOIN)
 def test_a_pack_of_songs_of_several_owners(app):
     """Pack completion counting every song of the pack, whoever owns it (a collaborator may own
-    songs in someone else's pack): Bob authoring his song in Alice's pack completes her pack,
-    but only Bob, the song's owner, is recounted."""
+    songs in someone else's pack): Bob authoring his song in Alice's pack completes her pack.
+    The users a change of songs reaches are the pack's owners: an expression given as
+    depends_on_user_column, read through the join."""
     app.db.execute(
         "SELECT achievements.track('packs', 'packs_complete_any_owner', mode => 'toggle',"
-        " user_column => 'owner_id', depends_on => 'songs', depends_on_user_column => 'owner_id',"
+        " user_column => 'owner_id', depends_on => 'songs',"
+        " depends_on_user_column => '(SELECT p.owner_id FROM public.packs AS p WHERE p.id = songs.pack_id)',"
         " condition => $$EXISTS (SELECT 1 FROM public.songs AS s WHERE s.pack_id = packs.id)"
         " AND NOT EXISTS (SELECT 1 FROM public.songs AS s WHERE s.pack_id = packs.id"
         " AND (s.lyrics <> '' AND s.chords <> '' AND s.key <> '' AND s.notes <> '' AND s.tempo > 0) IS NOT TRUE)$$)"
@@ -1233,19 +1226,19 @@ def test_a_pack_of_songs_of_several_owners(app):
         (ALICE,),
     )
     assert recount == 1
-    assert app.value(tally, (ALICE,)) == recount  # actual: 0
+    assert app.value(tally, (ALICE,)) == recount
 
 
-@pytest.mark.xfail(strict=True, reason=REACHED_THROUGH_A_JOIN)
 def test_collaborations_on_my_songs_added_by_anyone(app):
     """ "Have N collaborations" as the collaborators on the songs a user owns, whoever invited
     them: a gauge on songs (sum of each song's collaborators) that depends on collaborations.
-    The collaborations rows do not hold the song's owner, so depends_on_user_column can only
-    name who added them or who was added: when Bob, a collaborator, invites Carol to Alice's
-    song, Bob is recounted, not Alice."""
+    The collaborations rows do not hold the song's owner: depends_on_user_column gives it as an
+    expression, so when Bob, a collaborator, invites Carol to Alice's song, Alice is
+    recounted."""
     app.db.execute(
         "SELECT achievements.track('songs', 'collaborators_on_my_songs', mode => 'sum',"
-        " user_column => 'owner_id', depends_on => 'collaborations', depends_on_user_column => 'added_by',"
+        " user_column => 'owner_id', depends_on => 'collaborations',"
+        " depends_on_user_column => '(SELECT s.owner_id FROM public.songs AS s WHERE s.id = collaborations.song_id)',"
         " value => $$(SELECT count(*) FROM public.collaborations AS c WHERE c.song_id = songs.id AND c.user_id <> songs.owner_id)$$)"
     )
     app.insert("songs", [song(1, ALICE)], future_plans_added={ALICE: 1})
@@ -1264,15 +1257,9 @@ def test_collaborations_on_my_songs_added_by_anyone(app):
         (ALICE,),
     )
     assert recount == 2
-    assert app.value(tally, (ALICE,)) == recount  # actual: 1
+    assert app.value(tally, (ALICE,)) == recount
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="track() on a table with only counters runs DROP TRIGGER IF EXISTS for the DELETE and"
-    " TRUNCATE triggers it does not need (achievements_private.wire_table), and each raises a"
-    " NOTICE 'trigger ... does not exist, skipping': 22 notices for tracking.sql",
-)
 def test_tracking_sql_runs_without_notices(db):
     install(db)
     notices = []

@@ -179,3 +179,64 @@ def test_expressions_run_with_the_table_owners_rights_only(db, connect):
     db.execute("DROP TABLE songs")
     db.execute("DROP OWNED BY song_owner")
     db.execute("DROP ROLE song_owner")
+
+
+def test_the_user_may_be_an_expression_through_a_join(songs):
+    """A step's user need not be a column of the rows: an expression over the row, here the
+    song's owner for each collaboration, counted and recounted as a column would be."""
+    songs.execute("CREATE TABLE collaborations (id int PRIMARY KEY, song_id int, user_id uuid)")
+    owner = "(SELECT s.owner FROM public.songs AS s WHERE s.id = collaborations.song_id)"
+    songs.execute(
+        "SELECT achievements.track('collaborations', 'collaborators_added', user_column => %s)",
+        (owner,),
+    )
+    songs.execute(
+        "SELECT achievements.track('collaborations', 'collaborators', mode => 'toggle',"
+        " user_column => %s)",
+        (owner,),
+    )
+    alice, bob = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b"
+    songs.execute("INSERT INTO songs (id, owner) VALUES (1, %s), (2, %s)", (alice, bob))
+    songs.execute(
+        "INSERT INTO collaborations VALUES (1, 1, %s), (2, 1, gen_random_uuid()), (3, 2, %s)",
+        (bob, alice),
+    )
+    songs.execute("DELETE FROM collaborations WHERE id = 2")
+    tallies = {
+        (str(u), n): c
+        for u, n, c in songs.execute(
+            "SELECT user_id, name, count FROM achievements.user_achievements"
+        ).fetchall()
+    }
+    assert tallies == {
+        (alice, "collaborators_added"): 2,
+        (alice, "collaborators"): 1,
+        (bob, "collaborators_added"): 1,
+        (bob, "collaborators"): 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("user_column", "sqlstate", "fragment"),
+    [
+        ("ownr", "AD103", "user column ownr does not exist"),
+        ("(SELECT nope FROM public.songs)", "AD112", 'column "nope" does not exist'),
+    ],
+)
+def test_a_user_column_that_is_no_column_is_an_expression_checked_with_the_others(
+    songs, user_column, sqlstate, fragment
+):
+    error = refused(
+        songs, "SELECT achievements.track('songs', 's', user_column => %s)", (user_column,)
+    )
+    assert error.sqlstate == sqlstate
+    assert fragment in error.diag.message_primary
+
+
+def test_a_hand_wired_trigger_takes_a_column_not_an_expression(songs):
+    songs.execute(
+        "CREATE TRIGGER t AFTER INSERT ON songs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"
+        " EXECUTE FUNCTION achievements.tg_achievement('title', 'titled', '(SELECT 1)')"
+    )
+    error = refused(songs, "INSERT INTO songs (id, title) VALUES (1, 'x')")
+    assert error.sqlstate == "AD103"
