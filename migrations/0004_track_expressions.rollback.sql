@@ -899,6 +899,7 @@ DROP FUNCTION achievements_private.primary_key_columns(oid);
 DROP FUNCTION achievements_private.table_alias(oid);
 DROP FUNCTION achievements_private.rows_function_name(oid);
 DROP FUNCTION achievements_private.tracked_touched_sql(text,text,text,text);
+DROP FUNCTION achievements_private.tracked_changed_users_sql(achievements.tracked_steps,text,text,text);
 DROP FUNCTION achievements_private.tracked_change_sql(achievements.tracked_steps,text);
 DROP FUNCTION achievements_private.tracked_value_sql(achievements.tracked_steps,text);
 DROP FUNCTION achievements_private.tracked_qualifies_sql(achievements.tracked_steps,text);

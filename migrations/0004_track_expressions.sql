@@ -400,6 +400,33 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION achievements_private.tracked_changed_users_sql(s achievements.tracked_steps, user_cast text, op text, rel text)
+ RETURNS text
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    who   text := achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref');
+    qual  text := achievements_private.tracked_qualifies_sql(s, rel);
+    worth text := coalesce(achievements_private.tracked_value_sql(s, rel), 'NULL::int');
+BEGIN
+    IF op IN ('INSERT', 'DELETE') THEN
+        RETURN format('SELECT %s AS u FROM %s AS %s WHERE %s', who,
+                      CASE WHEN op = 'INSERT' THEN 'new_rows' ELSE 'old_rows' END, rel, qual);
+    ELSIF op = 'UPDATE' THEN
+        RETURN format(
+            'SELECT x.u
+               FROM (SELECT row_number() OVER () AS ord, %2$s AS u, %3$s AS q, %4$s AS v FROM old_rows AS %1$s) AS o
+               JOIN (SELECT row_number() OVER () AS ord, %2$s AS u, %3$s AS q, %4$s AS v FROM new_rows AS %1$s) AS n USING (ord)
+              CROSS JOIN LATERAL (VALUES (o.u), (n.u)) AS x(u)
+              WHERE (o.u, o.q, o.v) IS DISTINCT FROM (n.u, n.q, n.v)',
+            rel, who, qual, worth);
+    END IF;
+    RETURN NULL;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION achievements_private.tracked_recount_sql(s achievements.tracked_steps, user_cast text, rel text, users text)
  RETURNS text
  LANGUAGE plpgsql
@@ -562,7 +589,7 @@ BEGIN
             END IF;
             IF kind = 'recount' THEN
                 touched := touched || format('SELECT t.u, %L::text AS step FROM (%s) AS t', s.step,
-                                             achievements_private.tracked_touched_sql(cast_kind, op, rel, s.user_column));
+                                             achievements_private.tracked_changed_users_sql(s, cast_kind, op, rel));
             END IF;
             IF s.mode IN ('sum', 'max') AND op <> 'DELETE' THEN
                 negatives := true;
@@ -1733,6 +1760,7 @@ REVOKE EXECUTE ON FUNCTION achievements_private.step_kind(text, regclass),
                            achievements_private.tracked_change_sql(achievements.tracked_steps, text),
                            achievements_private.tracked_rows_sql(achievements.tracked_steps, text, text, text, text[], text),
                            achievements_private.tracked_touched_sql(text, text, text, text),
+                           achievements_private.tracked_changed_users_sql(achievements.tracked_steps, text, text, text),
                            achievements_private.tracked_recount_sql(achievements.tracked_steps, text, text, text),
                            achievements_private.rows_function_name(oid),
                            achievements_private.table_alias(oid),

@@ -140,9 +140,9 @@ BEGIN
 END
 $$;
 
--- The users (u) whose tally of a recounted step may change with one statement of `op`: the
--- users of every row it inserted, deleted or changed (their own or, for a table a step depends
--- on, read from `user_column` with `user_cast`). NULL for TRUNCATE.
+-- The users (u) whose tally of a step that depends on this table may change with one statement
+-- of `op`: the users of every row it inserted, deleted or changed, read from `user_column` with
+-- `user_cast` (any column of the row may matter to the step's condition). NULL for TRUNCATE.
 CREATE FUNCTION achievements_private.tracked_touched_sql(user_cast text, op text, rel text, user_column text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
@@ -155,6 +155,38 @@ RETURN CASE op
     WHEN 'UPDATE' THEN format('SELECT %1$s AS u FROM old_rows AS %2$s UNION ALL SELECT %1$s FROM new_rows AS %2$s',
                               achievements_private.tracked_user_sql(user_cast, rel, user_column, 'NULL::achievements.user_ref'), rel)
     END;
+
+-- The users (u) whose tally of the recounted step `s` (distinct, max, or with depends_on) one
+-- statement of `op` on its own table may change: the users of the rows that qualify, inserted or
+-- deleted; for an UPDATE, the old and new users of the rows whose user, qualification or value
+-- changed (paired by position, as counters are), so that an UPDATE of other columns recounts no
+-- one. NULL for TRUNCATE.
+CREATE FUNCTION achievements_private.tracked_changed_users_sql(
+    s achievements.tracked_steps, user_cast text, op text, rel text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    who   text := achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref');
+    qual  text := achievements_private.tracked_qualifies_sql(s, rel);
+    worth text := coalesce(achievements_private.tracked_value_sql(s, rel), 'NULL::int');
+BEGIN
+    IF op IN ('INSERT', 'DELETE') THEN
+        RETURN format('SELECT %s AS u FROM %s AS %s WHERE %s', who,
+                      CASE WHEN op = 'INSERT' THEN 'new_rows' ELSE 'old_rows' END, rel, qual);
+    ELSIF op = 'UPDATE' THEN
+        RETURN format(
+            'SELECT x.u
+               FROM (SELECT row_number() OVER () AS ord, %2$s AS u, %3$s AS q, %4$s AS v FROM old_rows AS %1$s) AS o
+               JOIN (SELECT row_number() OVER () AS ord, %2$s AS u, %3$s AS q, %4$s AS v FROM new_rows AS %1$s) AS n USING (ord)
+              CROSS JOIN LATERAL (VALUES (o.u), (n.u)) AS x(u)
+              WHERE (o.u, o.q, o.v) IS DISTINCT FROM (n.u, n.q, n.v)',
+            rel, who, qual, worth);
+    END IF;
+    RETURN NULL;
+END
+$$;
 
 -- The query of the current tally of step `s` per user (u, c) from its table: the qualifying rows
 -- (counters, toggle, toggle_boolean), the sum or the largest of their values (sum, max), the

@@ -218,7 +218,7 @@ BEGIN
             END IF;
             IF kind = 'recount' THEN
                 touched := touched || format('SELECT t.u, %L::text AS step FROM (%s) AS t', s.step,
-                                             achievements_private.tracked_touched_sql(cast_kind, op, rel, s.user_column));
+                                             achievements_private.tracked_changed_users_sql(s, cast_kind, op, rel));
             END IF;
             IF s.mode IN ('sum', 'max') AND op <> 'DELETE' THEN
                 negatives := true;
