@@ -222,8 +222,8 @@ def test_the_catalog_is_the_seeds_families_on_tracked_steps(app):
 
 
 def test_docs_show_every_track_call():
-    """docs/trackflow.md shows each track() call of tracking.sql as it is."""
-    docs = (Path(__file__).parents[2] / "docs" / "trackflow.md").read_text()
+    """docs/tracking.md shows each track() call of tracking.sql as it is."""
+    docs = (Path(__file__).parents[2] / "docs" / "tracking.md").read_text()
     calls = [
         line for line in TRACKING.splitlines() if line.startswith("SELECT achievements.track(")
     ]
