@@ -58,7 +58,7 @@ def _has_table(conn: psycopg.Connection[Any], name: str) -> bool:
     return bool(row and row[0])
 
 
-def _host_tables(conn: psycopg.Connection[Any]) -> None:
+def host_tables(conn: psycopg.Connection[Any]) -> None:
     """Creates the tracked host table, its twin and the catalog of workloads 1 and 3 once."""
     if not _has_table(conn, "bench.plays_tracked"):
         conn.execute(HOST_TABLES_SQL)
@@ -149,10 +149,23 @@ def mirror(conn: psycopg.Connection[Any], twin: str, model: str) -> None:
         conn.execute(f"ALTER TABLE {twin} ADD {definition}")
 
 
-def _set_twins(conn: psycopg.Connection[Any]) -> None:
+def set_twins(conn: psycopg.Connection[Any]) -> None:
     if not _has_table(conn, SET_TWINS[0][0]):
         for twin, model in SET_TWINS:
             mirror(conn, twin, model)
+
+
+def set_based_import(conn: psycopg.Connection[Any], first: int, users: int, rows: int) -> None:
+    """The set-based twin of an import of new users: `rows` host rows over users first ..
+    first + users - 1, and every row the package would write for them, by SET_IMPORT_SQL in one
+    transaction."""
+    values = {"first": first, "users": users, "rows": rows}
+    with conn.transaction():
+        for key, table in (("host_lo", "plays_set"), ("log_lo", "log_set")):
+            row = conn.execute(f"SELECT coalesce(max(id), 0) FROM bench.{table}").fetchone()
+            values[key] = int(row[0]) if row else 0
+        for statement in SET_IMPORT_SQL:
+            conn.execute(statement, values)
 
 
 def bench_bulk_host_insert(conn: psycopg.Connection[Any], sizes: Sizes) -> list[Result]:
@@ -175,8 +188,8 @@ def bench_bulk_host_insert(conn: psycopg.Connection[Any], sizes: Sizes) -> list[
         f"bulk host insert ({size}), new users, achievements.quiet = on", "ms", "(reference)"
     )
     returning = Result(f"bulk host insert ({size}), returning users", "ms", "<= 1.3x twin")
-    _host_tables(conn)
-    _set_twins(conn)
+    host_tables(conn)
+    set_twins(conn)
     first_user = 1_000_000_000
 
     def params(users_from: int | None, rep: int) -> dict[str, int]:
@@ -205,15 +218,9 @@ def bench_bulk_host_insert(conn: psycopg.Connection[Any], sizes: Sizes) -> list[
         return one
 
     def run_set(rep: int) -> float:
-        values: dict[str, int] = params(0, rep)
         checkpoint(conn)
         started = time.perf_counter()
-        with conn.transaction():
-            for key, table in (("host_lo", "plays_set"), ("log_lo", "log_set")):
-                row = conn.execute(f"SELECT coalesce(max(id), 0) FROM bench.{table}").fetchone()
-                values[key] = int(row[0]) if row else 0
-            for statement in SET_IMPORT_SQL:
-                conn.execute(statement, values)
+        set_based_import(conn, **params(0, rep))
         return 1000 * (time.perf_counter() - started)
 
     # New users: the tracked insert, the bare twin and the set-based twin, the set-based twin
@@ -367,7 +374,7 @@ def bench_single_host_insert(
         "single-row tracked host insert (2 clients), returning users", "tps", ">= 0.85x twin"
     )
     fresh = Result("single-row tracked host insert (2 clients), new users", "tps", ">= 0.85x twin")
-    _host_tables(conn)
+    host_tables(conn)
     users = sizes.bulk_users
     for table in ("plays_tracked", "plays_twin"):
         conn.execute(
