@@ -1,12 +1,14 @@
 """achievements-db bench: what tracking costs, as ratios to bare twin tables measured in one run.
 
 Everything runs in scratch databases created on the chosen server and dropped at the end
-(scratch.py). Each workload runs against the tracked table and against its bare twin (same
-columns and indexes, no triggers), alternating the two and taking the median of several
-repetitions, so that drift of a shared machine hits both sides alike (measure.py). The write
-workloads are in workloads.py, the reads at 10,000 and 1,000,000 users in population.py, the
-single-row drivers (pgbench or threads) in drivers.py, the table in report.py. docs/bench.md
-describes each workload and target.
+(scratch.py). Each workload runs against the tracked table and against its twin (same columns
+and indexes, no triggers; for an import of new users, also a hand-written set-based twin that
+writes the same rows), alternating the sides and taking the median of several repetitions, so
+that drift of a shared machine hits both sides alike (measure.py). The write workloads are in
+workloads.py and, for track()'s conditions, transitions and distinct steps, expressions.py; the
+reads at 10,000 and 1,000,000 users in population.py, the single-row drivers (pgbench or
+threads) in drivers.py, the table in report.py. docs/bench.md describes each workload and
+target.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
-from achievements_db.bench import population, workloads
+from achievements_db.bench import expressions, population, workloads
 from achievements_db.bench.drivers import ThreadDriver, choose_driver
 from achievements_db.bench.measure import Result, Sizes
 from achievements_db.bench.report import report, server_settings
@@ -78,6 +80,21 @@ def run(
                     ),
                     (
                         "bulk",
+                        "bulk insert, count with a condition",
+                        lambda: [expressions.bench_bulk_condition(conn, sizes)],
+                    ),
+                    (
+                        "bulk",
+                        "bulk update, transition",
+                        lambda: [expressions.bench_bulk_transition(conn, sizes)],
+                    ),
+                    (
+                        "bulk",
+                        "bulk insert, distinct step",
+                        lambda: [expressions.bench_bulk_distinct(conn, sizes)],
+                    ),
+                    (
+                        "bulk",
                         "bulk log insert",
                         lambda: [workloads.bench_bulk_log_insert(conn, sizes)],
                     ),
@@ -85,6 +102,21 @@ def run(
                         "single",
                         "single-row host insert",
                         lambda: workloads.bench_single_host_insert(conn, db, driver, sizes),
+                    ),
+                    (
+                        "single",
+                        "single-row insert, count with a condition",
+                        lambda: [expressions.bench_single_condition(conn, db, driver, sizes)],
+                    ),
+                    (
+                        "single",
+                        "single-row update, transition",
+                        lambda: [expressions.bench_single_transition(conn, db, driver, sizes)],
+                    ),
+                    (
+                        "single",
+                        "single-row insert, distinct step",
+                        lambda: [expressions.bench_single_distinct(conn, db, driver, sizes)],
                     ),
                     (
                         "single",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +75,9 @@ def checkpoint(conn: psycopg.Connection[Any]) -> None:
         conn.execute("CHECKPOINT")
 
 
-def timed(conn: psycopg.Connection[Any], sql: str, params: Sequence[object] = ()) -> float:
+def timed(
+    conn: psycopg.Connection[Any], sql: str, params: Sequence[object] | Mapping[str, object] = ()
+) -> float:
     """Seconds one autocommit statement takes, commit included, measured at the client."""
     started = time.perf_counter()
     conn.execute(sql, params)
@@ -99,21 +101,52 @@ def finish(
     return result
 
 
+def rotate(
+    reps: int, sides: Sequence[tuple[str, Callable[[int], float]]]
+) -> dict[str, list[float]]:
+    """Runs every side `reps` times: in the order given on even repetitions, in reverse on odd
+    ones (so each side runs as often first as last, and neighbours stay neighbours). Returns each
+    side's samples by name."""
+    samples: dict[str, list[float]] = {name: [] for name, _ in sides}
+    for rep in range(reps):
+        for name, run in sides if rep % 2 == 0 else list(reversed(sides)):
+            samples[name].append(run(rep))
+    return samples
+
+
+def compare(
+    result: Result,
+    samples: dict[str, list[float]],
+    mine: str,
+    twin: str,
+    *,
+    higher_is_better: bool,
+    limit: float | None,
+) -> Result:
+    """Fills `result` from two sides of a rotation: the medians of `mine` and `twin`, and the
+    median of the ratios of the pairs run in the same repetition."""
+    ours, theirs = samples[mine], samples[twin]
+    result.samples = {"tracked": ours, "twin": theirs}
+    paired = statistics.median(m / t for m, t in zip(ours, theirs, strict=True) if t)
+    return finish(
+        result,
+        statistics.median(ours),
+        statistics.median(theirs),
+        higher_is_better=higher_is_better,
+        limit=limit,
+        ratio=paired,
+    )
+
+
 def alternate(
     reps: int, tracked: Callable[[int], float], twin: Callable[[int], float], result: Result
 ) -> tuple[float, float, float]:
-    """Runs both sides `reps` times, alternating which goes first. Returns the two medians and
-    the median of the ratios of the pairs run back to back, which drift of a shared machine
-    (other work coming and going over minutes) disturbs least."""
-    mine: list[float] = []
-    theirs: list[float] = []
-    for rep in range(reps):
-        if rep % 2 == 0:
-            theirs.append(twin(rep))
-            mine.append(tracked(rep))
-        else:
-            mine.append(tracked(rep))
-            theirs.append(twin(rep))
+    """Runs both sides `reps` times, alternating which goes first (the twin on even
+    repetitions). Returns the two medians and the median of the ratios of the pairs run back to
+    back, which drift of a shared machine (other work coming and going over minutes) disturbs
+    least."""
+    samples = rotate(reps, [("twin", twin), ("tracked", tracked)])
+    mine, theirs = samples["tracked"], samples["twin"]
     result.samples = {"tracked": mine, "twin": theirs}
     paired = statistics.median(m / t for m, t in zip(mine, theirs, strict=True) if t)
     return statistics.median(mine), statistics.median(theirs), paired
