@@ -52,6 +52,11 @@ BEGIN;
 \ir 08_catalog/apply_catalog.sql
 \ir 09_reactions/01_tallies_changed.sql
 \ir 09_reactions/02_level_reached.sql
+\ir 10_streaks/01_calendar.sql
+\ir 10_streaks/02_streak_tables.sql
+\ir 10_streaks/03_computing.sql
+\ir 10_streaks/04_refreshing.sql
+\ir 10_streaks/05_api.sql
 \ir 99_finish/01_private_functions.sql
 \ir 99_finish/02_installed_migrations.sql
 

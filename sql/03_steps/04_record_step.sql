@@ -21,7 +21,8 @@ $$;
 
 -- Records `count` steps of `step` for a user; returns the user's new tally of that step.
 -- Logs the step and adds it to the tally in one call of add_to_tallies: exact under
--- concurrency. Raises AD002 for a count below 1 or a step that is not a name of 1 to 200
+-- concurrency. On a streak step (sql/10_streaks/) it records activity now, whatever the count,
+-- and returns the longest streak. Raises AD002 for a count below 1 or a step that is not a name of 1 to 200
 -- characters, AD005 for no user, AD007 past the largest tally, AD110 for a gauge that track()
 -- keeps.
 CREATE FUNCTION achievements.record_step(user_id achievements.user_ref, step text, count int DEFAULT 1)
@@ -41,6 +42,9 @@ BEGIN
             USING ERRCODE = 'AD002',
                   HINT = 'To take steps back, call achievements.undo_step(user_id, step, count).';
     END IF;
+    IF EXISTS (SELECT 1 FROM achievements.streak_steps AS ss WHERE ss.step = record_step.step) THEN
+        RETURN achievements_private.record_streak(record_step.user_id, step);
+    END IF;
     IF EXISTS (SELECT 1 FROM achievements.tracked_steps AS t
                 WHERE t.step = record_step.step AND t.mode NOT IN ('count', 'boolean')) THEN
         PERFORM achievements_private.refuse_tracked_gauge(step, 'record_step');
@@ -55,7 +59,7 @@ COMMENT ON FUNCTION achievements.record_step(achievements.user_ref, text, int) I
 -- Locks the tally row first, so concurrent undos of one tally never take back more than it has.
 -- Logs the amount actually taken back as a negative row (nothing when the tally is already 0).
 -- Raises AD002 for a count below 1 or a step that is not a name of 1 to 200 characters, AD005
--- for no user, AD110 for a gauge that track() keeps.
+-- for no user, AD110 for a gauge that track() keeps, AD303 for a streak step.
 CREATE FUNCTION achievements.undo_step(user_id achievements.user_ref, step text, count int DEFAULT 1)
 RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER
@@ -75,6 +79,11 @@ BEGIN
                         coalesce(undo_step.count::text, 'NULL'), coalesce(quote_literal(left(step, 60)) || CASE WHEN char_length(step) > 60 THEN '...' ELSE '' END, 'NULL')
             USING ERRCODE = 'AD002',
                   HINT = 'count is how many steps to take back, e.g. achievements.undo_step(user_id, step, 1).';
+    END IF;
+    IF EXISTS (SELECT 1 FROM achievements.streak_steps AS ss WHERE ss.step = undo_step.step) THEN
+        RAISE EXCEPTION 'undo_step: step % is a streak step, whose tally is the longest streak of the user''s activity', quote_literal(step)
+            USING ERRCODE = 'AD303',
+                  HINT = 'Delete the rows of the activity instead (the streak is worked out again); recorded calls are not undone.';
     END IF;
     IF EXISTS (SELECT 1 FROM achievements.tracked_steps AS t
                 WHERE t.step = undo_step.step AND t.mode NOT IN ('count', 'boolean')) THEN

@@ -92,6 +92,34 @@ BEGIN
 END
 $$;
 
+-- Works out and stores the streaks of the (user, step) pairs given whose step is a streak step
+-- of `tbl`, from the activity its activity function read (store_streaks, 10_streaks/), and
+-- returns their longest streaks. The caller holds the tallies' locks (tracking_lock). Checked by
+-- check_tracking_caller.
+CREATE FUNCTION achievements_private.tracking_streaks(
+    caller name, tbl regclass, user_ids achievements.user_ref[], steps text[], a_users achievements.user_ref[],
+    a_steps text[], a_ats timestamptz[], a_zones text[])
+RETURNS TABLE (user_id achievements.user_ref, step text, count int)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    p_users achievements.user_ref[];
+    p_steps text[];
+BEGIN
+    SELECT array_agg(x.u), array_agg(x.s) INTO p_users, p_steps
+      FROM unnest(user_ids, steps) AS x(u, s)
+     WHERE EXISTS (SELECT 1 FROM achievements.tracked_steps AS t
+                    WHERE t.tbl = tracking_streaks.tbl AND t.step = x.s AND t.mode = 'streak');
+    PERFORM achievements_private.check_tracking_caller(caller, tbl, coalesce(p_steps, '{}') || coalesce(a_steps, '{}'));
+    IF p_users IS NOT NULL THEN
+        RETURN QUERY SELECT r.user_id, r.step, r.count
+                       FROM achievements_private.store_streaks(p_users, p_steps, a_users, a_steps, a_ats, a_zones) AS r;
+    END IF;
+END
+$$;
+
 -- What the generated functions call: the halves above, with their caller.
 CREATE FUNCTION achievements_tracking.add(
     tbl regclass, user_ids achievements.user_ref[], steps text[], counts int[])
@@ -115,6 +143,17 @@ RETURNS TABLE (user_id achievements.user_ref, step text, count int)
 LANGUAGE sql
 BEGIN ATOMIC
     SELECT l.user_id, l.step, l.count FROM achievements_private.tracking_lock_steps(current_user, tbl, steps) AS l;
+END;
+
+-- Works out and stores the streaks of these (user, step) pairs from the activity given.
+CREATE FUNCTION achievements_tracking.streaks(
+    tbl regclass, user_ids achievements.user_ref[], steps text[], a_users achievements.user_ref[], a_steps text[],
+    a_ats timestamptz[], a_zones text[])
+RETURNS TABLE (user_id achievements.user_ref, step text, count int)
+LANGUAGE sql
+BEGIN ATOMIC
+    SELECT s.user_id, s.step, s.count
+      FROM achievements_private.tracking_streaks(current_user, tbl, user_ids, steps, a_users, a_steps, a_ats, a_zones) AS s;
 END;
 
 -- The value of a sum or max step as bigint; only integer types (smallint, integer, bigint) fit

@@ -88,7 +88,7 @@ DECLARE
     key_list text;
     key_cols text;
 BEGIN
-    IF kind = 'recount' OR op = 'TRUNCATE' THEN
+    IF kind IN ('recount', 'streak') OR op = 'TRUNCATE' THEN
         RETURN NULL;
     END IF;
     IF kind = 'counter' THEN
@@ -156,10 +156,10 @@ RETURN CASE op
                               achievements_private.tracked_user_sql(user_cast, rel, user_column, 'NULL::achievements.user_ref'), rel)
     END;
 
--- The users (u) whose tally of the recounted step `s` (distinct, max, or with depends_on) one
--- statement of `op` on its own table may change: the users of the rows that qualify, inserted or
--- deleted; for an UPDATE, the old and new users of the rows whose user, qualification or value
--- changed (paired by position, as counters are), so that an UPDATE of other columns recounts no
+-- The users (u) whose tally of the recounted step `s` (distinct, max, or with depends_on) or
+-- streak step one statement of `op` on its own table may change: the users of the rows that
+-- qualify, inserted or deleted; for an UPDATE, the old and new users of the rows whose user,
+-- qualification or value (a streak's time and zone) changed (paired by position, as counters are), so that an UPDATE of other columns recounts no
 -- one. NULL for TRUNCATE.
 CREATE FUNCTION achievements_private.tracked_changed_users_sql(
     s achievements.tracked_steps, user_cast text, op text, rel text)
@@ -170,7 +170,8 @@ AS $$
 DECLARE
     who   text := achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref');
     qual  text := achievements_private.tracked_qualifies_sql(s, rel);
-    worth text := coalesce(achievements_private.tracked_value_sql(s, rel), 'NULL::int');
+    worth text := CASE WHEN s.mode = 'streak' THEN achievements_private.tracked_moment_sql(s)
+                       ELSE coalesce(achievements_private.tracked_value_sql(s, rel), 'NULL::int') END;
 BEGIN
     IF op IN ('INSERT', 'DELETE') THEN
         RETURN format('SELECT %s AS u FROM %s AS %s WHERE %s', who,
@@ -192,7 +193,8 @@ $$;
 -- (counters, toggle, toggle_boolean), the sum or the largest of their values (sum, max), the
 -- number of distinct values (distinct). With `users` (the SQL of an array of user ids), only
 -- for those users, through the user column when it is of the user id type (so an index on it
--- serves). NULL for a counter with previous (a transition leaves no trace in the rows).
+-- serves). NULL for a counter with previous (a transition leaves no trace in the rows) and for
+-- a streak step (tracked_activity_sql).
 CREATE FUNCTION achievements_private.tracked_recount_sql(
     s achievements.tracked_steps, user_cast text, rel text, users text)
 RETURNS text
@@ -204,7 +206,7 @@ DECLARE
     id_type text := format_type((SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = 'achievements.user_ref'::regtype), NULL);
     narrow  text := '';
 BEGIN
-    IF s.previous IS NOT NULL THEN
+    IF s.previous IS NOT NULL OR s.mode = 'streak' THEN
         RETURN NULL;
     END IF;
     IF users IS NOT NULL THEN
@@ -218,5 +220,38 @@ BEGIN
                     WHEN 'sum' THEN 'coalesce(sum(f.v), 0)' ELSE 'count(*)' END,
         who, coalesce(achievements_private.tracked_value_sql(s, rel), 'NULL'),
         s.tbl, rel, achievements_private.tracked_qualifies_sql(s, rel), narrow);
+END
+$$;
+
+-- The SQL of a streak step's moment of a row: its time (at, as timestamptz) and the zone of the
+-- row (time_zone, as text; NULL for the user's zone).
+CREATE FUNCTION achievements_private.tracked_moment_sql(s achievements.tracked_steps)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+RETURN format('ROW((%s)::timestamptz, (%s)::text)', s.at, coalesce(s.time_zone, 'NULL'));
+
+-- The query of the activity of streak step `s` from its table: per qualifying row with a time,
+-- its user (u), time (at) and zone (z: the row's, or NULL for the user's). With `users` (the
+-- SQL of an array of user ids), only for those users, as tracked_recount_sql narrows.
+CREATE FUNCTION achievements_private.tracked_activity_sql(
+    s achievements.tracked_steps, user_cast text, rel text, users text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    who     text := achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref');
+    id_type text := format_type((SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = 'achievements.user_ref'::regtype), NULL);
+    narrow  text := '';
+BEGIN
+    IF users IS NOT NULL THEN
+        narrow := CASE WHEN user_cast = 'native' THEN format(' AND %s.%I = ANY (%s::%s[])', rel, s.user_column, users, id_type)
+                     ELSE format(' AND %s = ANY (%s)', who, users) END;
+    END IF;
+    RETURN format(
+        'SELECT f.u, f.at, f.z FROM (SELECT %s AS u, (%s)::timestamptz AS at, (%s)::text AS z FROM %s AS %s WHERE %s%s) AS f
+          WHERE f.u IS NOT NULL AND f.at IS NOT NULL',
+        who, s.at, coalesce(s.time_zone, 'NULL'), s.tbl, rel, achievements_private.tracked_qualifies_sql(s, rel), narrow);
 END
 $$;

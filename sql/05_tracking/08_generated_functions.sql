@@ -8,7 +8,9 @@
 --                             statement takes its tallies' locks once, in order (docs/locks.md);
 --   track_<table oid>_rows()  the current tally of the table's steps per user, recounted from
 --                             its rows: for the recounted steps, for adopting a table that has
---                             rows, for recount(), and to check the expressions.
+--                             rows, for recount(), and to check the expressions;
+--   track_<table oid>_activity()  for a table with streak steps, the time of each qualifying
+--                             row per user (the package works the streaks out: 10_streaks/).
 
 -- The name of the trigger function of a table.
 CREATE FUNCTION achievements_private.counting_function_name(tbl oid)
@@ -57,6 +59,13 @@ RETURN (SELECT array_agg(a.attname::text ORDER BY k.n)
           JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
          WHERE i.indrelid = tbl AND i.indisprimary);
 
+-- The name of the activity function of a table (streak steps).
+CREATE FUNCTION achievements_private.activity_function_name(tbl oid)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+RETURN format('track_%s_activity', tbl);
+
 -- How a step's user column reads (user_column_cast), NULL without one.
 CREATE FUNCTION achievements_private.step_user_cast(tbl oid, user_column text)
 RETURNS text
@@ -90,6 +99,7 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION achievements_tracking.add(regclass, achievements.user_ref[], text[], int[]),
                     achievements_tracking.lock(regclass, achievements.user_ref[], text[]),
                     achievements_tracking.lock_steps(regclass, text[]),
+                    achievements_tracking.streaks(regclass, achievements.user_ref[], text[], achievements.user_ref[], text[], timestamptz[], text[]),
                     achievements_tracking.integer_value(bigint) TO %I', owner);
 END
 $$;
@@ -117,7 +127,8 @@ DECLARE
 BEGIN
     -- Names are quoted (%I, %L, regclass) and the body is passed as one literal (%L):
     -- @plpgsql_check_options: security_warnings = false, performance_warnings = false
-    FOR s IN SELECT * FROM achievements.tracked_steps AS t WHERE t.tbl = create_rows_function.tbl ORDER BY t.step LOOP
+    FOR s IN SELECT * FROM achievements.tracked_steps AS t
+              WHERE t.tbl = create_rows_function.tbl AND t.mode <> 'streak' ORDER BY t.step LOOP
         cast_kind := achievements_private.step_user_cast(tbl, s.user_column);
         everyone := achievements_private.tracked_recount_sql(s, cast_kind, rel, NULL);
         some_users := achievements_private.tracked_recount_sql(s, cast_kind, rel, format('%I.user_ids', fn));
@@ -169,12 +180,64 @@ BEGIN
 END
 $$;
 
+-- Creates (or replaces) the activity function of `tbl` from its streak steps in tracked_steps:
+-- for each, the query of tracked_activity_sql, for every user or the users given; with
+-- validate, planned and returning nothing (how track() checks the expressions). Owned by the
+-- table's owner, STABLE, SECURITY DEFINER. Returns its signature.
+CREATE FUNCTION achievements_private.create_activity_function(tbl regclass)
+RETURNS regprocedure
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fn        text := achievements_private.activity_function_name(tbl);
+    rel       text := achievements_private.table_alias(tbl);
+    branches  text := '';
+    s         achievements.tracked_steps;
+    cast_kind text;
+    proc      regprocedure;
+BEGIN
+    -- Names are quoted (%I, %L, regclass) and the body is passed as one literal (%L):
+    -- @plpgsql_check_options: security_warnings = false, performance_warnings = false
+    FOR s IN SELECT * FROM achievements.tracked_steps AS t
+              WHERE t.tbl = create_activity_function.tbl AND t.mode = 'streak' ORDER BY t.step LOOP
+        cast_kind := achievements_private.step_user_cast(tbl, s.user_column);
+        branches := branches || format(
+            E'    IF %1$L = ANY (%2$I.steps) THEN\n'
+             '        IF %2$I.validate THEN\n'
+             '            PERFORM 1 FROM (%3$s) AS x LIMIT 0;\n'
+             '        ELSIF %2$I.user_ids IS NULL THEN\n'
+             '            RETURN QUERY SELECT x.u, %1$L::text, x.at, x.z FROM (%3$s) AS x;\n'
+             '        ELSE\n'
+             '            RETURN QUERY SELECT x.u, %1$L::text, x.at, x.z FROM (%4$s) AS x;\n'
+             '        END IF;\n'
+             '    END IF;\n',
+            s.step, fn, achievements_private.tracked_activity_sql(s, cast_kind, rel, NULL),
+            achievements_private.tracked_activity_sql(s, cast_kind, rel, format('%I.user_ids', fn)));
+    END LOOP;
+    EXECUTE format(
+        'CREATE OR REPLACE FUNCTION achievements_tracking.%I(steps text[], user_ids achievements.user_ref[], validate boolean)
+         RETURNS TABLE (user_id achievements.user_ref, step text, at timestamptz, time_zone text)
+         LANGUAGE plpgsql STABLE SECURITY DEFINER
+         SET search_path = pg_catalog, pg_temp
+         AS %L', fn, E'#variable_conflict use_column\nBEGIN\n' || branches || E'END\n');
+    proc := format('achievements_tracking.%I(text[], achievements.user_ref[], boolean)', fn)::regprocedure;
+    EXECUTE format('COMMENT ON FUNCTION %s IS %L', proc,
+                   format('Generated by achievements.track(): the activity of the streak steps of table %s. Dropped by untrack() of its last streak step.', tbl));
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', proc);
+    PERFORM achievements_private.give_to_table_owner(proc, tbl);
+    RETURN proc;
+END
+$$;
+
 -- Creates (or replaces) the trigger function of `tbl` from tracked_steps: for each event, the
 -- counts of the table's counters and gauges (tracked_rows_sql), and the users whose recounted
 -- steps may change (its own, and those of the steps that depend on it: tracked_touched_sql);
 -- those tallies are locked (achievements_tracking.lock) and then recounted from a new snapshot
--- (the recount functions); a sum or max step refuses a negative value (AD113); TRUNCATE takes
--- the table's gauges and recounted steps to 0 and recounts the steps that depend on it. All of
+-- (the recount functions; for streak steps, the activity function and
+-- achievements_tracking.streaks); a sum or max step refuses a negative value (AD113); TRUNCATE
+-- takes the table's gauges and recounted steps to 0, works its streak steps out again and
+-- recounts the steps that depend on it. All of
 -- it goes to achievements_tracking.add in one call. Owned by the table's owner. Returns its
 -- qualified name.
 CREATE FUNCTION achievements_private.create_counting_function(tbl regclass)
@@ -198,6 +261,7 @@ DECLARE
     checks    text;
     part      text;
     zeroing   text[];
+    streaks   text[];
     negatives boolean := false;
     recounts  text := '';
     claims    boolean := false;
@@ -216,7 +280,7 @@ BEGIN
             IF part IS NOT NULL THEN
                 adds := adds || format('SELECT q.u, %L::text AS step, q.c FROM (%s) AS q', s.step, part);
             END IF;
-            IF kind = 'recount' THEN
+            IF kind IN ('recount', 'streak') THEN
                 touched := touched || format('SELECT t.u, %L::text AS step FROM (%s) AS t', s.step,
                                              achievements_private.tracked_changed_users_sql(s, cast_kind, op, rel));
             END IF;
@@ -256,8 +320,16 @@ BEGIN
     -- recounted for every user who has a tally of them or a row that may count.
     SELECT coalesce(array_agg(t.step ORDER BY t.step), '{}') INTO zeroing
       FROM achievements.tracked_steps AS t
-     WHERE t.tbl = create_counting_function.tbl AND achievements_private.step_kind(t.mode, t.depends_on) <> 'counter';
+     WHERE t.tbl = create_counting_function.tbl AND achievements_private.step_kind(t.mode, t.depends_on) NOT IN ('counter', 'streak');
+    SELECT coalesce(array_agg(t.step ORDER BY t.step), '{}') INTO streaks
+      FROM achievements.tracked_steps AS t
+     WHERE t.tbl = create_counting_function.tbl AND t.mode = 'streak';
     touched := '{}';
+    IF cardinality(streaks) > 0 THEN
+        -- The streak steps are worked out again for their users, from the calls of record_step.
+        touched := touched || format('SELECT x.user_id AS u, x.step FROM achievements_tracking.lock_steps(%L::regclass, %L::text[]) AS x',
+                                     tbl::oid, streaks);
+    END IF;
     FOR d IN SELECT t.tbl, array_agg(t.step ORDER BY t.step) AS steps FROM achievements.tracked_steps AS t
               WHERE t.depends_on = create_counting_function.tbl GROUP BY t.tbl ORDER BY t.tbl LOOP
         touched := touched || format(
@@ -284,6 +356,17 @@ BEGIN
              '          INTO n_users, n_steps, n_counts\n'
              '          FROM achievements_tracking.%I(counting.r_steps, counting.l_users, false) AS x;\n',
             achievements_private.rows_function_name(tbl));
+    END IF;
+    IF cardinality(streaks) > 0 THEN
+        recounts := recounts || format(
+            E'        SELECT array_agg(a.user_id), array_agg(a.step), array_agg(a.at), array_agg(a.time_zone)\n'
+             '          INTO a_users, a_steps, a_ats, a_zones\n'
+             '          FROM achievements_tracking.%1$I(%2$L::text[], counting.l_users, false) AS a;\n'
+             '        SELECT n_users || array_agg(x.user_id), n_steps || array_agg(x.step), n_counts || array_agg(x.count)\n'
+             '          INTO n_users, n_steps, n_counts\n'
+             '          FROM achievements_tracking.streaks(%3$L::regclass, counting.l_users, counting.l_steps,\n'
+             '                                             counting.a_users, counting.a_steps, counting.a_ats, counting.a_zones) AS x;\n',
+            achievements_private.activity_function_name(tbl), streaks, tbl::oid);
     END IF;
     FOR d IN SELECT DISTINCT t.tbl FROM achievements.tracked_steps AS t WHERE t.depends_on = create_counting_function.tbl ORDER BY t.tbl LOOP
         recounts := recounts || format(
@@ -312,6 +395,9 @@ BEGIN
          || E'    n_steps  text[];\n'
          || E'    n_counts int[];\n'
          || CASE WHEN negatives THEN E'    negative bigint;\n' ELSE '' END
+         || CASE WHEN cardinality(streaks) > 0
+                 THEN E'    a_users  achievements.user_ref[];\n    a_steps  text[];\n    a_ats    timestamptz[];\n    a_zones  text[];\n'
+                 ELSE '' END
          || E'BEGIN\n'
          || branches || CASE WHEN branches <> '' THEN E'    END IF;\n' ELSE '' END
          || E'    IF r_users IS NOT NULL THEN\n'
@@ -391,6 +477,11 @@ BEGIN
             EXECUTE format('DROP TRIGGER %I ON %s', t.trigger_name, tbl);
         END IF;
     END LOOP;
+    IF EXISTS (SELECT 1 FROM achievements.tracked_steps AS x WHERE x.tbl = wire_table.tbl AND x.mode = 'streak') THEN
+        PERFORM achievements_private.create_activity_function(tbl);
+    ELSE
+        PERFORM achievements_private.drop_counting_function(tbl, rows_only => true, activity_only => true);
+    END IF;
     IF own OR dependents THEN
         PERFORM achievements_private.create_rows_function(tbl);
     ELSE
@@ -411,9 +502,10 @@ END
 $$;
 
 -- Drops the generated functions of a table (by oid: it may be gone), those that exist; with
--- rows_only, its recount function only. Fails, changing nothing, while a trigger still uses the
--- trigger function.
-CREATE FUNCTION achievements_private.drop_counting_function(tbl oid, rows_only boolean DEFAULT false)
+-- rows_only, its recount and activity functions only, and with activity_only too, its activity
+-- function only. Fails, changing nothing, while a trigger still uses the trigger function.
+CREATE FUNCTION achievements_private.drop_counting_function(
+    tbl oid, rows_only boolean DEFAULT false, activity_only boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -423,7 +515,8 @@ DECLARE
 BEGIN
     FOR fn IN SELECT p.oid::regprocedure FROM pg_proc AS p
                WHERE p.pronamespace = 'achievements_tracking'::regnamespace
-                 AND (p.proname = achievements_private.rows_function_name(tbl)
+                 AND (p.proname = achievements_private.activity_function_name(tbl)
+                      OR (NOT activity_only AND p.proname = achievements_private.rows_function_name(tbl))
                       OR (NOT rows_only AND p.proname = achievements_private.counting_function_name(tbl))) LOOP
         EXECUTE format('DROP FUNCTION %s', fn);
     END LOOP;

@@ -44,9 +44,10 @@ $$;
 -- Sets the tallies of step `s` from its table, silently (achievements.quiet; badges and levels
 -- follow as for any change): a gauge or recounted step to the recount of every user (one
 -- user_steps row per user whose tally differs); a counter, when `add_rows`, gains the table's
--- qualifying rows, each counted once as if inserted (a transition, previous, gains nothing).
--- The recount is the table's recount function, run as its owner. Returns how many tallies
--- changed. Sees the rows committed before its statement: run it while holding a lock that
+-- qualifying rows, each counted once as if inserted (a transition, previous, gains nothing); a
+-- streak step is worked out again for every user with activity or a tally (refresh_streaks).
+-- The recount is the table's recount (or activity) function, run as its owner. Returns how many
+-- tallies changed (for a streak step: how many users it worked out). Sees the rows committed before its statement: run it while holding a lock that
 -- keeps the table's writers out (track() and recount() do).
 CREATE FUNCTION achievements_private.adopt_rows(s achievements.tracked_steps, add_rows boolean)
 RETURNS int
@@ -57,11 +58,22 @@ DECLARE
     fn      text := achievements_private.rows_function_name(s.tbl);
     before  text := achievements_private.set_quiet('on');
     changed int := 0;
+    users   achievements.user_ref[];
 BEGIN
     -- The function's name is quoted (%I); it writes only through EXECUTE, which the check does
     -- not count as a write:
     -- @plpgsql_check_options: security_warnings = false, performance_warnings = false
-    IF achievements_private.step_kind(s.mode, s.depends_on) <> 'counter' THEN
+    IF s.mode = 'streak' THEN
+        -- Every user with activity in the table, calls or a tally: worked out again.
+        SELECT array_agg(u.user_id ORDER BY u.user_id) INTO users
+          FROM (SELECT h.user_id FROM achievements_private.host_streak_activity(NULL, ARRAY[s.step]) AS h
+                UNION SELECT c.user_id FROM achievements_private.streak_calls AS c WHERE c.step = s.step
+                UNION SELECT t.user_id FROM achievements.user_achievements AS t WHERE t.name = s.step) AS u;
+        IF users IS NOT NULL THEN
+            SELECT count(*) INTO changed
+              FROM achievements_private.refresh_streaks(users, array_fill(s.step, ARRAY[cardinality(users)])) AS r;
+        END IF;
+    ELSIF achievements_private.step_kind(s.mode, s.depends_on) <> 'counter' THEN
         EXECUTE format(
             'INSERT INTO achievements.user_steps (user_id, name, count)
              SELECT d.user_id, $1, d.diff
@@ -108,23 +120,31 @@ BEGIN
                        achievements_private.rows_function_name(s.depends_on))
         USING 'depends_on ' || s.step;
     END IF;
+    IF s.mode = 'streak' THEN
+        EXECUTE format('SELECT count(*) FROM achievements_tracking.%I(ARRAY[$1], NULL, true)',
+                       achievements_private.activity_function_name(s.tbl))
+        USING s.step;
+    END IF;
 EXCEPTION WHEN OTHERS THEN
     given := concat_ws(', ', 'condition ' || quote_literal(s.condition), 'previous ' || quote_literal(s.previous),
                        'value ' || quote_literal(s.value), 'column ' || quote_ident(s.column_name),
-                       'user ' || quote_literal(s.user_column),
+                       'user ' || quote_literal(s.user_column), 'at ' || quote_literal(s.at),
+                       'time_zone ' || quote_literal(s.time_zone),
                        'depends_on_user_column ' || quote_literal(s.depends_on_user_column));
     RAISE EXCEPTION 'achievements.track() on table %: the expressions of step % are not valid for it: % (%)',
                     s.tbl, quote_literal(s.step), SQLERRM, coalesce(given, 'no expression')
         USING ERRCODE = 'AD112',
-              HINT = 'Each expression is SQL over one row of the table: name its columns bare or as table.column; write other tables and functions with their schema (search_path is pg_catalog); condition and previous are boolean; a sum or max value is an integer (smallint, integer, bigint).';
+              HINT = 'Each expression is SQL over one row of the table: name its columns bare or as table.column; write other tables and functions with their schema (search_path is pg_catalog); condition and previous are boolean; a sum or max value is an integer (smallint, integer, bigint); a streak''s at is a timestamptz and its time_zone a zone name.';
 END
 $$;
 
 -- Counts `step` from table `tbl` and records it in tracked_steps, then regenerates the table's
 -- trigger and recount functions and its statement-level AFTER triggers (wire_table; also the
 -- table the step depends on). Modes: count, boolean (counters: events), toggle, toggle_boolean,
--- sum (gauges), distinct, max (recounted); see 07_step_queries.sql for what each counts with a
--- column, a condition, previous and a value. With depends_on, the step is recounted for the
+-- sum (gauges), distinct, max (recounted), streak (consecutive active periods of the time at,
+-- in the user's zone or the row's time_zone, period 'day' or 'week' from week_start:
+-- define_streak, sql/10_streaks/); see 07_step_queries.sql for what each counts with a column,
+-- a condition, previous and a value. With depends_on, the step is recounted for the
 -- users of the rows of that table (its column depends_on_user_column, by default the user
 -- column's name) whenever they change, for a condition that reads it. A gauge or recounted step
 -- starts from the recount of the table; a counter counts the table's qualifying rows once,
@@ -135,12 +155,13 @@ $$;
 -- must have the privileges of the owner of the table (and of depends_on) (42501). Serialized
 -- per table by an advisory lock (docs/locks.md). Raises AD107 for bad arguments (a partitioned
 -- table included), AD108 when the table tracks `step` with other arguments, AD109 when a gauge
--- step is tracked on another table too, AD102-AD104 for columns, AD112 for expressions.
+-- step is tracked on another table too, AD102-AD104 for columns, AD112 for expressions, AD302
+-- for a streak's period or week start.
 -- Changes nothing on error.
 CREATE FUNCTION achievements_private.track(
     tbl regclass, step text, column_name text, mode text, user_column text, condition text,
     previous text, value text, depends_on regclass, depends_on_user_column text, backfill boolean,
-    caller name)
+    at text, period text, week_start text, time_zone text, caller name)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -165,10 +186,28 @@ BEGIN
             USING ERRCODE = 'AD107',
                   HINT = 'Call achievements.track(''posts'', ''post'', ''id'') to count a step per inserted row.';
     END IF;
-    IF mode IS NULL OR mode NOT IN ('count', 'toggle', 'boolean', 'toggle_boolean', 'distinct', 'sum', 'max') THEN
+    IF mode IS NULL OR mode NOT IN ('count', 'toggle', 'boolean', 'toggle_boolean', 'distinct', 'sum', 'max', 'streak') THEN
         RAISE EXCEPTION '%: unknown mode %', context, coalesce(quote_literal(mode), 'NULL')
             USING ERRCODE = 'AD107',
-                  HINT = 'mode is one of count (default), boolean (counters), toggle, toggle_boolean, sum (gauges), distinct, max.';
+                  HINT = 'mode is one of count (default), boolean (counters), toggle, toggle_boolean, sum (gauges), distinct, max, streak.';
+    END IF;
+    IF mode = 'streak' THEN
+        at := coalesce(at, quote_ident(column_name));
+        IF at IS NULL THEN
+            RAISE EXCEPTION '%: mode streak needs the time of each row: at', context
+                USING ERRCODE = 'AD107',
+                      HINT = 'E.g. achievements.track(''logins'', ''daily_login'', mode => ''streak'', at => ''logged_in_at'', user_column => ''user_id'').';
+        END IF;
+        IF depends_on IS NOT NULL THEN
+            RAISE EXCEPTION '%: depends_on does not go with mode streak', context
+                USING ERRCODE = 'AD107', HINT = 'A streak counts the times of its own table''s rows.';
+        END IF;
+        period := coalesce(period, 'day');
+        week_start := coalesce(week_start, 'monday');
+    ELSIF num_nonnulls(at, period, week_start, time_zone) > 0 THEN
+        RAISE EXCEPTION '%: at, period, week_start and time_zone are for mode streak, not %', context, mode
+            USING ERRCODE = 'AD107',
+                  HINT = 'Pass mode => ''streak'' to count consecutive active days or weeks.';
     END IF;
     kind := achievements_private.step_kind(mode, depends_on);
     IF mode IN ('boolean', 'toggle_boolean') AND column_name IS NULL THEN
@@ -255,21 +294,23 @@ BEGIN
                                                       format('achievements.track() on table %s (depends_on)', depends_on));
     END IF;
     wanted := ROW(tbl, step, column_name, mode, user_column, now(), condition, previous, value, depends_on,
-                  depends_on_user_column)::achievements.tracked_steps;
+                  depends_on_user_column, at, time_zone)::achievements.tracked_steps;
 
     PERFORM pg_advisory_xact_lock(1633838661, hashtext(tbl::oid::text));
     PERFORM achievements_private.forget_dropped_tables();
 
     SELECT * INTO existing FROM achievements.tracked_steps AS t WHERE t.tbl = track.tbl AND t.step = track.step;
     IF FOUND AND (existing.column_name, existing.mode, existing.user_column, existing.condition, existing.previous,
-                  existing.value, existing.depends_on, existing.depends_on_user_column)
+                  existing.value, existing.depends_on, existing.depends_on_user_column, existing.at, existing.time_zone)
                  IS DISTINCT FROM (wanted.column_name, wanted.mode, wanted.user_column, wanted.condition, wanted.previous,
-                                   wanted.value, wanted.depends_on, wanted.depends_on_user_column) THEN
+                                   wanted.value, wanted.depends_on, wanted.depends_on_user_column, wanted.at,
+                                   wanted.time_zone) THEN
         RAISE EXCEPTION 'achievements.track(): table % already tracks step % (column %, mode %, user column %)',
                         tbl, quote_literal(step), coalesce(quote_ident(existing.column_name), 'none'), existing.mode,
                         coalesce(quote_ident(existing.user_column), 'none')
                         || concat(', condition ' || quote_literal(existing.condition), ', previous ' || quote_literal(existing.previous),
-                                  ', value ' || quote_literal(existing.value), ', depends on ' || existing.depends_on::text)
+                                  ', value ' || quote_literal(existing.value), ', depends on ' || existing.depends_on::text,
+                                  ', at ' || quote_literal(existing.at), ', time_zone ' || quote_literal(existing.time_zone))
             USING ERRCODE = 'AD108',
                   HINT = format('To change it, call achievements.untrack(%L, %L) first, then track() again.', tbl::text, step);
     END IF;
@@ -294,14 +335,19 @@ BEGIN
         RETURN false;
     END IF;
 
+    IF mode = 'streak' THEN
+        PERFORM achievements_private.define_streak(step, period, week_start);
+    END IF;
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
     IF depends_on IS NOT NULL THEN
         EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', depends_on);
     END IF;
     IF existing.tbl IS NULL THEN
         INSERT INTO achievements.tracked_steps
-               (tbl, step, column_name, mode, user_column, condition, previous, value, depends_on, depends_on_user_column)
-        VALUES (tbl, step, column_name, mode, user_column, condition, previous, value, depends_on, depends_on_user_column);
+               (tbl, step, column_name, mode, user_column, condition, previous, value, depends_on, depends_on_user_column,
+                at, time_zone)
+        VALUES (tbl, step, column_name, mode, user_column, condition, previous, value, depends_on, depends_on_user_column,
+                at, time_zone);
     END IF;
     PERFORM achievements_private.wire_table(tbl);
     IF depends_on IS NOT NULL THEN
@@ -321,13 +367,15 @@ CREATE FUNCTION achievements.track(
     tbl regclass, step text, column_name text DEFAULT NULL, mode text DEFAULT 'count',
     user_column text DEFAULT NULL, condition text DEFAULT NULL, previous text DEFAULT NULL,
     value text DEFAULT NULL, depends_on regclass DEFAULT NULL, depends_on_user_column text DEFAULT NULL,
-    backfill boolean DEFAULT true)
+    backfill boolean DEFAULT true, at text DEFAULT NULL, period text DEFAULT NULL, week_start text DEFAULT NULL,
+    time_zone text DEFAULT NULL)
 RETURNS boolean
 LANGUAGE sql
 RETURN achievements_private.track(tbl, step, column_name, mode, user_column, condition, previous, value,
-                                  depends_on, depends_on_user_column, backfill, current_user);
-COMMENT ON FUNCTION achievements.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean) IS
-    'Counts step from a table''s rows: modes count, boolean (events), toggle, toggle_boolean, sum, distinct, max (the state of the rows), with a condition, a previous condition, a value expression, depends_on. Idempotent; adopts existing rows silently. Only the table''s owner may call it.';
+                                  depends_on, depends_on_user_column, backfill, at, period, week_start, time_zone,
+                                  current_user);
+COMMENT ON FUNCTION achievements.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean, text, text, text, text) IS
+    'Counts step from a table''s rows: modes count, boolean (events), toggle, toggle_boolean, sum, distinct, max (the state of the rows), streak (consecutive active days or weeks, at), with a condition, a previous condition, a value expression, depends_on. Idempotent; adopts existing rows silently. Only the table''s owner may call it.';
 
 -- Stops counting `step` from `tbl`: removes its row in tracked_steps and regenerates the
 -- generated functions and triggers of the table (wire_table: all of them go with the table's
@@ -380,18 +428,23 @@ COMMENT ON FUNCTION achievements.untrack(regclass, text) IS
 CREATE FUNCTION achievements.tracked()
 RETURNS TABLE (tbl regclass, step text, column_name text, mode text, user_column text, condition text,
                previous text, value text, depends_on regclass, depends_on_user_column text,
-               created_at timestamptz)
-LANGUAGE sql STABLE SECURITY DEFINER
+               created_at timestamptz, at text, time_zone text, period text, week_start int)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT t.tbl, t.step, t.column_name, t.mode, t.user_column, t.condition, t.previous, t.value,
-           t.depends_on, t.depends_on_user_column, t.created_at
-      FROM achievements.tracked_steps AS t
-     WHERE EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = t.tbl)
-     ORDER BY t.tbl::text, t.step;
+BEGIN
+    -- PL/pgSQL: streak_steps is defined after this file (sql/10_streaks/).
+    RETURN QUERY
+        SELECT t.tbl, t.step, t.column_name, t.mode, t.user_column, t.condition, t.previous, t.value,
+               t.depends_on, t.depends_on_user_column, t.created_at, t.at, t.time_zone, ss.period, ss.week_start
+          FROM achievements.tracked_steps AS t
+          LEFT JOIN achievements.streak_steps AS ss ON t.mode = 'streak' AND ss.step = t.step
+         WHERE EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = t.tbl)
+         ORDER BY t.tbl::text, t.step;
+END
 $$;
 COMMENT ON FUNCTION achievements.tracked() IS
-    'Lists what achievements.track() wired: table, step, column, mode, user column, condition, previous, value, depends_on, when.';
+    'Lists what achievements.track() wired: table, step, column, mode, user column, condition, previous, value, depends_on, when, and a streak''s at, time_zone, period, week_start.';
 
 -- Sets a gauge or recounted step that track() keeps (any mode but count and boolean) back to the
 -- recount of its table, silently (no notification; badges and levels follow as for any change),
@@ -427,9 +480,9 @@ $$;
 COMMENT ON FUNCTION achievements.recount(text) IS
     'Sets a gauge of track() back to the recount of its table, silently; returns how many tallies changed.';
 
-REVOKE EXECUTE ON FUNCTION achievements.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean),
+REVOKE EXECUTE ON FUNCTION achievements.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean, text, text, text, text),
                            achievements.untrack(regclass, text),
                            achievements.tracked(),
                            achievements.recount(text) FROM PUBLIC;
 SELECT achievements_private.grant_to_service_roles('EXECUTE',
-    'FUNCTION achievements.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean), achievements.untrack(regclass, text), achievements.tracked(), achievements.recount(text)');
+    'FUNCTION achievements.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean, text, text, text, text), achievements.untrack(regclass, text), achievements.tracked(), achievements.recount(text)');

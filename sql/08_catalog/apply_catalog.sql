@@ -14,7 +14,11 @@
 --    "steps": {"released": {"table": "songs", "user_column": "owner_id", "mode": "count",
 --                           "column": null, "condition": "status = 'released'", "previous": ...,
 --                           "value": ..., "depends_on": ..., "depends_on_user_column": ...,
---                           "backfill": true}}}
+--                           "backfill": true},
+--              "daily_login": {"table": "logins", "user_column": "user_id", "mode": "streak",
+--                              "at": "logged_in_at", "period": "day", "week_start": "monday",
+--                              "time_zone": null},
+--              "daily_quiz": {"mode": "streak", "period": "day"}}}   -- recorded by record_step()
 -- Declarative per object: a declared level with a requirements key gets exactly the
 -- requirements listed (others of that level are deleted; without the key they stay); a
 -- declared badge gets exactly the fields given, omitted ones take their defaults; a declared
@@ -85,7 +89,7 @@ DECLARE
     badge_keys constant text[] := ARRAY['name', 'description', 'icon', 'category', 'points', 'rarity',
         'hidden', 'step', 'threshold', 'level', 'client_grantable', 'revocable', 'active_from', 'active_until'];
     step_keys constant text[] := ARRAY['table', 'user_column', 'mode', 'column', 'condition', 'previous',
-        'value', 'depends_on', 'depends_on_user_column', 'backfill'];
+        'value', 'depends_on', 'depends_on_user_column', 'backfill', 'at', 'period', 'week_start', 'time_zone'];
     k       text;
     v       jsonb;
     item    record;
@@ -237,7 +241,7 @@ BEGIN
                 RETURN NEXT format('%s.%s: no table %s', path, field.key, field.value);
             END IF;
         END LOOP;
-        IF NOT item.value ? 'table' THEN
+        IF NOT item.value ? 'table' AND item.value ->> 'mode' IS DISTINCT FROM 'streak' THEN
             RETURN NEXT format('%s.table: missing (the table the step is counted from)', path);
         END IF;
     END LOOP;
@@ -396,9 +400,23 @@ BEGIN
                             item.value ->> 'condition', item.value ->> 'previous', item.value ->> 'value',
                             (item.value ->> 'depends_on')::regclass,
                             coalesce(item.value ->> 'depends_on_user_column',
-                                     CASE WHEN item.value ? 'depends_on' THEN item.value ->> 'user_column' END)
+                                     CASE WHEN item.value ? 'depends_on' THEN item.value ->> 'user_column' END),
+                            item.value ->> 'at', item.value ->> 'time_zone'
                             )::achievements.tracked_steps;
                 backfill := coalesce((item.value -> 'backfill')::boolean, true);
+                IF want.tbl IS NULL THEN
+                    -- A streak step without a table: its activity comes from record_step().
+                    IF achievements_private.define_streak(want.step, coalesce(item.value ->> 'period', 'day'),
+                                                          coalesce(item.value ->> 'week_start', 'monday')) THEN
+                        object := 'step'; name := item.key; action := 'create';
+                        detail := format('streak of %s, recorded by record_step()', coalesce(item.value ->> 'period', 'day'));
+                        RETURN NEXT;
+                    END IF;
+                    CONTINUE;
+                END IF;
+                IF want.mode = 'streak' THEN
+                    want.at := coalesce(want.at, quote_ident(want.column_name));
+                END IF;
                 SELECT * INTO have FROM achievements.tracked_steps AS t WHERE t.tbl = want.tbl AND t.step = want.step;
                 changes := ARRAY(SELECT format('%s: %s -> %s', f.k, f.o, f.n)
                                    FROM (VALUES ('column', have.column_name, want.column_name),
@@ -408,19 +426,23 @@ BEGIN
                                                 ('previous', have.previous, want.previous),
                                                 ('value', have.value, want.value),
                                                 ('depends_on', have.depends_on::text, want.depends_on::text),
-                                                ('depends_on_user_column', have.depends_on_user_column, want.depends_on_user_column))
+                                                ('depends_on_user_column', have.depends_on_user_column, want.depends_on_user_column),
+                                                ('at', have.at, want.at), ('time_zone', have.time_zone, want.time_zone))
                                         AS f(k, o, n)
                                   WHERE have.tbl IS NOT NULL AND f.o IS DISTINCT FROM f.n);
                 object := 'step'; name := item.key;
                 IF have.tbl IS NULL THEN
                     PERFORM achievements_private.track(want.tbl, want.step, want.column_name, want.mode, want.user_column,
                                                        want.condition, want.previous, want.value, want.depends_on,
-                                                       want.depends_on_user_column, backfill, caller);
+                                                       want.depends_on_user_column, backfill, want.at,
+                                                       item.value ->> 'period', item.value ->> 'week_start', want.time_zone,
+                                                       caller);
                     action := 'create';
                     detail := concat_ws(', ', format('table %s', want.tbl), format('mode %s', want.mode),
                                         'column ' || want.column_name, 'condition ' || want.condition,
                                         'previous ' || want.previous, 'value ' || want.value,
-                                        'depends on ' || want.depends_on::text);
+                                        'depends on ' || want.depends_on::text, 'at ' || want.at,
+                                        'period ' || (item.value ->> 'period'));
                     RETURN NEXT;
                 ELSIF cardinality(changes) > 0 THEN
                     -- Tracked again: a counter keeps its tally and counts from now on (its rows
@@ -430,12 +452,14 @@ BEGIN
                                                        want.condition, want.previous, want.value, want.depends_on,
                                                        want.depends_on_user_column,
                                                        achievements_private.step_kind(want.mode, want.depends_on) <> 'counter',
-                                                       caller);
+                                                       want.at, item.value ->> 'period', item.value ->> 'week_start',
+                                                       want.time_zone, caller);
                     action := 'update'; detail := array_to_string(changes, '; ');
                     RETURN NEXT;
                 END IF;
             EXCEPTION WHEN SQLSTATE 'AD102' OR SQLSTATE 'AD103' OR SQLSTATE 'AD104' OR SQLSTATE 'AD107'
-                           OR SQLSTATE 'AD108' OR SQLSTATE 'AD109' OR SQLSTATE 'AD112' OR insufficient_privilege THEN
+                           OR SQLSTATE 'AD108' OR SQLSTATE 'AD109' OR SQLSTATE 'AD112' OR SQLSTATE 'AD302'
+                           OR insufficient_privilege THEN
                 problems := problems || format('steps.%s: %s', item.key, SQLERRM);
             END;
         END LOOP;
@@ -462,6 +486,7 @@ BEGIN
                         SELECT b.value ->> 'step' FROM jsonb_each(coalesce(catalog -> 'badges', '{}')) AS b) AS x
                  WHERE x.step IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM achievements.tracked_steps AS t WHERE t.step = x.step)
+                   AND NOT EXISTS (SELECT 1 FROM achievements.streak_steps AS ss WHERE ss.step = x.step)
                    AND NOT EXISTS (SELECT 1 FROM achievements.user_achievements AS a WHERE a.name = x.step)
                  ORDER BY 1
             LOOP

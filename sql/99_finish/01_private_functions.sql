@@ -21,11 +21,17 @@ GRANT EXECUTE ON FUNCTION
     achievements_private.has_badge(achievements.user_ref, text, boolean),
     achievements_private.badge_holder_counts(),
     achievements_private.known_user_total(),
-    achievements_private.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean, name),
+    achievements_private.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean, text, text, text, text, name),
     achievements_private.untrack(regclass, text, name),
     achievements_private.tracking_add(name, regclass, achievements.user_ref[], text[], int[]),
     achievements_private.tracking_lock(name, regclass, achievements.user_ref[], text[]),
     achievements_private.tracking_lock_steps(name, regclass, text[]),
+    achievements_private.tracking_streaks(name, regclass, achievements.user_ref[], text[], achievements.user_ref[], text[], timestamptz[], text[]),
+    achievements_private.define_streak(text, text, text),
+    achievements_private.set_time_zone(achievements.user_ref, text),
+    achievements_private.require_user(text),
+    achievements_private.grant_streak_freezes(achievements.user_ref, text, int),
+    achievements_private.streaks(achievements.user_ref),
     achievements_private.qualify_catalog_tables(jsonb),
     achievements_private.apply_catalog(jsonb, boolean, name)
 TO PUBLIC;

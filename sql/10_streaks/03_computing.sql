@@ -1,0 +1,153 @@
+-- Working out streaks from activity. A period (a day or a week of the user's calendar) is
+-- active when the user has at least one activity in it: a qualifying row of the step's table,
+-- or a call of record_step. Two active periods are consecutive when no period that exists lies
+-- between them; a run is a sequence of consecutive active periods, its length the number of
+-- active periods in it. A missed period may be covered by a freeze (streak_freezes), which keeps
+-- the run going without adding to its length.
+
+-- The active periods of the (user, step) pairs given that are streak steps, from the host
+-- activity given (user, step, time, and a zone from the row or NULL for the user's) and the
+-- calls of record_step; with each, the user's zone today (for the days a zone skipped). Only
+-- the pairs that have freezes (`with_freezes`), or only those that have none.
+CREATE FUNCTION achievements_private.streak_periods(
+    user_ids achievements.user_ref[], steps text[], a_users achievements.user_ref[], a_steps text[],
+    a_ats timestamptz[], a_zones text[], with_freezes boolean)
+RETURNS TABLE (user_id achievements.user_ref, step text, p date, period text, zone text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH pairs AS (
+        SELECT DISTINCT x.u, x.s, ss.period, ss.week_start
+          FROM unnest(user_ids, steps) AS x(u, s)
+          JOIN achievements.streak_steps AS ss ON ss.step = x.s
+         WHERE EXISTS (SELECT 1 FROM achievements_private.streak_freezes AS f
+                        WHERE f.user_id = x.u AND f.step = x.s) = with_freezes),
+    activity AS (
+        SELECT a.u, a.s, a.at, a.z
+          FROM unnest(a_users, a_steps, a_ats, a_zones) AS a(u, s, at, z)
+         WHERE a.at IS NOT NULL AND a.u IS NOT NULL
+        UNION ALL
+        SELECT c.user_id, c.step, c.at, NULL
+          FROM pairs
+          JOIN achievements_private.streak_calls AS c ON c.user_id = pairs.u AND c.step = pairs.s)
+    SELECT DISTINCT pairs.u, pairs.s,
+           achievements_private.period_of(a.at, coalesce(a.z, achievements_private.user_time_zone(a.u, a.at)),
+                                          pairs.period, pairs.week_start),
+           pairs.period, achievements_private.user_time_zone(pairs.u, now())
+      FROM activity AS a
+      JOIN pairs ON pairs.u = a.u AND pairs.s = a.s
+$$;
+
+-- Stores the streaks of the (user, step) pairs given, worked out from the host activity given
+-- (see streak_periods) and the calls of record_step, and returns for each pair that is a streak
+-- step its longest streak, the tally it must have (0 without activity; its state row then goes).
+-- Pairs without freezes are worked out set-based (gaps and islands); pairs with freezes period
+-- by period, a freeze covering a missed period when it was granted before the end of the period
+-- that follows the gap. The caller holds the locks of the pairs' tallies (docs/locks.md).
+CREATE FUNCTION achievements_private.store_streaks(
+    user_ids achievements.user_ref[], steps text[], a_users achievements.user_ref[], a_steps text[],
+    a_ats timestamptz[], a_zones text[])
+RETURNS TABLE (user_id achievements.user_ref, step text, count int)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    r          record;
+    s_users    achievements.user_ref[] := '{}';
+    s_steps    text[] := '{}';
+    s_longest  int[] := '{}';
+    s_run      int[] := '{}';
+    s_start    date[] := '{}';
+    s_last     date[] := '{}';
+    s_used     int[] := '{}';
+    cur_u      achievements.user_ref;
+    cur_s      text;
+    prev       date;
+    run        int;
+    run_start  date;
+    longest    int;
+    used       int;
+    missed     int;
+    available  int;
+    granted    int;
+BEGIN
+    -- Set-based: the pairs without freezes.
+    SELECT coalesce(array_agg(x.user_id), '{}'), coalesce(array_agg(x.step), '{}'), coalesce(array_agg(x.longest), '{}'),
+           coalesce(array_agg(x.run_length), '{}'), coalesce(array_agg(x.run_start), '{}'), coalesce(array_agg(x.last_period), '{}'),
+           coalesce(array_agg(0), '{}')
+      INTO s_users, s_steps, s_longest, s_run, s_start, s_last, s_used
+      FROM (SELECT g.user_id, g.step, max(g.len)::int AS longest,
+                   (array_agg(g.len ORDER BY g.last DESC))[1]::int AS run_length,
+                   (array_agg(g.first ORDER BY g.last DESC))[1] AS run_start, max(g.last) AS last_period
+              FROM (SELECT b.user_id, b.step, b.island, count(*) AS len, min(b.p) AS first, max(b.p) AS last
+                      FROM (SELECT f.user_id, f.step, f.p,
+                                   sum(f.brk) OVER (PARTITION BY f.user_id, f.step ORDER BY f.p) AS island
+                              FROM (SELECT o.user_id, o.step, o.p,
+                                           CASE WHEN o.prev IS NULL THEN 1
+                                                WHEN o.p - o.prev = CASE o.period WHEN 'day' THEN 1 ELSE 7 END THEN 0
+                                                WHEN achievements_private.missed_periods(o.prev, o.p, o.period, o.zone, 0) = 0 THEN 0
+                                                ELSE 1 END AS brk
+                                      FROM (SELECT sp.user_id, sp.step, sp.p, sp.period, sp.zone,
+                                                   lag(sp.p) OVER (PARTITION BY sp.user_id, sp.step ORDER BY sp.p) AS prev
+                                              FROM achievements_private.streak_periods(user_ids, steps, a_users, a_steps,
+                                                                                       a_ats, a_zones, false) AS sp) AS o) AS f) AS b
+                     GROUP BY b.user_id, b.step, b.island) AS g
+             GROUP BY g.user_id, g.step) AS x;
+
+    -- Period by period: the pairs with freezes.
+    FOR r IN SELECT sp.user_id, sp.step, sp.p, sp.period, sp.zone
+               FROM achievements_private.streak_periods(user_ids, steps, a_users, a_steps, a_ats, a_zones, true) AS sp
+              ORDER BY sp.user_id, sp.step, sp.p LOOP
+        IF cur_u IS DISTINCT FROM r.user_id OR cur_s IS DISTINCT FROM r.step THEN
+            IF cur_u IS NOT NULL THEN
+                s_users := s_users || cur_u; s_steps := s_steps || cur_s; s_longest := s_longest || longest;
+                s_run := s_run || run; s_start := s_start || run_start; s_last := s_last || prev; s_used := s_used || used;
+            END IF;
+            cur_u := r.user_id; cur_s := r.step; run := 1; run_start := r.p; longest := 1; used := 0;
+        ELSE
+            SELECT coalesce(sum(f.freezes), 0)::int INTO granted
+              FROM achievements_private.streak_freezes AS f
+             WHERE f.user_id = r.user_id AND f.step = r.step
+               AND f.granted_at < ((r.p + CASE r.period WHEN 'day' THEN 1 ELSE 7 END)::timestamp AT TIME ZONE r.zone);
+            available := granted - used;
+            missed := achievements_private.missed_periods(prev, r.p, r.period, r.zone, greatest(available, 0));
+            IF missed = 0 THEN
+                run := run + 1;
+            ELSIF missed <= available THEN
+                run := run + 1;
+                used := used + missed;
+            ELSE
+                run := 1;
+                run_start := r.p;
+            END IF;
+            longest := greatest(longest, run);
+        END IF;
+        prev := r.p;
+    END LOOP;
+    IF cur_u IS NOT NULL THEN
+        s_users := s_users || cur_u; s_steps := s_steps || cur_s; s_longest := s_longest || longest;
+        s_run := s_run || run; s_start := s_start || run_start; s_last := s_last || prev; s_used := s_used || used;
+    END IF;
+
+    -- Store: the pairs with activity get their state, the others lose theirs.
+    INSERT INTO achievements_private.streak_states AS t
+           (user_id, step, longest, run_length, run_start, last_period, freezes_used)
+    SELECT * FROM unnest(s_users, s_steps, s_longest, s_run, s_start, s_last, s_used)
+     ORDER BY 1, 2
+    ON CONFLICT (user_id, step) DO UPDATE
+       SET longest = excluded.longest, run_length = excluded.run_length, run_start = excluded.run_start,
+           last_period = excluded.last_period, freezes_used = excluded.freezes_used, updated_at = now()
+     WHERE (t.longest, t.run_length, t.run_start, t.last_period, t.freezes_used)
+           IS DISTINCT FROM (excluded.longest, excluded.run_length, excluded.run_start, excluded.last_period, excluded.freezes_used);
+    DELETE FROM achievements_private.streak_states AS t
+     WHERE (t.user_id, t.step) IN (SELECT x.u, x.s FROM unnest(user_ids, steps) AS x(u, s)
+                                   EXCEPT
+                                   SELECT k.u, k.s FROM unnest(s_users, s_steps) AS k(u, s));
+    RETURN QUERY
+        SELECT x.u, x.s, coalesce(k.longest, 0)
+          FROM (SELECT DISTINCT y.u, y.s FROM unnest(user_ids, steps) AS y(u, s)
+                 WHERE EXISTS (SELECT 1 FROM achievements.streak_steps AS ss WHERE ss.step = y.s)) AS x
+          LEFT JOIN unnest(s_users, s_steps, s_longest) AS k(u, s, longest) ON k.u = x.u AND k.s = x.s;
+END
+$$;
