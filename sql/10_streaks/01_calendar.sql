@@ -52,13 +52,15 @@ $$;
 CREATE FUNCTION achievements_private.user_time_zone(who achievements.user_ref, at timestamptz)
 RETURNS text
 LANGUAGE sql STABLE
-RETURN coalesce(
-    (SELECT z.time_zone FROM achievements.user_time_zones AS z
-      WHERE z.user_id OPERATOR(pg_catalog.=) who AND z.valid_from OPERATOR(pg_catalog.<=) at
-      ORDER BY z.valid_from DESC LIMIT 1),
-    (SELECT z.time_zone FROM achievements.user_time_zones AS z
-      WHERE z.user_id OPERATOR(pg_catalog.=) who ORDER BY z.valid_from LIMIT 1),
-    'UTC');
+AS $$
+    SELECT coalesce(
+        (SELECT z.time_zone FROM achievements.user_time_zones AS z
+          WHERE z.user_id OPERATOR(pg_catalog.=) who AND z.valid_from OPERATOR(pg_catalog.<=) at
+          ORDER BY z.valid_from DESC LIMIT 1),
+        (SELECT z.time_zone FROM achievements.user_time_zones AS z
+          WHERE z.user_id OPERATOR(pg_catalog.=) who ORDER BY z.valid_from LIMIT 1),
+        'UTC')
+$$;
 
 -- The first day of the period ('day' or 'week') in which time `at` falls in zone `zone`; weeks
 -- start on ISO day `week_start` (1 Monday ... 7 Sunday). No SET search_path, so that the
@@ -89,6 +91,6 @@ SET search_path = pg_catalog, pg_temp
 RETURN CASE WHEN period = 'week' THEN least((b - a) / 7 - 1, cap + 1)
             WHEN b - a <= 1 THEN 0
             ELSE (SELECT count(*)::int
-                    FROM (SELECT 1 FROM generate_series(a + 1, b - 1, interval '1 day') AS g(d)
-                           WHERE achievements_private.day_exists(g.d::date, zone)
+                    FROM (SELECT 1 FROM generate_series(1, b - a - 1) AS g(i)
+                           WHERE achievements_private.day_exists(a + g.i, zone)
                            LIMIT greatest(cap, 0) + 1) AS m) END;

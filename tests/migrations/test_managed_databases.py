@@ -199,7 +199,7 @@ def test_a_table_the_package_owner_cannot_rewire_is_refused_with_the_grant_to_ma
         conn.execute("GRANT USAGE ON SCHEMA achievements TO other_team")
         conn.execute(
             "GRANT EXECUTE ON FUNCTION achievements.track(regclass, text, text, text, text, text, text,"
-            " text, regclass, text, boolean) TO other_team"
+            " text, regclass, text, boolean, text, text, text, text) TO other_team"
         )
     with psycopg.connect(conninfo(supabase, user="other_team"), autocommit=True) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:

@@ -22,6 +22,9 @@ APP_FUNCTIONS = {
     "mark_read(bigint)",
     "mark_all_read()",
     "unread_count()",
+    "set_time_zone(text)",
+    "streaks(achievements.user_ref)",
+    "streak_leaderboard(text,text,integer)",
 }
 APP_TABLES = {
     "levels": "SELECT",
@@ -34,13 +37,18 @@ APP_TABLES = {
     "user_scores": "SELECT",
     "notifications": "SELECT",
     "badge_stats": "SELECT",
+    "user_time_zones": "SELECT",
+    "streak_steps": "SELECT",
 }
 # What the service roles may do besides.
 SERVICE_FUNCTIONS = APP_FUNCTIONS | {
     "record_step(achievements.user_ref,text,integer)",
     "undo_step(achievements.user_ref,text,integer)",
     "backfill_levels(text)",
-    "track(regclass,text,text,text,text,text,text,text,regclass,text,boolean)",
+    "track(regclass,text,text,text,text,text,text,text,regclass,text,boolean,text,text,text,text)",
+    "define_streak(text,text,text)",
+    "set_time_zone(achievements.user_ref,text)",
+    "grant_streak_freezes(achievements.user_ref,text,integer)",
     "untrack(regclass,text)",
     "tracked()",
     "recount(text)",
