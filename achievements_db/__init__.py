@@ -16,6 +16,8 @@ from achievements_db.client import (
     LeaderboardRow,
     PublicBadge,
     Requirement,
+    Streak,
+    StreakLeaderboardRow,
     TrackedStep,
 )
 from achievements_db.errors import AchievementsError
@@ -33,6 +35,8 @@ __all__ = [
     "PublicBadge",
     "MigrationStatus",
     "Requirement",
+    "Streak",
+    "StreakLeaderboardRow",
     "TrackedStep",
     "migrate",
     "rollback",

@@ -22,6 +22,8 @@ from achievements_db.client.rows import (
     LeaderboardRow,
     PublicBadge,
     Requirement,
+    Streak,
+    StreakLeaderboardRow,
     TrackedStep,
 )
 
@@ -35,6 +37,8 @@ __all__ = [
     "LeaderboardRow",
     "PublicBadge",
     "Requirement",
+    "Streak",
+    "StreakLeaderboardRow",
     "TrackedStep",
     "UserId",
 ]
@@ -83,6 +87,11 @@ class Client:
     track = _sync(calls.track)
     untrack = _sync(calls.untrack)
     tracked = _sync(calls.tracked)
+    define_streak = _sync(calls.define_streak)
+    set_time_zone = _sync(calls.set_time_zone)
+    grant_streak_freezes = _sync(calls.grant_streak_freezes)
+    streaks = _sync(calls.streaks)
+    streak_leaderboard = _sync(calls.streak_leaderboard)
     award_badge = _sync(calls.award_badge)
     claim_badge = _sync(calls.claim_badge)
     revoke_badge = _sync(calls.revoke_badge)
@@ -123,6 +132,11 @@ class AsyncClient:
     track = _async(calls.track)
     untrack = _async(calls.untrack)
     tracked = _async(calls.tracked)
+    define_streak = _async(calls.define_streak)
+    set_time_zone = _async(calls.set_time_zone)
+    grant_streak_freezes = _async(calls.grant_streak_freezes)
+    streaks = _async(calls.streaks)
+    streak_leaderboard = _async(calls.streak_leaderboard)
     award_badge = _async(calls.award_badge)
     claim_badge = _async(calls.claim_badge)
     revoke_badge = _async(calls.revoke_badge)

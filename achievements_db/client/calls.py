@@ -23,6 +23,8 @@ from achievements_db.client.rows import (
     LeaderboardRow,
     PublicBadge,
     Requirement,
+    Streak,
+    StreakLeaderboardRow,
     TrackedStep,
 )
 
@@ -138,6 +140,10 @@ def track(
     depends_on: str | None = None,
     depends_on_user_column: str | None = None,
     backfill: bool = True,
+    at: str | None = None,
+    period: str | None = None,
+    week_start: str | None = None,
+    time_zone: str | None = None,
 ) -> Call[bool]:
     """Counts `step` from a table (docs/tracking.md); true when it changed something, false when
     already tracked so. Every argument is sent: None is NULL, as the SQL defaults are."""
@@ -155,6 +161,10 @@ def track(
             depends_on,
             depends_on_user_column,
             backfill,
+            at,
+            period,
+            week_start,
+            time_zone,
         ],
         _scalar,
     )
@@ -168,6 +178,42 @@ def untrack(table: str, step: str) -> Call[bool]:
 def tracked() -> Call[list[TrackedStep]]:
     """What track() has wired."""
     return _positional("tracked", [], _rows(TrackedStep), table=True)
+
+
+# Streaks
+
+
+def define_streak(step: str, period: str = "day", week_start: str = "monday") -> Call[bool]:
+    """Makes `step` a streak step of days or weeks; true when it created it."""
+    return _positional("define_streak", [step, period, week_start], _scalar)
+
+
+def set_time_zone(time_zone: str, user_id: UserId | None = None) -> Call[str]:
+    """Sets the IANA time zone of a user (the request's user when None) from now on."""
+    args = [time_zone] if user_id is None else [user_id, time_zone]
+    return _positional("set_time_zone", args, _scalar)
+
+
+def grant_streak_freezes(user_id: UserId, step: str, n: int = 1) -> Call[int]:
+    """Grants `n` freezes of a streak step; returns the freezes left."""
+    return _positional("grant_streak_freezes", [user_id, step, n], _scalar)
+
+
+def streaks(user_id: UserId | None = None) -> Call[list[Streak]]:
+    """The user's streaks, one per streak step."""
+    return _named("streaks", {"user_id": user_id}, _rows(Streak), table=True)
+
+
+def streak_leaderboard(
+    step: str, by: str = "current", limit: int | None = None
+) -> Call[list[StreakLeaderboardRow]]:
+    """The users with the longest current (alive now) or longest-ever streaks of a step."""
+    return _named(
+        "streak_leaderboard",
+        {"step": step, "by": by, "lim": limit},
+        _rows(StreakLeaderboardRow),
+        table=True,
+    )
 
 
 # Badges

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -34,6 +34,10 @@ class TrackedStep:
     depends_on: str | None
     depends_on_user_column: str | None
     created_at: datetime
+    at: str | None
+    time_zone: str | None
+    period: str | None
+    week_start: int | None
 
 
 @dataclass(frozen=True)
@@ -102,3 +106,28 @@ class CatalogChange:
     name: str
     action: str
     detail: str
+
+
+@dataclass(frozen=True)
+class Streak:
+    """A user's streak of one streak step (docs/streaks.md): current is 0 once broken (worked
+    out when read, in the user's zone); at_risk means alive with nothing yet in today's period."""
+
+    step: str
+    period: str
+    current: int
+    longest: int
+    run_start: date | None
+    last_period: date | None
+    at_risk: bool
+    freezes_left: int
+    today: date
+
+
+@dataclass(frozen=True)
+class StreakLeaderboardRow:
+    """One row of a streak leaderboard; ties share a rank."""
+
+    rank: int
+    user_id: Any
+    length: int
