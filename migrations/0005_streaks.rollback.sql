@@ -1214,8 +1214,7 @@ COMMENT ON FUNCTION achievements.track(regclass,text,text,text,text,text,text,te
 
 DROP FUNCTION achievements.streaks(achievements.user_ref);
 DROP FUNCTION achievements.grant_streak_freezes(achievements.user_ref,text,integer);
-DROP FUNCTION achievements.set_time_zone(achievements.user_ref,text);
-DROP FUNCTION achievements.set_time_zone(text);
+DROP FUNCTION achievements.set_time_zone(text,achievements.user_ref);
 DROP FUNCTION achievements.define_streak(text,text,text);
 DROP FUNCTION achievements_private.missed_periods(date,date,text,text,integer);
 DROP FUNCTION achievements_private.day_exists(date,text);

@@ -1593,13 +1593,13 @@ AS $function$
 #variable_conflict use_column
 DECLARE
     r          record;
-    s_users    achievements.user_ref[] := '{}';
-    s_steps    text[] := '{}';
-    s_longest  int[] := '{}';
-    s_run      int[] := '{}';
-    s_start    date[] := '{}';
-    s_last     date[] := '{}';
-    s_used     int[] := '{}';
+    s_users    achievements.user_ref[];
+    s_steps    text[];
+    s_longest  int[];
+    s_run      int[];
+    s_start    date[];
+    s_last     date[];
+    s_used     int[];
     cur_u      achievements.user_ref;
     cur_s      text;
     prev       date;
@@ -1612,9 +1612,10 @@ DECLARE
     granted    int;
 BEGIN
     -- Set-based: the pairs without freezes.
-    SELECT coalesce(array_agg(x.user_id), '{}'), coalesce(array_agg(x.step), '{}'), coalesce(array_agg(x.longest), '{}'),
-           coalesce(array_agg(x.run_length), '{}'), coalesce(array_agg(x.run_start), '{}'), coalesce(array_agg(x.last_period), '{}'),
-           coalesce(array_agg(0), '{}')
+    SELECT coalesce(array_agg(x.user_id), '{}')::achievements.user_ref[], coalesce(array_agg(x.step), '{}')::text[],
+           coalesce(array_agg(x.longest), '{}')::int[], coalesce(array_agg(x.run_length), '{}')::int[],
+           coalesce(array_agg(x.run_start), '{}')::date[], coalesce(array_agg(x.last_period), '{}')::date[],
+           coalesce(array_agg(0), '{}')::int[]
       INTO s_users, s_steps, s_longest, s_run, s_start, s_last, s_used
       FROM (SELECT g.user_id, g.step, max(g.len)::int AS longest,
                    (array_agg(g.len ORDER BY g.last DESC))[1]::int AS run_length,
@@ -1701,8 +1702,8 @@ AS $function$
 DECLARE
     t record;
 BEGIN
-    -- The function's name is quoted (%I):
-    -- @plpgsql_check_options: security_warnings = false, performance_warnings = false
+    -- The function's name is quoted (%I); RETURN QUERY EXECUTE sets the OUT columns:
+    -- @plpgsql_check_options: security_warnings = false, performance_warnings = false, extra_warnings = false
     FOR t IN SELECT x.tbl, array_agg(x.step ORDER BY x.step) AS steps
                FROM achievements.tracked_steps AS x
               WHERE x.mode = 'streak' AND x.step = ANY (host_streak_activity.steps)
@@ -2018,20 +2019,12 @@ COMMENT ON FUNCTION achievements.define_streak(text,text,text) IS
     'Makes step a streak step of days or weeks (week_start: a day name, default monday): record_step() counts activity now, the tally is the longest streak.';
 
 
-CREATE OR REPLACE FUNCTION achievements.set_time_zone(time_zone text)
+CREATE OR REPLACE FUNCTION achievements.set_time_zone(time_zone text, user_id achievements.user_ref DEFAULT achievements.current_user_id())
  RETURNS text
  LANGUAGE sql
-RETURN achievements_private.set_time_zone(achievements_private.require_user('achievements.set_time_zone()'::text), time_zone);
-COMMENT ON FUNCTION achievements.set_time_zone(text) IS
-    'Sets the IANA time zone of the request''s user from now on (streaks count days in it); returns the zone''s name.';
-
-
-CREATE OR REPLACE FUNCTION achievements.set_time_zone(user_id achievements.user_ref, time_zone text)
- RETURNS text
- LANGUAGE sql
-RETURN achievements_private.set_time_zone(user_id, time_zone);
-COMMENT ON FUNCTION achievements.set_time_zone(achievements.user_ref,text) IS
-    'Sets the IANA time zone of a user from now on (streaks count days in it); returns the zone''s name. Service roles.';
+RETURN achievements_private.set_time_zone(achievements_private.readable_user(user_id), time_zone);
+COMMENT ON FUNCTION achievements.set_time_zone(text,achievements.user_ref) IS
+    'Sets the IANA time zone of a user (default: the request''s user; others: service roles) from now on; streaks count days in it. Returns the zone''s name.';
 
 
 CREATE OR REPLACE FUNCTION achievements.grant_streak_freezes(user_id achievements.user_ref, step text, n integer DEFAULT 1)
@@ -2083,7 +2076,6 @@ GRANT EXECUTE ON FUNCTION
     achievements_private.tracking_streaks(name, regclass, achievements.user_ref[], text[], achievements.user_ref[], text[], timestamptz[], text[]),
     achievements_private.define_streak(text, text, text),
     achievements_private.set_time_zone(achievements.user_ref, text),
-    achievements_private.require_user(text),
     achievements_private.grant_streak_freezes(achievements.user_ref, text, int),
     achievements_private.streaks(achievements.user_ref),
     achievements_private.qualify_catalog_tables(jsonb),
@@ -2093,12 +2085,11 @@ REVOKE EXECUTE ON FUNCTION achievements_tracking.streaks(regclass, achievements.
 REVOKE EXECUTE ON FUNCTION achievements.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean, text, text, text, text),
                            achievements.tracked(),
                            achievements.define_streak(text, text, text),
-                           achievements.set_time_zone(achievements.user_ref, text),
                            achievements.grant_streak_freezes(achievements.user_ref, text, int) FROM PUBLIC;
 SELECT achievements_private.grant_to_service_roles('EXECUTE',
     'FUNCTION achievements.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean, text, text, text, text), achievements.tracked()');
 SELECT achievements_private.grant_to_service_roles('EXECUTE',
-    'FUNCTION achievements.define_streak(text, text, text), achievements.set_time_zone(achievements.user_ref, text), achievements.grant_streak_freezes(achievements.user_ref, text, int)');
+    'FUNCTION achievements.define_streak(text, text, text), achievements.grant_streak_freezes(achievements.user_ref, text, int)');
 
 DROP FUNCTION achievements.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean);
 DROP FUNCTION achievements_private.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean, name);

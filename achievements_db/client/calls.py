@@ -190,8 +190,7 @@ def define_streak(step: str, period: str = "day", week_start: str = "monday") ->
 
 def set_time_zone(time_zone: str, user_id: UserId | None = None) -> Call[str]:
     """Sets the IANA time zone of a user (the request's user when None) from now on."""
-    args = [time_zone] if user_id is None else [user_id, time_zone]
-    return _positional("set_time_zone", args, _scalar)
+    return _positional("set_time_zone", [time_zone, user_id], _scalar, defaulted=1)
 
 
 def grant_streak_freezes(user_id: UserId, step: str, n: int = 1) -> Call[int]:

@@ -54,13 +54,13 @@ AS $$
 #variable_conflict use_column
 DECLARE
     r          record;
-    s_users    achievements.user_ref[] := '{}';
-    s_steps    text[] := '{}';
-    s_longest  int[] := '{}';
-    s_run      int[] := '{}';
-    s_start    date[] := '{}';
-    s_last     date[] := '{}';
-    s_used     int[] := '{}';
+    s_users    achievements.user_ref[];
+    s_steps    text[];
+    s_longest  int[];
+    s_run      int[];
+    s_start    date[];
+    s_last     date[];
+    s_used     int[];
     cur_u      achievements.user_ref;
     cur_s      text;
     prev       date;
@@ -73,9 +73,10 @@ DECLARE
     granted    int;
 BEGIN
     -- Set-based: the pairs without freezes.
-    SELECT coalesce(array_agg(x.user_id), '{}'), coalesce(array_agg(x.step), '{}'), coalesce(array_agg(x.longest), '{}'),
-           coalesce(array_agg(x.run_length), '{}'), coalesce(array_agg(x.run_start), '{}'), coalesce(array_agg(x.last_period), '{}'),
-           coalesce(array_agg(0), '{}')
+    SELECT coalesce(array_agg(x.user_id), '{}')::achievements.user_ref[], coalesce(array_agg(x.step), '{}')::text[],
+           coalesce(array_agg(x.longest), '{}')::int[], coalesce(array_agg(x.run_length), '{}')::int[],
+           coalesce(array_agg(x.run_start), '{}')::date[], coalesce(array_agg(x.last_period), '{}')::date[],
+           coalesce(array_agg(0), '{}')::int[]
       INTO s_users, s_steps, s_longest, s_run, s_start, s_last, s_used
       FROM (SELECT g.user_id, g.step, max(g.len)::int AS longest,
                    (array_agg(g.len ORDER BY g.last DESC))[1]::int AS run_length,

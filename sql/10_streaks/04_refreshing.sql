@@ -12,8 +12,8 @@ AS $$
 DECLARE
     t record;
 BEGIN
-    -- The function's name is quoted (%I):
-    -- @plpgsql_check_options: security_warnings = false, performance_warnings = false
+    -- The function's name is quoted (%I); RETURN QUERY EXECUTE sets the OUT columns:
+    -- @plpgsql_check_options: security_warnings = false, performance_warnings = false, extra_warnings = false
     FOR t IN SELECT x.tbl, array_agg(x.step ORDER BY x.step) AS steps
                FROM achievements.tracked_steps AS x
               WHERE x.mode = 'streak' AND x.step = ANY (host_streak_activity.steps)

@@ -107,22 +107,16 @@ BEGIN
 END
 $$;
 
--- Sets the time zone of the request's user (achievements_private.set_time_zone). Raises AD005
--- without a user claim, AD301 for a zone that is not an IANA name.
-CREATE FUNCTION achievements.set_time_zone(time_zone text)
+-- Sets the time zone of a user, by default the request's user (achievements_private.set_time_zone).
+-- Raises AD005 without a user, 42501 when an application role sets another user's zone, AD301
+-- for a zone that is not an IANA name.
+CREATE FUNCTION achievements.set_time_zone(
+    time_zone text, user_id achievements.user_ref DEFAULT achievements.current_user_id())
 RETURNS text
 LANGUAGE sql
-RETURN achievements_private.set_time_zone(achievements_private.require_user('achievements.set_time_zone()'), time_zone);
-COMMENT ON FUNCTION achievements.set_time_zone(text) IS
-    'Sets the IANA time zone of the request''s user from now on (streaks count days in it); returns the zone''s name.';
-
--- Sets the time zone of any user (achievements_private.set_time_zone). Owner and service roles.
-CREATE FUNCTION achievements.set_time_zone(user_id achievements.user_ref, time_zone text)
-RETURNS text
-LANGUAGE sql
-RETURN achievements_private.set_time_zone(user_id, time_zone);
-COMMENT ON FUNCTION achievements.set_time_zone(achievements.user_ref, text) IS
-    'Sets the IANA time zone of a user from now on (streaks count days in it); returns the zone''s name. Service roles.';
+RETURN achievements_private.set_time_zone(achievements_private.readable_user(user_id), time_zone);
+COMMENT ON FUNCTION achievements.set_time_zone(text, achievements.user_ref) IS
+    'Sets the IANA time zone of a user (default: the request''s user; others: service roles) from now on; streaks count days in it. Returns the zone''s name.';
 
 -- Grants `n` freezes of streak step `step` to `who` and returns the freezes the user has left.
 -- A freeze covers one missed period of a streak when the user is next active, in a period that
@@ -256,7 +250,6 @@ COMMENT ON FUNCTION achievements.streak_leaderboard(text, text, int) IS
     'Top lim users of a streak step by current streak (alive now) or longest streak; ties share a rank.';
 
 REVOKE EXECUTE ON FUNCTION achievements.define_streak(text, text, text),
-                           achievements.set_time_zone(achievements.user_ref, text),
                            achievements.grant_streak_freezes(achievements.user_ref, text, int) FROM PUBLIC;
 SELECT achievements_private.grant_to_service_roles('EXECUTE',
-    'FUNCTION achievements.define_streak(text, text, text), achievements.set_time_zone(achievements.user_ref, text), achievements.grant_streak_freezes(achievements.user_ref, text, int)');
+    'FUNCTION achievements.define_streak(text, text, text), achievements.grant_streak_freezes(achievements.user_ref, text, int)');

@@ -29,7 +29,6 @@ GRANT EXECUTE ON FUNCTION
     achievements_private.tracking_streaks(name, regclass, achievements.user_ref[], text[], achievements.user_ref[], text[], timestamptz[], text[]),
     achievements_private.define_streak(text, text, text),
     achievements_private.set_time_zone(achievements.user_ref, text),
-    achievements_private.require_user(text),
     achievements_private.grant_streak_freezes(achievements.user_ref, text, int),
     achievements_private.streaks(achievements.user_ref),
     achievements_private.qualify_catalog_tables(jsonb),

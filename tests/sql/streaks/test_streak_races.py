@@ -134,7 +134,7 @@ def test_set_time_zone_waits_for_a_login_in_flight(db, connect):
     waiting = blocked_call(
         observer,
         b,
-        lambda c: c.execute("SELECT achievements.set_time_zone(%s, 'Asia/Tokyo')", (ALICE,)),
+        lambda c: c.execute("SELECT achievements.set_time_zone('Asia/Tokyo', %s)", (ALICE,)),
     )
     a.execute("COMMIT")
     waiting.result()
@@ -160,7 +160,7 @@ def test_an_application_role_reads_and_sets_only_its_own(db, connect):
         app.execute("SELECT achievements.set_time_zone('Europe/Budapest')").fetchone()[0]
         == "Europe/Budapest"
     )
-    db.execute("SELECT achievements.set_time_zone(%s, 'Asia/Tokyo')", (BOB,))
+    db.execute("SELECT achievements.set_time_zone('Asia/Tokyo', %s)", (BOB,))
     assert app.execute(
         "SELECT user_id, time_zone FROM achievements.user_time_zones"
     ).fetchall() == [(ALICE, "Europe/Budapest")]
@@ -169,12 +169,16 @@ def test_an_application_role_reads_and_sets_only_its_own(db, connect):
     ]
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         app.execute("SELECT * FROM achievements.streaks(%s)", (BOB,))
-    for call in (
-        "SELECT achievements.set_time_zone(%s, 'UTC')",
-        "SELECT achievements.grant_streak_freezes(%s, 'daily', 5)",
+    for call, user in (
+        ("SELECT achievements.set_time_zone('UTC', %s)", BOB),
+        ("SELECT achievements.grant_streak_freezes(%s, 'daily', 5)", ALICE),
     ):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            app.execute(call, (ALICE,))
+            app.execute(call, (user,))
+    assert (
+        app.execute("SELECT achievements.set_time_zone('Asia/Tokyo', %s)", (ALICE,)).fetchone()[0]
+        == "Asia/Tokyo"
+    )
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         app.execute("SELECT * FROM achievements_private.streak_states")
     assert (

@@ -119,7 +119,7 @@ def test_new_york_across_both_dst_changes(db):
     changes have 23 and 25 hours: the streak counts New York's calendar days."""
     create_logins(db)
     zone = "America/New_York"
-    db.execute("SELECT achievements.set_time_zone(%s, %s)", (ALICE, zone))
+    db.execute("SELECT achievements.set_time_zone(%s, %s)", (zone, ALICE))
     times = [local(zone, 2026, 3, d, 23, 30) for d in (6, 7, 8, 9)]  # DST starts 2026-03-08
     times += [
         local(zone, 2026, 10, 31, 0, 15),
@@ -155,7 +155,7 @@ def test_lord_howe_half_hour_shift_and_a_row_zone(db):
 def test_a_calendar_day_the_zone_skipped_does_not_break_the_streak(db):
     create_logins(db)
     zone = "Pacific/Apia"  # went from 2011-12-29 straight to 2011-12-31
-    db.execute("SELECT achievements.set_time_zone(%s, %s)", (ALICE, zone))
+    db.execute("SELECT achievements.set_time_zone(%s, %s)", (zone, ALICE))
     for d in (28, 29, 31):
         login(db, ALICE, local(zone, 2011, 12, d, 12))
     assert tally(db, ALICE) == 3
@@ -187,7 +187,7 @@ def test_random_logins_match_the_model(db):
     create_logins(db)
     zones = {ALICE: "Europe/Budapest", BOB: "America/Los_Angeles"}
     for user, zone in zones.items():
-        db.execute("SELECT achievements.set_time_zone(%s, %s)", (user, zone))
+        db.execute("SELECT achievements.set_time_zone(%s, %s)", (zone, user))
     rows: dict[int, tuple[uuid.UUID, dt.datetime]] = {}
     start = dt.datetime(2026, 3, 1, tzinfo=UTC)
     for _ in range(60):
@@ -345,15 +345,15 @@ def test_truncate_keeps_only_the_calls(db):
     ("call", "sqlstate"),
     [
         (
-            "SELECT achievements.set_time_zone('00000000-0000-0000-0000-000000000001', 'Mars/Olympus')",
+            "SELECT achievements.set_time_zone('Mars/Olympus', '00000000-0000-0000-0000-000000000001')",
             "AD301",
         ),
         (
-            "SELECT achievements.set_time_zone('00000000-0000-0000-0000-000000000001', 'Europe/Budapestx')",
+            "SELECT achievements.set_time_zone('Europe/Budapestx', '00000000-0000-0000-0000-000000000001')",
             "AD301",
         ),
         (
-            "SELECT achievements.set_time_zone('00000000-0000-0000-0000-000000000001', '+02')",
+            "SELECT achievements.set_time_zone('+02', '00000000-0000-0000-0000-000000000001')",
             "AD301",
         ),
         (

@@ -247,7 +247,7 @@ def trackers(db):
             "AD107",
             "achievements.track() on table public.items: unknown mode 'counter'",
             "mode is one of count (default), boolean (counters), toggle, toggle_boolean, sum"
-            " (gauges), distinct, max.",
+            " (gauges), distinct, max, streak.",
         ),
         (
             ("items", "", "val", "count", None),
