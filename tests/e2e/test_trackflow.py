@@ -59,6 +59,18 @@ RECOUNTS = {
     "released_artists": "SELECT owner_id, count(DISTINCT lower(artist)) FROM songs WHERE status = 'released' GROUP BY 1",
     "released_years": "SELECT owner_id, count(DISTINCT year) FROM songs WHERE status = 'released' GROUP BY 1",
     "released_decades": "SELECT owner_id, count(DISTINCT year / 10) FROM songs WHERE status = 'released' GROUP BY 1",
+    # The longest run of consecutive login days, in the zone each user set (one each here).
+    "login_streak": """
+        SELECT r.user_id, max(r.days) FROM (
+            SELECT d.user_id, count(*) AS days FROM (
+                SELECT x.user_id, x.day, x.day - row_number() OVER (PARTITION BY x.user_id ORDER BY x.day)::int AS island
+                  FROM (SELECT DISTINCT l.user_id,
+                               (l.logged_in_at AT TIME ZONE coalesce(
+                                   (SELECT z.time_zone FROM achievements.user_time_zones AS z WHERE z.user_id = l.user_id),
+                                   'UTC'))::date AS day
+                          FROM logins AS l) AS x) AS d
+             GROUP BY d.user_id, d.island) AS r
+         GROUP BY 1""",
 }
 STEPS = sorted({b["step"] for b in BADGES.values()})
 COUNTERS = [step for step in STEPS if step not in RECOUNTS]
@@ -197,13 +209,13 @@ def song(id, owner, status="future_plans", **fields):
 
 
 def test_the_catalog_is_the_seeds_families_on_tracked_steps(app):
-    """74 badges of the 15 families in scope, points by rarity as the seed says, and every
+    """The 80 badges of the seed's 16 families, points by rarity as the seed says, and every
     badge's step is counted by exactly one track() call (counters by mode count)."""
-    assert len(BADGES) == 74
+    assert len(BADGES) == 80
     per_category = Counter(b["category"] for b in BADGES.values())
     assert per_category == {
         "milestone": 37,
-        "activity": 8,
+        "activity": 14,
         "quality": 11,
         "social": 4,
         "diversity": 14,
@@ -1034,6 +1046,9 @@ INSERT INTO spotify_imports (user_id, kind, spotify_id, status) VALUES ('{BOB}',
 INSERT INTO feature_requests (user_id, title) SELECT '{ALICE}', 'Idea ' || g FROM generate_series(1, 5) AS g;
 INSERT INTO feature_requests (user_id, title) VALUES (NULL, 'Anonymous');
 INSERT INTO bug_reports (user_id, title) VALUES ('{CAROL}', 'Crash'), ('{CAROL}', 'Typo');
+-- Logins: Alice on 4 days in a row (and twice on one), Bob on 2 days apart.
+INSERT INTO logins (user_id, logged_in_at) SELECT '{ALICE}', timestamptz '2025-06-01 09:00+00' + g * interval '1 day' FROM generate_series(0, 3) AS g;
+INSERT INTO logins (user_id, logged_in_at) VALUES ('{ALICE}', '2025-06-02 21:00+00'), ('{BOB}', '2025-06-01 09:00+00'), ('{BOB}', '2025-06-03 09:00+00');
 """
 
 # What adopting the rows counts for each counter: each qualifying row once, as if inserted now
@@ -1056,6 +1071,39 @@ ADOPTED = {
     "feature_requests_submitted": "SELECT user_id, count(*) FROM feature_requests WHERE user_id IS NOT NULL GROUP BY 1",
     "bugs_reported": "SELECT user_id, count(*) FROM bug_reports WHERE user_id IS NOT NULL GROUP BY 1",
 }
+
+
+def test_login_streaks(app):
+    """Engagement: consecutive login days in the user's calendar; two logins on a day are one;
+    a late row fills its day; a delete takes it back (the badges stay); a user in Auckland
+    whose late-evening logins are the next day there; 100 days in one import."""
+    day = lambda n, hour=12: f"2026-03-{n:02d} {hour:02d}:00+00"  # noqa: E731
+    app.insert("logins", [{"user_id": ALICE, "logged_in_at": day(n)} for n in (1, 2, 2, 3)])
+    assert app.badges(ALICE) == {"early_bird"}
+    app.insert("logins", [{"user_id": ALICE, "logged_in_at": day(n)} for n in (5, 6, 7)])
+    assert app.tallies()["login_streak"][ALICE] == 3
+    late = app.insert("logins", [{"user_id": ALICE, "logged_in_at": day(4, 23)}])  # a late sync
+    assert app.tallies()["login_streak"][ALICE] == 7
+    assert app.badges(ALICE) == {"early_bird", "dedicated"}
+    app.run("DELETE FROM logins WHERE id = %s", (late[0],))
+    assert app.tallies()["login_streak"][ALICE] == 3
+    assert app.badges(ALICE) == {"early_bird", "dedicated"}
+    # 22:00 UTC is 11:00 the next day in Auckland (UTC+13 in March).
+    app.db.execute("SELECT achievements.set_time_zone('Pacific/Auckland', %s)", (DAVE,))
+    app.insert(
+        "logins",
+        [{"user_id": DAVE, "logged_in_at": day(n, h)} for n, h in ((1, 22), (2, 22), (3, 2))],
+    )
+    assert app.tallies()["login_streak"][DAVE] == 2  # Auckland's 2 and 3 March (UTC: 1, 2, 3)
+    app.run(
+        "INSERT INTO logins (user_id, logged_in_at) SELECT %s, timestamptz '2025-01-01 08:00+00' + g * interval '1 day'"
+        " FROM generate_series(0, 99) AS g",
+        (CAROL,),
+    )
+    assert app.badges(CAROL, "login_streak") == {
+        b for b, x in BADGES.items() if x["step"] == "login_streak"
+    }
+    assert app.value("SELECT longest FROM achievements.streaks(%s)", (CAROL,)) == 100
 
 
 @pytest.mark.parametrize("backfill", [True, False], ids=["backfill", "counters from now on"])
@@ -1090,6 +1138,7 @@ def test_adopting_a_database_with_history(db, backfill):
     assert tallies["completed_packs"] == {ALICE: 1, BOB: 1}
     assert tallies["album_series_completed"] == {ALICE: 1, BOB: 1}
     assert tallies["collaborations"] == {ALICE: 6, BOB: 1}
+    assert tallies["login_streak"] == {ALICE: 4, BOB: 1}
     if backfill:
         assert tallies["songs_released"] == {ALICE: 12, BOB: 5}
         assert tallies["wip_completed"] == {}
@@ -1185,6 +1234,7 @@ def test_deleting_an_account(app):
         "completed_packs": {BOB: 1},
         "album_series_completed": {BOB: 1},
         "collaborations": {},
+        "login_streak": {},
         "released_artists": {BOB: 1},
         "released_years": {BOB: 1},
         "released_decades": {BOB: 1},

@@ -49,3 +49,6 @@ SELECT achievements.track('collaborations', 'added_as_collaborator', 'user_id', 
 SELECT achievements.track('songs', 'released_artists', mode => 'distinct', value => 'lower(artist)', user_column => 'owner_id', condition => $$status = 'released'$$);
 SELECT achievements.track('songs', 'released_years', mode => 'distinct', value => 'year', user_column => 'owner_id', condition => $$status = 'released'$$);
 SELECT achievements.track('songs', 'released_decades', mode => 'distinct', value => 'year / 10', user_column => 'owner_id', condition => $$status = 'released'$$);
+
+-- Engagement: the longest run of consecutive days the user logged in, in the user's calendar.
+SELECT achievements.track('logins', 'login_streak', mode => 'streak', at => 'logged_in_at', user_column => 'user_id');
