@@ -1222,7 +1222,7 @@ DROP FUNCTION achievements_private.period_of(timestamp with time zone,text,text,
 DROP FUNCTION achievements.track(regclass,text,text,text,text,text,text,text,regclass,text,boolean,text,text,text,text);
 DROP FUNCTION achievements_private.activity_function_name(oid);
 DROP FUNCTION achievements_private.tracked_moment_sql(achievements.tracked_steps);
-DROP FUNCTION achievements_tracking.streaks(regclass,achievements.user_ref[],text[],achievements.user_ref[],text[],timestamp with time zone[],text[]);
+DROP FUNCTION achievements_tracking.streaks(regclass,achievements.user_ref[],text[],achievements.user_ref[],text[],timestamp with time zone[],text[],integer[],boolean);
 DROP FUNCTION achievements.streak_leaderboard(text,text,integer);
 DROP FUNCTION achievements_private.streaks(achievements.user_ref);
 DROP FUNCTION achievements_private.streak_now(achievements.user_ref,text,integer,integer,date,integer);
@@ -1234,6 +1234,7 @@ DROP FUNCTION achievements_private.require_streak_step(text,text);
 DROP FUNCTION achievements_private.record_streak(achievements.user_ref,text);
 DROP FUNCTION achievements_private.refresh_streaks(achievements.user_ref[],text[]);
 DROP FUNCTION achievements_private.host_streak_activity(achievements.user_ref[],text[]);
+DROP FUNCTION achievements_private.change_streaks(achievements.user_ref[],text[],achievements.user_ref[],text[],timestamp with time zone[],text[],integer[],boolean);
 DROP FUNCTION achievements_private.store_streaks(achievements.user_ref[],text[],achievements.user_ref[],text[],timestamp with time zone[],text[]);
 DROP FUNCTION achievements_private.streak_periods(achievements.user_ref[],text[],achievements.user_ref[],text[],timestamp with time zone[],text[],boolean);
 DROP FUNCTION achievements_private.user_time_zone(achievements.user_ref,timestamp with time zone);
@@ -1241,8 +1242,9 @@ DROP FUNCTION achievements_private.check_time_zone(text,text);
 DROP FUNCTION achievements_private.track(regclass,text,text,text,text,text,text,text,regclass,text,boolean,text,text,text,text,name);
 DROP FUNCTION achievements_private.drop_counting_function(oid,boolean,boolean);
 DROP FUNCTION achievements_private.create_activity_function(regclass);
+DROP FUNCTION achievements_private.tracked_activity_change_sql(achievements.tracked_steps,text,text,text);
 DROP FUNCTION achievements_private.tracked_activity_sql(achievements.tracked_steps,text,text,text);
-DROP FUNCTION achievements_private.tracking_streaks(name,regclass,achievements.user_ref[],text[],achievements.user_ref[],text[],timestamp with time zone[],text[]);
+DROP FUNCTION achievements_private.tracking_streaks(name,regclass,achievements.user_ref[],text[],achievements.user_ref[],text[],timestamp with time zone[],text[],integer[],boolean);
 
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA achievements_private FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION

@@ -216,7 +216,7 @@ COMMENT ON FUNCTION achievements.undo_step(achievements.user_ref,text,integer) I
     'Takes back up to count (default 1) steps for a user, never below 0; returns the new tally.';
 
 
-CREATE OR REPLACE FUNCTION achievements_private.tracking_streaks(caller name, tbl regclass, user_ids achievements.user_ref[], steps text[], a_users achievements.user_ref[], a_steps text[], a_ats timestamp with time zone[], a_zones text[])
+CREATE OR REPLACE FUNCTION achievements_private.tracking_streaks(caller name, tbl regclass, user_ids achievements.user_ref[], steps text[], a_users achievements.user_ref[], a_steps text[], a_ats timestamp with time zone[], a_zones text[], a_signs integer[], recount boolean)
  RETURNS TABLE(user_id achievements.user_ref, step text, count integer)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -231,10 +231,12 @@ BEGIN
       FROM unnest(user_ids, steps) AS x(u, s)
      WHERE EXISTS (SELECT 1 FROM achievements.tracked_steps AS t
                     WHERE t.tbl = tracking_streaks.tbl AND t.step = x.s AND t.mode = 'streak');
-    PERFORM achievements_private.check_tracking_caller(caller, tbl, coalesce(p_steps, '{}') || coalesce(a_steps, '{}'));
+    PERFORM achievements_private.check_tracking_caller(
+        caller, tbl, coalesce(p_steps, '{}') || ARRAY(SELECT DISTINCT x FROM unnest(a_steps) AS x));
     IF p_users IS NOT NULL THEN
         RETURN QUERY SELECT r.user_id, r.step, r.count
-                       FROM achievements_private.store_streaks(p_users, p_steps, a_users, a_steps, a_ats, a_zones) AS r;
+                       FROM achievements_private.change_streaks(p_users, p_steps, a_users, a_steps, a_ats, a_zones,
+                                                                a_signs, recount) AS r;
     END IF;
 END
 $function$;
@@ -390,6 +392,26 @@ END
 $function$;
 
 
+CREATE OR REPLACE FUNCTION achievements_private.tracked_activity_change_sql(s achievements.tracked_steps, user_cast text, op text, rel text)
+ RETURNS text
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    one text := format('SELECT %s AS u, %L::text AS step, (%s)::timestamptz AS at, (%s)::text AS z, %%s AS sign FROM %%s AS %s WHERE %s',
+                       achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref'),
+                       s.step, s.at, coalesce(s.time_zone, 'NULL'), rel, achievements_private.tracked_qualifies_sql(s, rel));
+BEGIN
+    RETURN CASE op
+        WHEN 'INSERT' THEN format(one, 1, 'new_rows')
+        WHEN 'DELETE' THEN format(one, -1, 'old_rows')
+        WHEN 'UPDATE' THEN format(one, -1, 'old_rows') || ' UNION ALL ' || format(one, 1, 'new_rows')
+        END;
+END
+$function$;
+
+
 CREATE OR REPLACE FUNCTION achievements_private.give_to_table_owner(fn regprocedure, tbl oid)
  RETURNS void
  LANGUAGE plpgsql
@@ -410,7 +432,7 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION achievements_tracking.add(regclass, achievements.user_ref[], text[], int[]),
                     achievements_tracking.lock(regclass, achievements.user_ref[], text[]),
                     achievements_tracking.lock_steps(regclass, text[]),
-                    achievements_tracking.streaks(regclass, achievements.user_ref[], text[], achievements.user_ref[], text[], timestamptz[], text[]),
+                    achievements_tracking.streaks(regclass, achievements.user_ref[], text[], achievements.user_ref[], text[], timestamptz[], text[], int[], boolean),
                     achievements_tracking.integer_value(bigint) TO %I', owner);
 END
 $function$;
@@ -556,6 +578,7 @@ DECLARE
     part      text;
     zeroing   text[];
     streaks   text[];
+    acts      text[];
     negatives boolean := false;
     recounts  text := '';
     claims    boolean := false;
@@ -565,7 +588,7 @@ BEGIN
     -- Names are quoted (%I, %L, regclass) and the body is passed as one literal (%L):
     -- @plpgsql_check_options: security_warnings = false, performance_warnings = false
     FOREACH op IN ARRAY ARRAY['INSERT', 'UPDATE', 'DELETE'] LOOP
-        adds := '{}'; touched := '{}'; checks := '';
+        adds := '{}'; touched := '{}'; checks := ''; acts := '{}';
         FOR s IN SELECT * FROM achievements.tracked_steps AS t WHERE t.tbl = create_counting_function.tbl ORDER BY t.step LOOP
             cast_kind := achievements_private.step_user_cast(tbl, s.user_column);
             kind := achievements_private.step_kind(s.mode, s.depends_on);
@@ -573,6 +596,9 @@ BEGIN
             part := achievements_private.tracked_rows_sql(s, cast_kind, op, rel, keys, claim);
             IF part IS NOT NULL THEN
                 adds := adds || format('SELECT q.u, %L::text AS step, q.c FROM (%s) AS q', s.step, part);
+            END IF;
+            IF kind = 'streak' THEN
+                acts := acts || achievements_private.tracked_activity_change_sql(s, cast_kind, op, rel);
             END IF;
             IF kind IN ('recount', 'streak') THEN
                 touched := touched || format('SELECT t.u, %L::text AS step FROM (%s) AS t', s.step,
@@ -606,7 +632,12 @@ BEGIN
                 || CASE WHEN cardinality(touched) > 0 THEN format(
                        E'        SELECT array_agg(r.u), array_agg(r.step) INTO r_users, r_steps\n'
                         '          FROM (SELECT DISTINCT t.u, t.step FROM (%s) AS t WHERE t.u IS NOT NULL) AS r;\n',
-                       array_to_string(touched, E'\n                UNION ALL\n                ')) ELSE '' END;
+                       array_to_string(touched, E'\n                UNION ALL\n                ')) ELSE '' END
+                || CASE WHEN cardinality(acts) > 0 THEN format(
+                       E'        SELECT array_agg(a.u), array_agg(a.step), array_agg(a.at), array_agg(a.z), array_agg(a.sign)\n'
+                        '          INTO a_users, a_steps, a_ats, a_zones, a_signs\n'
+                        '          FROM (%s) AS a;\n',
+                       array_to_string(acts, E'\n                UNION ALL\n                ')) ELSE '' END;
         END IF;
     END LOOP;
 
@@ -633,6 +664,7 @@ BEGIN
     END LOOP;
     IF cardinality(zeroing) + cardinality(touched) > 0 THEN
         branches := branches || format(E'    %s TG_OP = ''TRUNCATE'' THEN\n', CASE WHEN branches = '' THEN 'IF' ELSE 'ELSIF' END)
+            || CASE WHEN cardinality(streaks) > 0 THEN E'        a_recount := true;\n' ELSE '' END
             || CASE WHEN cardinality(zeroing) > 0 THEN format(
                    E'        SELECT array_agg(x.user_id), array_agg(x.step), array_agg(-x.count) INTO users, steps, counts\n'
                     '          FROM achievements_tracking.lock_steps(%L::regclass, %L::text[]) AS x;\n', tbl::oid, zeroing) ELSE '' END
@@ -653,14 +685,12 @@ BEGIN
     END IF;
     IF cardinality(streaks) > 0 THEN
         recounts := recounts || format(
-            E'        SELECT array_agg(a.user_id), array_agg(a.step), array_agg(a.at), array_agg(a.time_zone)\n'
-             '          INTO a_users, a_steps, a_ats, a_zones\n'
-             '          FROM achievements_tracking.%1$I(%2$L::text[], counting.l_users, false) AS a;\n'
-             '        SELECT n_users || array_agg(x.user_id), n_steps || array_agg(x.step), n_counts || array_agg(x.count)\n'
+            E'        SELECT n_users || array_agg(x.user_id), n_steps || array_agg(x.step), n_counts || array_agg(x.count)\n'
              '          INTO n_users, n_steps, n_counts\n'
-             '          FROM achievements_tracking.streaks(%3$L::regclass, counting.l_users, counting.l_steps,\n'
-             '                                             counting.a_users, counting.a_steps, counting.a_ats, counting.a_zones) AS x;\n',
-            achievements_private.activity_function_name(tbl), streaks, tbl::oid);
+             '          FROM achievements_tracking.streaks(%L::regclass, counting.l_users, counting.l_steps, counting.a_users,\n'
+             '                                             counting.a_steps, counting.a_ats, counting.a_zones, counting.a_signs,\n'
+             '                                             counting.a_recount) AS x;\n',
+            tbl::oid);
     END IF;
     FOR d IN SELECT DISTINCT t.tbl FROM achievements.tracked_steps AS t WHERE t.depends_on = create_counting_function.tbl ORDER BY t.tbl LOOP
         recounts := recounts || format(
@@ -691,6 +721,7 @@ BEGIN
          || CASE WHEN negatives THEN E'    negative bigint;\n' ELSE '' END
          || CASE WHEN cardinality(streaks) > 0
                  THEN E'    a_users  achievements.user_ref[];\n    a_steps  text[];\n    a_ats    timestamptz[];\n    a_zones  text[];\n'
+                      '    a_signs  int[];\n    a_recount boolean := false;\n'
                  ELSE '' END
          || E'BEGIN\n'
          || branches || CASE WHEN branches <> '' THEN E'    END IF;\n' ELSE '' END
@@ -1568,6 +1599,13 @@ AS $function$
           JOIN achievements.streak_steps AS ss ON ss.step = x.s
          WHERE EXISTS (SELECT 1 FROM achievements_private.streak_freezes AS f
                         WHERE f.user_id = x.u AND f.step = x.s) = with_freezes),
+    -- The users' zones: most users have none (UTC) or one; only those with several are looked up
+    -- per activity (user_time_zone).
+    zoned_users AS (
+        SELECT z.user_id AS u, count(*) AS zones, (array_agg(z.time_zone ORDER BY z.valid_from DESC))[1] AS latest
+          FROM achievements.user_time_zones AS z
+         WHERE z.user_id IN (SELECT pairs.u FROM pairs)
+         GROUP BY z.user_id),
     activity AS (
         SELECT a.u, a.s, a.at, a.z
           FROM unnest(a_users, a_steps, a_ats, a_zones) AS a(u, s, at, z)
@@ -1576,12 +1614,15 @@ AS $function$
         SELECT c.user_id, c.step, c.at, NULL
           FROM pairs
           JOIN achievements_private.streak_calls AS c ON c.user_id = pairs.u AND c.step = pairs.s)
-    SELECT DISTINCT pairs.u, pairs.s,
-           achievements_private.period_of(a.at, coalesce(a.z, achievements_private.user_time_zone(a.u, a.at)),
-                                          pairs.period, pairs.week_start),
-           pairs.period, achievements_private.user_time_zone(pairs.u, now())
-      FROM activity AS a
-      JOIN pairs ON pairs.u = a.u AND pairs.s = a.s
+    SELECT DISTINCT d.u, d.s, achievements_private.period_of(d.at, d.zone, d.period, d.week_start), d.period, d.today_zone
+      FROM (SELECT a.u, a.s, a.at, pairs.period, pairs.week_start,
+                   coalesce(a.z, CASE WHEN zu.u IS NULL THEN 'UTC' WHEN zu.zones = 1 THEN zu.latest
+                                      ELSE achievements_private.user_time_zone(a.u, a.at) END) AS zone,
+                   coalesce(zu.latest, 'UTC') AS today_zone
+              FROM activity AS a
+              JOIN pairs ON pairs.u = a.u AND pairs.s = a.s
+              LEFT JOIN zoned_users AS zu ON zu.u = a.u
+            OFFSET 0) AS d
 $function$;
 
 
@@ -1693,6 +1734,112 @@ END
 $function$;
 
 
+CREATE OR REPLACE FUNCTION achievements_private.change_streaks(user_ids achievements.user_ref[], steps text[], a_users achievements.user_ref[], a_steps text[], a_ats timestamp with time zone[], a_zones text[], a_signs integer[], recount boolean)
+ RETURNS TABLE(user_id achievements.user_ref, step text, count integer)
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    slow_users achievements.user_ref[];
+    slow_steps text[];
+    h          record;
+BEGIN
+    WITH pairs AS (
+        SELECT DISTINCT x.u, x.s, ss.period, ss.week_start
+          FROM unnest(user_ids, steps) AS x(u, s)
+          JOIN achievements.streak_steps AS ss ON ss.step = x.s),
+    activity AS (
+        SELECT a.u, a.s, a.at, a.z, a.sign
+          FROM unnest(a_users, a_steps, a_ats, a_zones, a_signs) AS a(u, s, at, z, sign)
+         WHERE a.at IS NOT NULL AND a.u IS NOT NULL),
+    zoned_users AS (
+        SELECT z.user_id AS u, count(*) AS zones, (array_agg(z.time_zone ORDER BY z.valid_from DESC))[1] AS latest
+          FROM achievements.user_time_zones AS z
+         WHERE z.user_id IN (SELECT pairs.u FROM pairs)
+         GROUP BY z.user_id),
+    -- The change per active period: a period whose activity only moved within it nets to 0.
+    dated AS (
+        SELECT d.u, d.s, achievements_private.period_of(d.at, d.zone, d.period, d.week_start) AS p,
+               sum(d.sign) AS n, d.period, d.today_zone
+          FROM (SELECT a.u, a.s, a.sign, a.at, pairs.period, pairs.week_start,
+                       coalesce(a.z, CASE WHEN zu.u IS NULL THEN 'UTC' WHEN zu.zones = 1 THEN zu.latest
+                                          ELSE achievements_private.user_time_zone(a.u, a.at) END) AS zone,
+                       coalesce(zu.latest, 'UTC') AS today_zone
+                  FROM activity AS a
+                  JOIN pairs ON pairs.u = a.u AND pairs.s = a.s
+                  LEFT JOIN zoned_users AS zu ON zu.u = a.u
+                OFFSET 0) AS d
+         GROUP BY 1, 2, 3, 5, 6
+        HAVING sum(d.sign) <> 0),
+    verdicts AS (
+        SELECT d.u, d.s, recount OR bool_or(d.n < 0) OR coalesce(min(d.p) <= min(st.last_period), false)
+                         OR EXISTS (SELECT 1 FROM achievements_private.streak_freezes AS f
+                                     WHERE f.user_id = d.u AND f.step = d.s) AS slow
+          FROM dated AS d
+          LEFT JOIN achievements_private.streak_states AS st ON st.user_id = d.u AND st.step = d.s
+         GROUP BY d.u, d.s),
+    -- The fast pairs: the stored run (its last period, weighing its length) and the new periods,
+    -- in gaps and islands.
+    runs AS (
+        SELECT st.user_id AS u, st.step AS s, st.last_period AS p, st.run_length AS w, st.run_start AS first,
+               pairs.period, coalesce(zu.latest, 'UTC') AS zone
+          FROM verdicts AS v
+          JOIN achievements_private.streak_states AS st ON st.user_id = v.u AND st.step = v.s
+          JOIN pairs ON pairs.u = v.u AND pairs.s = v.s
+          LEFT JOIN zoned_users AS zu ON zu.u = v.u
+         WHERE NOT v.slow
+        UNION ALL
+        SELECT d.u, d.s, d.p, 1, d.p, d.period, d.today_zone
+          FROM dated AS d
+          JOIN verdicts AS v ON v.u = d.u AND v.s = d.s
+         WHERE NOT v.slow),
+    islands AS (
+        SELECT b.u, b.s, sum(b.w)::int AS len, min(b.first) AS first, max(b.p) AS last
+          FROM (SELECT f.u, f.s, f.p, f.w, f.first,
+                       sum(f.brk) OVER (PARTITION BY f.u, f.s ORDER BY f.p) AS island
+                  FROM (SELECT o.u, o.s, o.p, o.w, o.first,
+                               CASE WHEN o.prev IS NULL THEN 1
+                                    WHEN o.p - o.prev = CASE o.period WHEN 'day' THEN 1 ELSE 7 END THEN 0
+                                    WHEN achievements_private.missed_periods(o.prev, o.p, o.period, o.zone, 0) = 0 THEN 0
+                                    ELSE 1 END AS brk
+                          FROM (SELECT r.*, lag(r.p) OVER (PARTITION BY r.u, r.s ORDER BY r.p) AS prev
+                                  FROM runs AS r) AS o) AS f) AS b
+         GROUP BY b.u, b.s, b.island),
+    stored AS (
+        INSERT INTO achievements_private.streak_states AS t
+               (user_id, step, longest, run_length, run_start, last_period, freezes_used)
+        SELECT x.u, x.s, greatest(x.longest, coalesce(st.longest, 0)), x.run_length, x.run_start, x.last_period,
+               coalesce(st.freezes_used, 0)
+          FROM (SELECT i.u, i.s, max(i.len) AS longest,
+                       (array_agg(i.len ORDER BY i.last DESC))[1] AS run_length,
+                       (array_agg(i.first ORDER BY i.last DESC))[1] AS run_start, max(i.last) AS last_period
+                  FROM islands AS i GROUP BY i.u, i.s) AS x
+          LEFT JOIN achievements_private.streak_states AS st ON st.user_id = x.u AND st.step = x.s
+         ORDER BY x.u, x.s
+        ON CONFLICT (user_id, step) DO UPDATE
+           SET longest = excluded.longest, run_length = excluded.run_length, run_start = excluded.run_start,
+               last_period = excluded.last_period, updated_at = now()
+        RETURNING 1)
+    SELECT array_agg(v.u), array_agg(v.s) INTO slow_users, slow_steps
+      FROM (SELECT v.u, v.s FROM verdicts AS v WHERE v.slow
+            UNION
+            SELECT pairs.u, pairs.s FROM pairs WHERE recount) AS v;
+
+    IF slow_users IS NOT NULL THEN
+        SELECT array_agg(a.user_id) AS u, array_agg(a.step) AS s, array_agg(a.at) AS at, array_agg(a.time_zone) AS z INTO h
+          FROM achievements_private.host_streak_activity(slow_users, slow_steps) AS a;
+        PERFORM achievements_private.store_streaks(slow_users, slow_steps, h.u, h.s, h.at, h.z);
+    END IF;
+    RETURN QUERY
+        SELECT x.u, x.s, coalesce(st.longest, 0)
+          FROM unnest(user_ids, steps) AS x(u, s)
+          LEFT JOIN achievements_private.streak_states AS st ON st.user_id = x.u AND st.step = x.s
+         WHERE x.s IN (SELECT ss.step FROM achievements.streak_steps AS ss);
+END
+$function$;
+
+
 CREATE OR REPLACE FUNCTION achievements_private.host_streak_activity(user_ids achievements.user_ref[], steps text[])
  RETURNS TABLE(user_id achievements.user_ref, step text, at timestamp with time zone, time_zone text)
  LANGUAGE plpgsql
@@ -1769,12 +1916,20 @@ CREATE OR REPLACE FUNCTION achievements_private.record_streak(who achievements.u
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+DECLARE
+    tally   int;
+    longest int;
 BEGIN
-    -- The tally's lock comes first (docs/locks.md): refresh_streaks takes it again.
     INSERT INTO achievements.user_achievements (user_id, name, count) VALUES (who, step, 0) ON CONFLICT DO NOTHING;
-    PERFORM 1 FROM achievements.user_achievements AS t WHERE t.user_id = who AND t.name = step FOR UPDATE;
+    SELECT t.count INTO tally FROM achievements.user_achievements AS t WHERE t.user_id = who AND t.name = step FOR UPDATE;
     INSERT INTO achievements_private.streak_calls (step, user_id) VALUES (step, who);
-    RETURN (SELECT r.count FROM achievements_private.refresh_streaks(ARRAY[who], ARRAY[step]) AS r);
+    SELECT c.count INTO longest
+      FROM achievements_private.change_streaks(ARRAY[who], ARRAY[step], ARRAY[who], ARRAY[step], ARRAY[now()],
+                                               ARRAY[NULL::text], ARRAY[1], false) AS c;
+    IF longest <> tally THEN
+        PERFORM achievements_private.add_to_tallies(ARRAY[who], ARRAY[step], ARRAY[longest - tally], true);
+    END IF;
+    RETURN longest;
 END
 $function$;
 
@@ -1992,14 +2147,14 @@ COMMENT ON FUNCTION achievements.streak_leaderboard(text,text,integer) IS
     'Top lim users of a streak step by current streak (alive now) or longest streak; ties share a rank.';
 
 
-CREATE OR REPLACE FUNCTION achievements_tracking.streaks(tbl regclass, user_ids achievements.user_ref[], steps text[], a_users achievements.user_ref[], a_steps text[], a_ats timestamp with time zone[], a_zones text[])
+CREATE OR REPLACE FUNCTION achievements_tracking.streaks(tbl regclass, user_ids achievements.user_ref[], steps text[], a_users achievements.user_ref[], a_steps text[], a_ats timestamp with time zone[], a_zones text[], a_signs integer[], recount boolean)
  RETURNS TABLE(user_id achievements.user_ref, step text, count integer)
  LANGUAGE sql
 BEGIN ATOMIC
  SELECT s.user_id,
      s.step,
      s.count
-    FROM achievements_private.tracking_streaks(CURRENT_USER, streaks.tbl, streaks.user_ids, streaks.steps, streaks.a_users, streaks.a_steps, streaks.a_ats, streaks.a_zones) s(user_id, step, count);
+    FROM achievements_private.tracking_streaks(CURRENT_USER, streaks.tbl, streaks.user_ids, streaks.steps, streaks.a_users, streaks.a_steps, streaks.a_ats, streaks.a_zones, streaks.a_signs, streaks.recount) s(user_id, step, count);
 END;
 
 
@@ -2073,7 +2228,7 @@ GRANT EXECUTE ON FUNCTION
     achievements_private.tracking_add(name, regclass, achievements.user_ref[], text[], int[]),
     achievements_private.tracking_lock(name, regclass, achievements.user_ref[], text[]),
     achievements_private.tracking_lock_steps(name, regclass, text[]),
-    achievements_private.tracking_streaks(name, regclass, achievements.user_ref[], text[], achievements.user_ref[], text[], timestamptz[], text[]),
+    achievements_private.tracking_streaks(name, regclass, achievements.user_ref[], text[], achievements.user_ref[], text[], timestamptz[], text[], int[], boolean),
     achievements_private.define_streak(text, text, text),
     achievements_private.set_time_zone(achievements.user_ref, text),
     achievements_private.grant_streak_freezes(achievements.user_ref, text, int),
@@ -2081,7 +2236,7 @@ GRANT EXECUTE ON FUNCTION
     achievements_private.qualify_catalog_tables(jsonb),
     achievements_private.apply_catalog(jsonb, boolean, name)
 TO PUBLIC;
-REVOKE EXECUTE ON FUNCTION achievements_tracking.streaks(regclass, achievements.user_ref[], text[], achievements.user_ref[], text[], timestamptz[], text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION achievements_tracking.streaks(regclass, achievements.user_ref[], text[], achievements.user_ref[], text[], timestamptz[], text[], int[], boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION achievements.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean, text, text, text, text),
                            achievements.tracked(),
                            achievements.define_streak(text, text, text),

@@ -92,13 +92,13 @@ BEGIN
 END
 $$;
 
--- Works out and stores the streaks of the (user, step) pairs given whose step is a streak step
--- of `tbl`, from the activity its activity function read (store_streaks, 10_streaks/), and
--- returns their longest streaks. The caller holds the tallies' locks (tracking_lock). Checked by
--- check_tracking_caller.
+-- Applies one statement's change of activity of the streak steps of `tbl` (change_streaks,
+-- 10_streaks/) to the (user, step) pairs given whose step is a streak step of `tbl`, and returns
+-- their longest streaks; with `recount` (TRUNCATE), works them all out again. The caller holds
+-- the tallies' locks (tracking_lock). Checked by check_tracking_caller.
 CREATE FUNCTION achievements_private.tracking_streaks(
     caller name, tbl regclass, user_ids achievements.user_ref[], steps text[], a_users achievements.user_ref[],
-    a_steps text[], a_ats timestamptz[], a_zones text[])
+    a_steps text[], a_ats timestamptz[], a_zones text[], a_signs int[], recount boolean)
 RETURNS TABLE (user_id achievements.user_ref, step text, count int)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -112,10 +112,12 @@ BEGIN
       FROM unnest(user_ids, steps) AS x(u, s)
      WHERE EXISTS (SELECT 1 FROM achievements.tracked_steps AS t
                     WHERE t.tbl = tracking_streaks.tbl AND t.step = x.s AND t.mode = 'streak');
-    PERFORM achievements_private.check_tracking_caller(caller, tbl, coalesce(p_steps, '{}') || coalesce(a_steps, '{}'));
+    PERFORM achievements_private.check_tracking_caller(
+        caller, tbl, coalesce(p_steps, '{}') || ARRAY(SELECT DISTINCT x FROM unnest(a_steps) AS x));
     IF p_users IS NOT NULL THEN
         RETURN QUERY SELECT r.user_id, r.step, r.count
-                       FROM achievements_private.store_streaks(p_users, p_steps, a_users, a_steps, a_ats, a_zones) AS r;
+                       FROM achievements_private.change_streaks(p_users, p_steps, a_users, a_steps, a_ats, a_zones,
+                                                                a_signs, recount) AS r;
     END IF;
 END
 $$;
@@ -145,15 +147,16 @@ BEGIN ATOMIC
     SELECT l.user_id, l.step, l.count FROM achievements_private.tracking_lock_steps(current_user, tbl, steps) AS l;
 END;
 
--- Works out and stores the streaks of these (user, step) pairs from the activity given.
+-- Applies a statement's change of streak activity to these (user, step) pairs.
 CREATE FUNCTION achievements_tracking.streaks(
     tbl regclass, user_ids achievements.user_ref[], steps text[], a_users achievements.user_ref[], a_steps text[],
-    a_ats timestamptz[], a_zones text[])
+    a_ats timestamptz[], a_zones text[], a_signs int[], recount boolean)
 RETURNS TABLE (user_id achievements.user_ref, step text, count int)
 LANGUAGE sql
 BEGIN ATOMIC
     SELECT s.user_id, s.step, s.count
-      FROM achievements_private.tracking_streaks(current_user, tbl, user_ids, steps, a_users, a_steps, a_ats, a_zones) AS s;
+      FROM achievements_private.tracking_streaks(current_user, tbl, user_ids, steps, a_users, a_steps, a_ats, a_zones,
+                                                 a_signs, recount) AS s;
 END;
 
 -- The value of a sum or max step as bigint; only integer types (smallint, integer, bigint) fit

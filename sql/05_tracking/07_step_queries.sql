@@ -255,3 +255,25 @@ BEGIN
         who, s.at, coalesce(s.time_zone, 'NULL'), s.tbl, rel, achievements_private.tracked_qualifies_sql(s, rel), narrow);
 END
 $$;
+
+-- The rows (u, step, at, z, sign) by which one statement of `op` changes the activity of streak
+-- step `s`: its qualifying new rows (sign 1) and old rows (sign -1), each with its user, time and
+-- row zone (NULL for the user's). NULL for TRUNCATE.
+CREATE FUNCTION achievements_private.tracked_activity_change_sql(
+    s achievements.tracked_steps, user_cast text, op text, rel text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    one text := format('SELECT %s AS u, %L::text AS step, (%s)::timestamptz AS at, (%s)::text AS z, %%s AS sign FROM %%s AS %s WHERE %s',
+                       achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref'),
+                       s.step, s.at, coalesce(s.time_zone, 'NULL'), rel, achievements_private.tracked_qualifies_sql(s, rel));
+BEGIN
+    RETURN CASE op
+        WHEN 'INSERT' THEN format(one, 1, 'new_rows')
+        WHEN 'DELETE' THEN format(one, -1, 'old_rows')
+        WHEN 'UPDATE' THEN format(one, -1, 'old_rows') || ' UNION ALL ' || format(one, 1, 'new_rows')
+        END;
+END
+$$;

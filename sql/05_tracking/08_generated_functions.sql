@@ -99,7 +99,7 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION achievements_tracking.add(regclass, achievements.user_ref[], text[], int[]),
                     achievements_tracking.lock(regclass, achievements.user_ref[], text[]),
                     achievements_tracking.lock_steps(regclass, text[]),
-                    achievements_tracking.streaks(regclass, achievements.user_ref[], text[], achievements.user_ref[], text[], timestamptz[], text[]),
+                    achievements_tracking.streaks(regclass, achievements.user_ref[], text[], achievements.user_ref[], text[], timestamptz[], text[], int[], boolean),
                     achievements_tracking.integer_value(bigint) TO %I', owner);
 END
 $$;
@@ -262,6 +262,7 @@ DECLARE
     part      text;
     zeroing   text[];
     streaks   text[];
+    acts      text[];
     negatives boolean := false;
     recounts  text := '';
     claims    boolean := false;
@@ -271,7 +272,7 @@ BEGIN
     -- Names are quoted (%I, %L, regclass) and the body is passed as one literal (%L):
     -- @plpgsql_check_options: security_warnings = false, performance_warnings = false
     FOREACH op IN ARRAY ARRAY['INSERT', 'UPDATE', 'DELETE'] LOOP
-        adds := '{}'; touched := '{}'; checks := '';
+        adds := '{}'; touched := '{}'; checks := ''; acts := '{}';
         FOR s IN SELECT * FROM achievements.tracked_steps AS t WHERE t.tbl = create_counting_function.tbl ORDER BY t.step LOOP
             cast_kind := achievements_private.step_user_cast(tbl, s.user_column);
             kind := achievements_private.step_kind(s.mode, s.depends_on);
@@ -279,6 +280,9 @@ BEGIN
             part := achievements_private.tracked_rows_sql(s, cast_kind, op, rel, keys, claim);
             IF part IS NOT NULL THEN
                 adds := adds || format('SELECT q.u, %L::text AS step, q.c FROM (%s) AS q', s.step, part);
+            END IF;
+            IF kind = 'streak' THEN
+                acts := acts || achievements_private.tracked_activity_change_sql(s, cast_kind, op, rel);
             END IF;
             IF kind IN ('recount', 'streak') THEN
                 touched := touched || format('SELECT t.u, %L::text AS step FROM (%s) AS t', s.step,
@@ -312,7 +316,12 @@ BEGIN
                 || CASE WHEN cardinality(touched) > 0 THEN format(
                        E'        SELECT array_agg(r.u), array_agg(r.step) INTO r_users, r_steps\n'
                         '          FROM (SELECT DISTINCT t.u, t.step FROM (%s) AS t WHERE t.u IS NOT NULL) AS r;\n',
-                       array_to_string(touched, E'\n                UNION ALL\n                ')) ELSE '' END;
+                       array_to_string(touched, E'\n                UNION ALL\n                ')) ELSE '' END
+                || CASE WHEN cardinality(acts) > 0 THEN format(
+                       E'        SELECT array_agg(a.u), array_agg(a.step), array_agg(a.at), array_agg(a.z), array_agg(a.sign)\n'
+                        '          INTO a_users, a_steps, a_ats, a_zones, a_signs\n'
+                        '          FROM (%s) AS a;\n',
+                       array_to_string(acts, E'\n                UNION ALL\n                ')) ELSE '' END;
         END IF;
     END LOOP;
 
@@ -339,6 +348,7 @@ BEGIN
     END LOOP;
     IF cardinality(zeroing) + cardinality(touched) > 0 THEN
         branches := branches || format(E'    %s TG_OP = ''TRUNCATE'' THEN\n', CASE WHEN branches = '' THEN 'IF' ELSE 'ELSIF' END)
+            || CASE WHEN cardinality(streaks) > 0 THEN E'        a_recount := true;\n' ELSE '' END
             || CASE WHEN cardinality(zeroing) > 0 THEN format(
                    E'        SELECT array_agg(x.user_id), array_agg(x.step), array_agg(-x.count) INTO users, steps, counts\n'
                     '          FROM achievements_tracking.lock_steps(%L::regclass, %L::text[]) AS x;\n', tbl::oid, zeroing) ELSE '' END
@@ -359,14 +369,12 @@ BEGIN
     END IF;
     IF cardinality(streaks) > 0 THEN
         recounts := recounts || format(
-            E'        SELECT array_agg(a.user_id), array_agg(a.step), array_agg(a.at), array_agg(a.time_zone)\n'
-             '          INTO a_users, a_steps, a_ats, a_zones\n'
-             '          FROM achievements_tracking.%1$I(%2$L::text[], counting.l_users, false) AS a;\n'
-             '        SELECT n_users || array_agg(x.user_id), n_steps || array_agg(x.step), n_counts || array_agg(x.count)\n'
+            E'        SELECT n_users || array_agg(x.user_id), n_steps || array_agg(x.step), n_counts || array_agg(x.count)\n'
              '          INTO n_users, n_steps, n_counts\n'
-             '          FROM achievements_tracking.streaks(%3$L::regclass, counting.l_users, counting.l_steps,\n'
-             '                                             counting.a_users, counting.a_steps, counting.a_ats, counting.a_zones) AS x;\n',
-            achievements_private.activity_function_name(tbl), streaks, tbl::oid);
+             '          FROM achievements_tracking.streaks(%L::regclass, counting.l_users, counting.l_steps, counting.a_users,\n'
+             '                                             counting.a_steps, counting.a_ats, counting.a_zones, counting.a_signs,\n'
+             '                                             counting.a_recount) AS x;\n',
+            tbl::oid);
     END IF;
     FOR d IN SELECT DISTINCT t.tbl FROM achievements.tracked_steps AS t WHERE t.depends_on = create_counting_function.tbl ORDER BY t.tbl LOOP
         recounts := recounts || format(
@@ -397,6 +405,7 @@ BEGIN
          || CASE WHEN negatives THEN E'    negative bigint;\n' ELSE '' END
          || CASE WHEN cardinality(streaks) > 0
                  THEN E'    a_users  achievements.user_ref[];\n    a_steps  text[];\n    a_ats    timestamptz[];\n    a_zones  text[];\n'
+                      '    a_signs  int[];\n    a_recount boolean := false;\n'
                  ELSE '' END
          || E'BEGIN\n'
          || branches || CASE WHEN branches <> '' THEN E'    END IF;\n' ELSE '' END

@@ -22,6 +22,13 @@ AS $$
           JOIN achievements.streak_steps AS ss ON ss.step = x.s
          WHERE EXISTS (SELECT 1 FROM achievements_private.streak_freezes AS f
                         WHERE f.user_id = x.u AND f.step = x.s) = with_freezes),
+    -- The users' zones: most users have none (UTC) or one; only those with several are looked up
+    -- per activity (user_time_zone).
+    zoned_users AS (
+        SELECT z.user_id AS u, count(*) AS zones, (array_agg(z.time_zone ORDER BY z.valid_from DESC))[1] AS latest
+          FROM achievements.user_time_zones AS z
+         WHERE z.user_id IN (SELECT pairs.u FROM pairs)
+         GROUP BY z.user_id),
     activity AS (
         SELECT a.u, a.s, a.at, a.z
           FROM unnest(a_users, a_steps, a_ats, a_zones) AS a(u, s, at, z)
@@ -30,12 +37,15 @@ AS $$
         SELECT c.user_id, c.step, c.at, NULL
           FROM pairs
           JOIN achievements_private.streak_calls AS c ON c.user_id = pairs.u AND c.step = pairs.s)
-    SELECT DISTINCT pairs.u, pairs.s,
-           achievements_private.period_of(a.at, coalesce(a.z, achievements_private.user_time_zone(a.u, a.at)),
-                                          pairs.period, pairs.week_start),
-           pairs.period, achievements_private.user_time_zone(pairs.u, now())
-      FROM activity AS a
-      JOIN pairs ON pairs.u = a.u AND pairs.s = a.s
+    SELECT DISTINCT d.u, d.s, achievements_private.period_of(d.at, d.zone, d.period, d.week_start), d.period, d.today_zone
+      FROM (SELECT a.u, a.s, a.at, pairs.period, pairs.week_start,
+                   coalesce(a.z, CASE WHEN zu.u IS NULL THEN 'UTC' WHEN zu.zones = 1 THEN zu.latest
+                                      ELSE achievements_private.user_time_zone(a.u, a.at) END) AS zone,
+                   coalesce(zu.latest, 'UTC') AS today_zone
+              FROM activity AS a
+              JOIN pairs ON pairs.u = a.u AND pairs.s = a.s
+              LEFT JOIN zoned_users AS zu ON zu.u = a.u
+            OFFSET 0) AS d
 $$;
 
 -- Stores the streaks of the (user, step) pairs given, worked out from the host activity given
@@ -150,5 +160,120 @@ BEGIN
           FROM (SELECT DISTINCT y.u, y.s FROM unnest(user_ids, steps) AS y(u, s)
                  WHERE EXISTS (SELECT 1 FROM achievements.streak_steps AS ss WHERE ss.step = y.s)) AS x
           LEFT JOIN unnest(s_users, s_steps, s_longest) AS k(u, s, longest) ON k.u = x.u AND k.s = x.s;
+END
+$$;
+
+-- Applies a change of activity to the streaks of the (user, step) pairs given, and returns the
+-- longest streak of each pair that is a streak step (the tally it must have). The change is the
+-- activity a statement or call adds (sign 1) and takes away (sign -1), each with its user, step,
+-- time and row zone. A pair that only gains activity after its last active period and has no
+-- freezes (today's login: the common case) is extended from its stored state, set-based, reading
+-- none of its earlier activity. Every other pair that changed (a deleted or moved row, a late
+-- row, freezes), and with `recount` every pair, is worked out again from all of its activity
+-- (host_streak_activity, store_streaks). The caller holds the locks of the pairs' tallies.
+CREATE FUNCTION achievements_private.change_streaks(
+    user_ids achievements.user_ref[], steps text[], a_users achievements.user_ref[], a_steps text[],
+    a_ats timestamptz[], a_zones text[], a_signs int[], recount boolean)
+RETURNS TABLE (user_id achievements.user_ref, step text, count int)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    slow_users achievements.user_ref[];
+    slow_steps text[];
+    h          record;
+BEGIN
+    WITH pairs AS (
+        SELECT DISTINCT x.u, x.s, ss.period, ss.week_start
+          FROM unnest(user_ids, steps) AS x(u, s)
+          JOIN achievements.streak_steps AS ss ON ss.step = x.s),
+    activity AS (
+        SELECT a.u, a.s, a.at, a.z, a.sign
+          FROM unnest(a_users, a_steps, a_ats, a_zones, a_signs) AS a(u, s, at, z, sign)
+         WHERE a.at IS NOT NULL AND a.u IS NOT NULL),
+    zoned_users AS (
+        SELECT z.user_id AS u, count(*) AS zones, (array_agg(z.time_zone ORDER BY z.valid_from DESC))[1] AS latest
+          FROM achievements.user_time_zones AS z
+         WHERE z.user_id IN (SELECT pairs.u FROM pairs)
+         GROUP BY z.user_id),
+    -- The change per active period: a period whose activity only moved within it nets to 0.
+    dated AS (
+        SELECT d.u, d.s, achievements_private.period_of(d.at, d.zone, d.period, d.week_start) AS p,
+               sum(d.sign) AS n, d.period, d.today_zone
+          FROM (SELECT a.u, a.s, a.sign, a.at, pairs.period, pairs.week_start,
+                       coalesce(a.z, CASE WHEN zu.u IS NULL THEN 'UTC' WHEN zu.zones = 1 THEN zu.latest
+                                          ELSE achievements_private.user_time_zone(a.u, a.at) END) AS zone,
+                       coalesce(zu.latest, 'UTC') AS today_zone
+                  FROM activity AS a
+                  JOIN pairs ON pairs.u = a.u AND pairs.s = a.s
+                  LEFT JOIN zoned_users AS zu ON zu.u = a.u
+                OFFSET 0) AS d
+         GROUP BY 1, 2, 3, 5, 6
+        HAVING sum(d.sign) <> 0),
+    verdicts AS (
+        SELECT d.u, d.s, recount OR bool_or(d.n < 0) OR coalesce(min(d.p) <= min(st.last_period), false)
+                         OR EXISTS (SELECT 1 FROM achievements_private.streak_freezes AS f
+                                     WHERE f.user_id = d.u AND f.step = d.s) AS slow
+          FROM dated AS d
+          LEFT JOIN achievements_private.streak_states AS st ON st.user_id = d.u AND st.step = d.s
+         GROUP BY d.u, d.s),
+    -- The fast pairs: the stored run (its last period, weighing its length) and the new periods,
+    -- in gaps and islands.
+    runs AS (
+        SELECT st.user_id AS u, st.step AS s, st.last_period AS p, st.run_length AS w, st.run_start AS first,
+               pairs.period, coalesce(zu.latest, 'UTC') AS zone
+          FROM verdicts AS v
+          JOIN achievements_private.streak_states AS st ON st.user_id = v.u AND st.step = v.s
+          JOIN pairs ON pairs.u = v.u AND pairs.s = v.s
+          LEFT JOIN zoned_users AS zu ON zu.u = v.u
+         WHERE NOT v.slow
+        UNION ALL
+        SELECT d.u, d.s, d.p, 1, d.p, d.period, d.today_zone
+          FROM dated AS d
+          JOIN verdicts AS v ON v.u = d.u AND v.s = d.s
+         WHERE NOT v.slow),
+    islands AS (
+        SELECT b.u, b.s, sum(b.w)::int AS len, min(b.first) AS first, max(b.p) AS last
+          FROM (SELECT f.u, f.s, f.p, f.w, f.first,
+                       sum(f.brk) OVER (PARTITION BY f.u, f.s ORDER BY f.p) AS island
+                  FROM (SELECT o.u, o.s, o.p, o.w, o.first,
+                               CASE WHEN o.prev IS NULL THEN 1
+                                    WHEN o.p - o.prev = CASE o.period WHEN 'day' THEN 1 ELSE 7 END THEN 0
+                                    WHEN achievements_private.missed_periods(o.prev, o.p, o.period, o.zone, 0) = 0 THEN 0
+                                    ELSE 1 END AS brk
+                          FROM (SELECT r.*, lag(r.p) OVER (PARTITION BY r.u, r.s ORDER BY r.p) AS prev
+                                  FROM runs AS r) AS o) AS f) AS b
+         GROUP BY b.u, b.s, b.island),
+    stored AS (
+        INSERT INTO achievements_private.streak_states AS t
+               (user_id, step, longest, run_length, run_start, last_period, freezes_used)
+        SELECT x.u, x.s, greatest(x.longest, coalesce(st.longest, 0)), x.run_length, x.run_start, x.last_period,
+               coalesce(st.freezes_used, 0)
+          FROM (SELECT i.u, i.s, max(i.len) AS longest,
+                       (array_agg(i.len ORDER BY i.last DESC))[1] AS run_length,
+                       (array_agg(i.first ORDER BY i.last DESC))[1] AS run_start, max(i.last) AS last_period
+                  FROM islands AS i GROUP BY i.u, i.s) AS x
+          LEFT JOIN achievements_private.streak_states AS st ON st.user_id = x.u AND st.step = x.s
+         ORDER BY x.u, x.s
+        ON CONFLICT (user_id, step) DO UPDATE
+           SET longest = excluded.longest, run_length = excluded.run_length, run_start = excluded.run_start,
+               last_period = excluded.last_period, updated_at = now()
+        RETURNING 1)
+    SELECT array_agg(v.u), array_agg(v.s) INTO slow_users, slow_steps
+      FROM (SELECT v.u, v.s FROM verdicts AS v WHERE v.slow
+            UNION
+            SELECT pairs.u, pairs.s FROM pairs WHERE recount) AS v;
+
+    IF slow_users IS NOT NULL THEN
+        SELECT array_agg(a.user_id) AS u, array_agg(a.step) AS s, array_agg(a.at) AS at, array_agg(a.time_zone) AS z INTO h
+          FROM achievements_private.host_streak_activity(slow_users, slow_steps) AS a;
+        PERFORM achievements_private.store_streaks(slow_users, slow_steps, h.u, h.s, h.at, h.z);
+    END IF;
+    RETURN QUERY
+        SELECT x.u, x.s, coalesce(st.longest, 0)
+          FROM unnest(user_ids, steps) AS x(u, s)
+          LEFT JOIN achievements_private.streak_states AS st ON st.user_id = x.u AND st.step = x.s
+         WHERE x.s IN (SELECT ss.step FROM achievements.streak_steps AS ss);
 END
 $$;

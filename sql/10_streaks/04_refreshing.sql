@@ -78,18 +78,27 @@ END
 $$;
 
 -- Records activity of streak step `step` for `who` now (record_step on a streak step) and
--- returns the user's new tally, the longest streak.
+-- returns the user's new tally, the longest streak. Locks the tally first (docs/locks.md); an
+-- activity after the user's last active period extends the stored streak (change_streaks).
 CREATE FUNCTION achievements_private.record_streak(who achievements.user_ref, step text)
 RETURNS int
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    tally   int;
+    longest int;
 BEGIN
-    -- The tally's lock comes first (docs/locks.md): refresh_streaks takes it again.
     INSERT INTO achievements.user_achievements (user_id, name, count) VALUES (who, step, 0) ON CONFLICT DO NOTHING;
-    PERFORM 1 FROM achievements.user_achievements AS t WHERE t.user_id = who AND t.name = step FOR UPDATE;
+    SELECT t.count INTO tally FROM achievements.user_achievements AS t WHERE t.user_id = who AND t.name = step FOR UPDATE;
     INSERT INTO achievements_private.streak_calls (step, user_id) VALUES (step, who);
-    RETURN (SELECT r.count FROM achievements_private.refresh_streaks(ARRAY[who], ARRAY[step]) AS r);
+    SELECT c.count INTO longest
+      FROM achievements_private.change_streaks(ARRAY[who], ARRAY[step], ARRAY[who], ARRAY[step], ARRAY[now()],
+                                               ARRAY[NULL::text], ARRAY[1], false) AS c;
+    IF longest <> tally THEN
+        PERFORM achievements_private.add_to_tallies(ARRAY[who], ARRAY[step], ARRAY[longest - tally], true);
+    END IF;
+    RETURN longest;
 END
 $$;
 

@@ -26,7 +26,7 @@ GRANT EXECUTE ON FUNCTION
     achievements_private.tracking_add(name, regclass, achievements.user_ref[], text[], int[]),
     achievements_private.tracking_lock(name, regclass, achievements.user_ref[], text[]),
     achievements_private.tracking_lock_steps(name, regclass, text[]),
-    achievements_private.tracking_streaks(name, regclass, achievements.user_ref[], text[], achievements.user_ref[], text[], timestamptz[], text[]),
+    achievements_private.tracking_streaks(name, regclass, achievements.user_ref[], text[], achievements.user_ref[], text[], timestamptz[], text[], int[], boolean),
     achievements_private.define_streak(text, text, text),
     achievements_private.set_time_zone(achievements.user_ref, text),
     achievements_private.grant_streak_freezes(achievements.user_ref, text, int),

@@ -157,7 +157,7 @@ def test_internals_are_called_only_through_the_public_functions_that_bind_them(d
         "tracking_add(name,regclass,achievements.user_ref[],text[],integer[])",
         "tracking_lock(name,regclass,achievements.user_ref[],text[])",
         "tracking_lock_steps(name,regclass,text[])",
-        "tracking_streaks(name,regclass,achievements.user_ref[],text[],achievements.user_ref[],text[],timestamp with time zone[],text[])",
+        "tracking_streaks(name,regclass,achievements.user_ref[],text[],achievements.user_ref[],text[],timestamp with time zone[],text[],integer[],boolean)",
         "define_streak(text,text,text)",
         "set_time_zone(achievements.user_ref,text)",
         "grant_streak_freezes(achievements.user_ref,text,integer)",
