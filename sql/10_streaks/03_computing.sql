@@ -166,9 +166,9 @@ $$;
 -- Applies a change of activity to the streaks of the (user, step) pairs given, and returns the
 -- longest streak of each pair that is a streak step (the tally it must have). The change is the
 -- activity a statement or call adds (sign 1) and takes away (sign -1), each with its user, step,
--- time and row zone. A pair that only gains activity after its last active period and has no
--- freezes (today's login: the common case) is extended from its stored state, set-based, reading
--- none of its earlier activity. Every other pair that changed (a deleted or moved row, a late
+-- time and row zone. A pair that only gains activity in or after its last active period and has
+-- no freezes (today's logins: the common case) is extended from its stored state, set-based,
+-- reading none of its earlier activity. Every other pair that changed (a deleted or moved row, a late
 -- row, freezes), and with `recount` every pair, is worked out again from all of its activity
 -- (host_streak_activity, store_streaks). The caller holds the locks of the pairs' tallies.
 CREATE FUNCTION achievements_private.change_streaks(
@@ -212,7 +212,7 @@ BEGIN
          GROUP BY 1, 2, 3, 5, 6
         HAVING sum(d.sign) <> 0),
     verdicts AS (
-        SELECT d.u, d.s, recount OR bool_or(d.n < 0) OR coalesce(min(d.p) <= min(st.last_period), false)
+        SELECT d.u, d.s, recount OR bool_or(d.n < 0) OR coalesce(min(d.p) < min(st.last_period), false)
                          OR EXISTS (SELECT 1 FROM achievements_private.streak_freezes AS f
                                      WHERE f.user_id = d.u AND f.step = d.s) AS slow
           FROM dated AS d
@@ -232,7 +232,8 @@ BEGIN
         SELECT d.u, d.s, d.p, 1, d.p, d.period, d.today_zone
           FROM dated AS d
           JOIN verdicts AS v ON v.u = d.u AND v.s = d.s
-         WHERE NOT v.slow),
+          LEFT JOIN achievements_private.streak_states AS st ON st.user_id = d.u AND st.step = d.s
+         WHERE NOT v.slow AND d.p > coalesce(st.last_period, '-infinity'::date)),
     islands AS (
         SELECT b.u, b.s, sum(b.w)::int AS len, min(b.first) AS first, max(b.p) AS last
           FROM (SELECT f.u, f.s, f.p, f.w, f.first,
@@ -259,6 +260,8 @@ BEGIN
         ON CONFLICT (user_id, step) DO UPDATE
            SET longest = excluded.longest, run_length = excluded.run_length, run_start = excluded.run_start,
                last_period = excluded.last_period, updated_at = now()
+         WHERE (t.longest, t.run_length, t.run_start, t.last_period)
+               IS DISTINCT FROM (excluded.longest, excluded.run_length, excluded.run_start, excluded.last_period)
         RETURNING 1)
     SELECT array_agg(v.u), array_agg(v.s) INTO slow_users, slow_steps
       FROM (SELECT v.u, v.s FROM verdicts AS v WHERE v.slow

@@ -391,3 +391,34 @@ def test_a_streak_step_keeps_its_period(db):
     with pytest.raises(psycopg.Error) as err:
         db.execute("SELECT achievements.define_streak('plain')")
     assert err.value.sqlstate == "AD302"
+
+
+def test_extending_from_the_stored_state_equals_a_recount(db):
+    """Logins appended day by day (several a day, across users) take the fast path, which reads
+    no earlier rows; working every streak out again from the rows gives the same states."""
+    create_logins(db)
+    rng = random.Random(3)
+    users = [uuid.UUID(int=i) for i in range(1, 8)]
+    times: dict[uuid.UUID, list[dt.datetime]] = {u: [] for u in users}
+    start = dt.datetime(2026, 2, 1, tzinfo=UTC)
+    for day in range(30):
+        batch = [
+            (u, start + dt.timedelta(days=day, minutes=rng.randrange(0, 1440)))
+            for u in users
+            for _ in range(rng.choice([0, 0, 1, 2]))
+        ]
+        if batch:
+            db.execute(
+                "INSERT INTO logins (user_id, at) SELECT * FROM unnest(%s::uuid[], %s::timestamptz[])",
+                ([u for u, _ in batch], [t for _, t in batch]),
+            )
+        for u, t in batch:
+            times[u].append(t)
+    read = "SELECT user_id, longest, run_length, run_start, last_period FROM achievements_private.streak_states ORDER BY 1"
+    before = db.execute(read).fetchall()
+    assert {u: n for u, n, *_ in before} == {
+        u: model_longest(t, "UTC") for u, t in times.items() if t
+    }
+    db.execute("DELETE FROM achievements_private.streak_states")
+    db.execute("SELECT achievements.recount('daily')")
+    assert db.execute(read).fetchall() == before
