@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
-from achievements_db.bench import expressions, population, workloads
+from achievements_db.bench import expressions, population, streaks, workloads
 from achievements_db.bench.drivers import ThreadDriver, choose_driver
 from achievements_db.bench.measure import Result, Sizes
 from achievements_db.bench.report import report, server_settings
@@ -95,6 +95,11 @@ def run(
                     ),
                     (
                         "bulk",
+                        "bulk insert, streak step",
+                        lambda: [streaks.bench_bulk_logins(conn, sizes)],
+                    ),
+                    (
+                        "bulk",
                         "bulk log insert",
                         lambda: [workloads.bench_bulk_log_insert(conn, sizes)],
                     ),
@@ -117,6 +122,11 @@ def run(
                         "single",
                         "single-row insert, distinct step",
                         lambda: [expressions.bench_single_distinct(conn, db, driver, sizes)],
+                    ),
+                    (
+                        "single",
+                        "single-row insert, streak step",
+                        lambda: [streaks.bench_single_login(conn, db, driver, sizes)],
                     ),
                     (
                         "single",

@@ -68,7 +68,35 @@ def _build_population(
     for code in codes:
         conn.execute("SELECT achievements.backfill_badge(%s)", (code,))
     log(f"  {len(codes)} badges backfilled in {time.perf_counter() - started:.1f} s")
+    _build_streaks(conn, users, log)
     conn.execute("VACUUM ANALYZE")
+
+
+STREAK_CHUNK = 100_000  # users per statement of logins
+
+
+def _build_streaks(conn: psycopg.Connection[Any], users: int, log: Callable[[str], None]) -> None:
+    """A streak step of every user, through the package's own path: a tracked table of visits
+    into which each user's visits of the last 1 to 5 days are inserted (runs alive today)."""
+    started = time.perf_counter()
+    conn.execute(
+        "CREATE TABLE bench.visits (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        " user_id uuid NOT NULL, at timestamptz NOT NULL)"
+    )
+    conn.execute("CREATE INDEX visits_user_idx ON bench.visits (user_id)")
+    conn.execute(
+        "SELECT achievements.track('bench.visits', 'bench_visits', mode => 'streak', at => 'at',"
+        " user_column => 'user_id')"
+    )
+    for first in range(1, users + 1, STREAK_CHUNK):
+        conn.execute(
+            "INSERT INTO bench.visits (user_id, at)"
+            " SELECT bench.uid(g), now() - k * interval '1 day'"
+            "   FROM generate_series(%s::bigint, %s) AS g, generate_series(0, 4) AS k"
+            "  WHERE k <= (g * 7919) %% 5",
+            (first, min(users, first + STREAK_CHUNK - 1)),
+        )
+    log(f"  {users:,} users: streaks via bench.visits in {time.perf_counter() - started:.1f} s")
 
 
 def _time_calls(
@@ -102,6 +130,17 @@ READS: list[tuple[str, str, float]] = [
         "badge_progress(user), 100 badges",
         "SELECT * FROM achievements.badge_progress(bench.uid(%s))",
         5.0,
+    ),
+    ("streaks(user)", "SELECT * FROM achievements.streaks(bench.uid(%s))", 20.0),
+    (
+        "streak_leaderboard(step) by current streak",
+        "SELECT * FROM achievements.streak_leaderboard('bench_visits')",
+        20.0,
+    ),
+    (
+        "streak_leaderboard(step) by longest streak",
+        "SELECT * FROM achievements.streak_leaderboard('bench_visits', 'longest')",
+        20.0,
     ),
 ]
 

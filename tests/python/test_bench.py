@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from achievements_db import bench
-from achievements_db.bench import expressions, workloads
+from achievements_db.bench import expressions, streaks, workloads
 from achievements_db.bench.scratch import setup
 from achievements_db.cli import main
 from achievements_db.errors import AchievementsError
@@ -25,12 +25,14 @@ WORKLOADS = [
     "bulk insert (",  # count with a condition
     "bulk update (",  # transition
     "bulk insert (",  # distinct step
+    "bulk insert (",  # streak step
     "bulk log insert",
     "single-row tracked host insert",
     "single-row tracked host insert",
     "single-row insert (2 clients), count with a condition",
     "single-row update (2 clients), transition",
     "single-row insert (2 clients), distinct step",
+    "single-row insert (2 clients), streak step",
     "single-row record_step vs twin insert",
     "hot user: 4 clients, one tally vs a bare one-row upsert",
     "hot user: final tally vs calls",
@@ -42,6 +44,9 @@ WORKLOADS = [
     "steps_required(level, user) at",
     "user_achieved(level, user) at",
     "badge_progress(user), 100 badges at",
+    "streaks(user) at",
+    "streak_leaderboard(step) by current streak at",
+    "streak_leaderboard(step) by longest streak at",
 ]
 
 
@@ -192,6 +197,36 @@ def test_expression_workloads_count_what_they_measure(db, db_name):
     ).fetchone()[0]
     warm = sizes.bulk_users * (1 + sizes.bulk_reps)
     assert moved > warm + sizes.bulk_rows
+
+
+def test_streak_workloads_count_what_they_measure(db, db_name):
+    """The streak workloads at a tiny scale: both rows have numbers, and every user's streak
+    equals its logins (the bulk rows continued each user's run of earlier days)."""
+    setup(db)
+    sizes = bench.Sizes.scaled(TINY)
+    results = [
+        streaks.bench_bulk_logins(db, sizes),
+        streaks.bench_single_login(db, target(db_name), bench.ThreadDriver(), sizes),
+    ]
+    for r in results:
+        assert r.figure and r.figure > 0 and r.twin and r.twin > 0 and isinstance(r.passed, bool), r
+    wrong = db.execute(
+        "SELECT count(*) FROM (SELECT user_id, max(n) AS c FROM ("
+        "         SELECT user_id, count(*) AS n FROM ("
+        "             SELECT user_id, d, d - row_number() OVER (PARTITION BY user_id ORDER BY d)::int AS i"
+        "               FROM (SELECT DISTINCT user_id, (at AT TIME ZONE 'UTC')::date AS d FROM bench.logins) AS x) AS y"
+        "          GROUP BY user_id, i) AS z GROUP BY user_id) AS r"
+        " FULL JOIN (SELECT user_id::uuid, count AS c FROM achievements.user_achievements"
+        "            WHERE name = 'bench_daily') AS t USING (user_id)"
+        " WHERE coalesce(r.c, 0) <> coalesce(t.c, 0)"
+    ).fetchone()[0]
+    assert wrong == 0
+    assert (
+        db.execute(
+            "SELECT max(count) FROM achievements.user_achievements WHERE name = 'bench_daily'"
+        ).fetchone()[0]
+        >= streaks.WARM_DAYS + 1
+    )
 
 
 def test_scratch_database_is_dropped_when_a_workload_fails(pg_cluster, monkeypatch):
