@@ -14,12 +14,22 @@ from achievements_db.client import (
     Client,
     EarnedBadge,
     LeaderboardRow,
+    Notification,
     PublicBadge,
     Requirement,
     TrackedStep,
+    UserId,
 )
+from achievements_db.conninfo import Target
 from achievements_db.errors import AchievementsError
-from achievements_db.migrator import MigrationStatus, migrate, rollback, status
+from achievements_db.migrator import (
+    Confirm,
+    InstallOptions,
+    MigrationStatus,
+    migrate,
+    rollback,
+    status,
+)
 
 __all__ = [
     "AchievementsError",
@@ -28,12 +38,17 @@ __all__ = [
     "BadgeStat",
     "CatalogChange",
     "Client",
+    "Confirm",
     "EarnedBadge",
+    "InstallOptions",
     "LeaderboardRow",
-    "PublicBadge",
     "MigrationStatus",
+    "Notification",
+    "PublicBadge",
     "Requirement",
+    "Target",
     "TrackedStep",
+    "UserId",
     "migrate",
     "rollback",
     "status",
