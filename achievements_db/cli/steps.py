@@ -1,5 +1,5 @@
 """The record command: records steps for a user with achievements.record_step, and prints the
-new tally and what the step earned (the outbox rows its transaction wrote)."""
+new tally and what the step earned (the titles of the outbox rows its transaction wrote)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from achievements_db.database import connect_installed
 # The notifications the current transaction wrote for the user: their created_at is the
 # transaction's now().
 EARNED = """
-SELECT kind, title FROM achievements.notifications
+SELECT title FROM achievements.notifications
  WHERE user_id = %s AND created_at = now() ORDER BY id
 """
 
@@ -33,8 +33,8 @@ def _cmd_record(args: argparse.Namespace, target: Target, out: Output) -> int:
         tally = Client(conn).record_step(args.user, args.step, args.count)
         earned = conn.execute(EARNED, (args.user,)).fetchall()
     out.print(f"{args.step}: {tally}")
-    for kind, title in earned:
-        out.print(f"earned {kind}: {out.paint(title, BOLD)}")
+    for (title,) in earned:
+        out.print(out.paint(title, BOLD))
     return 0
 
 
