@@ -199,9 +199,12 @@ def test_changing_the_user_id_type_is_refused(empty_database):
     assert "installed with user id type bigint; it cannot change to text" in result.stderr
 
 
-def test_describe_hides_the_password():
+def test_describe_hides_the_password_and_gives_a_url_psql_takes():
     assert describe(parse_conninfo("postgresql://me:secret@db.example:6543/app")) == (
         "postgresql://me@db.example:6543/app"
+    )
+    assert describe(parse_conninfo("host=/run/postgresql port=5433 user=me dbname=app")) == (
+        "postgresql://me@/app?host=/run/postgresql&port=5433"
     )
 
 

@@ -95,3 +95,16 @@ def test_leaderboard_json(database):
     ]
     empty = cli("leaderboard", "--json", "--since", "2999-01-01", database=database)
     assert json.loads(empty.stdout) == []
+
+
+def test_listen_after_an_id_prints_the_outbox_from_there(database):
+    users = [str(uuid.uuid4()) for _ in range(2)]
+    for user in users:
+        cli("record", user, "song", database=database)
+    result = cli("listen", "--after", "0", "--timeout", "1", database=database)
+    assert result.returncode == 0, result.stderr
+    payloads = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(p["user_id"], p["kind"], p["badge"]) for p in payloads] == [
+        (u, "badge", "first_song") for u in users
+    ]
+    assert "listening on channel 'achievements'" in result.stderr
