@@ -108,3 +108,22 @@ def test_listen_after_an_id_prints_the_outbox_from_there(database):
         (u, "badge", "first_song") for u in users
     ]
     assert "listening on channel 'achievements'" in result.stderr
+
+
+def test_a_long_catalog_apply_shows_what_runs_on_a_terminal_only(db_name, tmp_path):
+    catalog = tmp_path / "big.toml"
+    catalog.write_text(
+        "".join(
+            f'[badges.b{i}]\nname = "Badge {i}"\nstep = "s{i % 50}"\nthreshold = {i + 1}\n'
+            for i in range(3000)
+        )
+    )
+    shown = cli_on_terminal(
+        "catalog", "apply", str(catalog), database=url(db_name), stderr_too=True
+    )
+    assert "applying " + str(catalog) + " (one transaction)" in shown
+    assert "\r\033[K" in shown  # the activity line is drawn, then erased
+    assert shown.rstrip().endswith("3000 change(s) applied")
+    again = cli("catalog", "apply", str(catalog), database=url(db_name))
+    assert again.stdout == "no changes: the database already matches the catalog\n"
+    assert "applying" not in again.stderr and "\r" not in again.stderr

@@ -36,14 +36,17 @@ def cli(
     )
 
 
-def cli_on_terminal(*args: str, database: str, env: dict[str, str] | None = None) -> str:
-    """What the command writes to stdout when stdout is a terminal (a pseudo-terminal)."""
+def cli_on_terminal(
+    *args: str, database: str, env: dict[str, str] | None = None, stderr_too: bool = False
+) -> str:
+    """What the command writes to stdout when stdout is a terminal (a pseudo-terminal); with
+    `stderr_too`, stderr is the terminal too and the command runs without -q."""
     leader, follower = pty.openpty()
     try:
         proc = subprocess.Popen(
-            [COMMAND, "-q", *args],
+            [COMMAND, *([] if stderr_too else ["-q"]), *args],
             stdout=follower,
-            stderr=subprocess.DEVNULL,
+            stderr=follower if stderr_too else subprocess.DEVNULL,
             env=environment({"TERM": "xterm", **(env or {})}, database),
         )
         os.close(follower)
