@@ -17,6 +17,7 @@ from achievements_db.cli.options import add_command
 from achievements_db.cli.output import Output, table
 from achievements_db.cli.sqlerrors import sql_errors
 from achievements_db.client import Client
+from achievements_db.client.listen import listen
 from achievements_db.conninfo import Target
 from achievements_db.database import connect_installed
 from achievements_db.errors import AchievementsError
@@ -114,24 +115,23 @@ def _cmd_leaderboard(args: argparse.Namespace, target: Target, out: Output) -> i
 def _cmd_listen(args: argparse.Namespace, target: Target, out: Output) -> int:
     """Prints each notification as one JSON line, as it arrives; reconnects when the connection
     drops and catches up from the outbox."""
-    with connect_installed(target) as conn:
-        client = Client(conn)
-        notes = client.listen(
-            after=args.after,
-            timeout=args.timeout,
-            conninfo=target.conninfo,
-            on_listen=lambda: out.note(f"listening on channel {CHANNEL!r}"),
-            on_reconnect=lambda error: out.note(f"connection lost ({error}); reconnecting"),
-        )
-        try:
-            for n, note in enumerate(notes, start=1):
-                out.print(json.dumps(note.payload(), separators=(",", ":"), ensure_ascii=False))
-                if args.count is not None and n >= args.count:
-                    break
-        except KeyboardInterrupt:
-            pass
-        finally:
-            notes.close()
+    connect_installed(target).close()
+    notes = listen(
+        target.conninfo,
+        after=args.after,
+        timeout=args.timeout,
+        on_listen=lambda: out.note(f"listening on channel {CHANNEL!r}"),
+        on_reconnect=lambda error: out.note(f"connection lost ({error}); reconnecting"),
+    )
+    try:
+        for n, note in enumerate(notes, start=1):
+            out.print(json.dumps(note.payload(), separators=(",", ":"), ensure_ascii=False))
+            if args.count is not None and n >= args.count:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        notes.close()
     return 0
 
 
