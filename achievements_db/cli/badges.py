@@ -159,7 +159,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "declare levels, requirements, badges and tracked steps from a TOML file",
         examples=["achievements-db catalog apply catalog.toml --dry-run"],
     )
-    actions = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
+    actions = catalog.add_subparsers(
+        dest="catalog_command", required=True, metavar="ACTION", help="what to do with the file"
+    )
     apply = add_command(
         actions,
         "apply",

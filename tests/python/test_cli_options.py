@@ -122,7 +122,7 @@ def test_every_command_is_listed():
     ]
 
 
-@pytest.mark.parametrize("command", _commands(), ids=" ".join)
+@pytest.mark.parametrize("command", [*_commands(), ["catalog"]], ids=" ".join)
 def test_every_command_help_has_a_summary_arguments_environment_and_an_example(command):
     result = cli(*command, "--help")
     assert result.returncode == 0
