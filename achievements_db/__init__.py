@@ -14,14 +14,24 @@ from achievements_db.client import (
     Client,
     EarnedBadge,
     LeaderboardRow,
+    Notification,
     PublicBadge,
     Requirement,
     Streak,
     StreakLeaderboardRow,
     TrackedStep,
+    UserId,
 )
+from achievements_db.conninfo import Target
 from achievements_db.errors import AchievementsError
-from achievements_db.migrator import MigrationStatus, migrate, rollback, status
+from achievements_db.migrator import (
+    Confirm,
+    InstallOptions,
+    MigrationStatus,
+    migrate,
+    rollback,
+    status,
+)
 
 __all__ = [
     "AchievementsError",
@@ -30,14 +40,19 @@ __all__ = [
     "BadgeStat",
     "CatalogChange",
     "Client",
+    "Confirm",
     "EarnedBadge",
+    "InstallOptions",
     "LeaderboardRow",
-    "PublicBadge",
     "MigrationStatus",
+    "Notification",
+    "PublicBadge",
     "Requirement",
     "Streak",
     "StreakLeaderboardRow",
+    "Target",
     "TrackedStep",
+    "UserId",
     "migrate",
     "rollback",
     "status",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import quote, urlencode
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -46,9 +47,21 @@ def parse_conninfo(url: str) -> dict[str, str]:
 
 
 def describe(params: dict[str, str]) -> str:
-    """user@host:port/dbname, without the password."""
+    """The database as a URL that psql accepts, without the password: libpq's PG* variables
+    fill in what `params` leave out, as libpq does. A socket folder (a host that is a path)
+    goes in the query: postgresql://user@/dbname?host=/path&port=5432."""
     user = params.get("user", os.environ.get("PGUSER", ""))
     host = params.get("host", os.environ.get("PGHOST", "localhost"))
     port = params.get("port", os.environ.get("PGPORT", "5432"))
     dbname = params.get("dbname", os.environ.get("PGDATABASE", user))
-    return f"postgresql://{user + '@' if user else ''}{host}:{port}/{dbname}"
+    return url(user=user, host=host, port=port, dbname=dbname)
+
+
+def url(*, user: str, host: str, port: str, dbname: str) -> str:
+    """postgresql://user@host:port/dbname, or with a socket folder as host,
+    postgresql://user@/dbname?host=/path&port=N (both forms psql and libpq accept)."""
+    who = f"{quote(user, safe='')}@" if user else ""
+    name = quote(dbname, safe="")
+    if host.startswith("/"):
+        return f"postgresql://{who}/{name}?{urlencode({'host': host, 'port': port}, safe='/')}"
+    return f"postgresql://{who}{host}:{port}/{name}"

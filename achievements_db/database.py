@@ -15,12 +15,31 @@ from achievements_db.errors import AchievementsError
 
 
 def resolve(database_url: str | None) -> Target:
-    """The database named by the argument or DATABASE_URL; with neither, the embedded server."""
-    url = database_url or os.environ.get("DATABASE_URL")
-    if url:
-        params = parse_conninfo(url)
-        return Target(conninfo=make_conninfo(**params), description=describe(params))
+    """The database named by the argument or DATABASE_URL; with neither, the embedded server.
+    An empty one is an error, not a way to ask for the embedded server."""
+    if database_url is not None:
+        return target(database_url, "--database-url")
+    from_env = os.environ.get("DATABASE_URL")
+    if from_env is not None:
+        return target(from_env, "DATABASE_URL")
     return start_embedded()
+
+
+def as_target(database: Target | str) -> Target:
+    """A Target as it is; a connection string as the Target it names."""
+    return database if isinstance(database, Target) else target(database)
+
+
+def target(url: str, source: str = "the connection string") -> Target:
+    """The database a connection string names (a URL or key=value pairs, as libpq takes them);
+    AchievementsError when it is empty or not one."""
+    if not url.strip():
+        raise AchievementsError(
+            f"{source} is empty: give a connection string (postgresql://user@host:port/dbname),"
+            " or leave it unset to use the embedded PostgreSQL"
+        )
+    params = parse_conninfo(url)
+    return Target(conninfo=make_conninfo(**params), description=describe(params))
 
 
 # Seconds to wait for a server to answer, unless the URL (connect_timeout=) or libpq's
@@ -58,3 +77,17 @@ def connect(target: Target, **kwargs: Any) -> psycopg.Connection[Any]:
     except psycopg.OperationalError as exc:
         reason = " ".join(str(exc).split())
         raise AchievementsError(f"cannot connect to {target.description}: {reason}") from None
+
+
+def connect_installed(target: Target, **kwargs: Any) -> psycopg.Connection[Any]:
+    """connect(target), for a command that needs the package installed: AchievementsError
+    saying to run `achievements-db migrate` when it is not."""
+    conn = connect(target, **kwargs)
+    row = conn.execute("SELECT to_regnamespace('achievements') IS NOT NULL").fetchone()
+    if not (row and row[0]):
+        conn.close()
+        raise AchievementsError(
+            f"achievements-db is not installed in {target.description}: "
+            "run `achievements-db migrate` first"
+        )
+    return conn

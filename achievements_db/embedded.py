@@ -9,6 +9,10 @@ data then lives in /var/lib/achievements-db, a folder of the package's own; when
 binaries sit under a folder other users cannot enter, a copy of them is kept there too. No
 permission of a folder the package does not own is changed: a data directory (from
 ACHIEVEMENTS_DB_HOME) under a folder other users cannot enter is refused with the reason.
+
+libpq's PG* variables (PGHOST, PGPORT, PGUSER, PGDATABASE, ...) play no part here: the server is
+started without them and its connection string names its socket folder, port, user and
+database, so it is the same whatever the environment holds.
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ import signal
 import stat
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
-from achievements_db.conninfo import Target, describe, parse_conninfo
+from achievements_db.conninfo import Target, url
 from achievements_db.errors import AchievementsError
 
 ROOT_HOME = Path("/var/lib/achievements-db")
@@ -110,17 +116,37 @@ def start_embedded() -> Target:
         _prepare_as_root(pgdata, commands, server_module)
     pgdata.mkdir(parents=True, exist_ok=True)
     try:
-        server = server_module.get_server(pgdata, cleanup_mode=None)
+        with _without_libpq_variables():
+            server = server_module.get_server(pgdata, cleanup_mode=None)
     except Exception as exc:  # pgserver raises plain exceptions with the server's log
         raise AchievementsError(
             f"cannot start the embedded PostgreSQL in {pgdata}: {exc}"
         ) from None
-    uri = server.get_uri()
+    info = server.get_postmaster_info()
+    conninfo = url(
+        user=USER, host=str(info.socket_dir), port=str(info.port or 5432), dbname=DATABASE
+    )
     runs_as = f", run as system user {SYSTEM_USER!r}" if _is_root() else ""
     return Target(
-        conninfo=uri,
-        description=f"embedded PostgreSQL in {pgdata} ({describe(parse_conninfo(uri))}{runs_as})",
+        conninfo=conninfo,
+        description=f"embedded PostgreSQL in {pgdata} ({conninfo}{runs_as})",
     )
+
+
+USER = DATABASE = "postgres"
+
+
+@contextmanager
+def _without_libpq_variables() -> Iterator[None]:
+    """os.environ without libpq's PG* variables for the block (the server pgserver starts
+    would take its port from PGPORT)."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("PG")}
+    for key in saved:
+        del os.environ[key]
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def stop_embedded(timeout: float = 30.0) -> bool:

@@ -23,7 +23,7 @@ from yoyo.connections import DatabaseURI
 from yoyo.migrations import default_migration_table
 
 from achievements_db.conninfo import Target, parse_conninfo
-from achievements_db.database import connect, connect_timeout
+from achievements_db.database import as_target, connect, connect_timeout
 from achievements_db.errors import AchievementsError
 from achievements_db.resources import migrations_dir
 
@@ -217,12 +217,14 @@ def _upto(migrations: Any, until: str | None) -> Any:
 
 
 def migrate(
-    target: Target, options: InstallOptions | None = None, until: str | None = None
+    database: Target | str, options: InstallOptions | None = None, until: str | None = None
 ) -> list[str]:
-    """Applies every pending migration (up to and including `until`); returns their ids.
+    """Applies every pending migration (up to and including `until`) to `database` (a
+    connection string, URL or key=value, or a Target); returns their ids.
 
     Refuses (AchievementsError) install options that differ from those the database has.
     """
+    target = as_target(database)
     options = options or InstallOptions()
     migrations = _upto(read_migrations(str(migrations_dir())), until)
     with _locked(target) as conn:
@@ -260,13 +262,14 @@ def _row_counts(backend: Any) -> dict[str, int]:
 
 
 def rollback(
-    target: Target,
+    database: Target | str,
     count: int | None = 1,
     *,
     confirm: bool | Confirm = False,
     untrack: bool = False,
 ) -> list[str]:
-    """Rolls back the newest `count` applied migrations (all when None), all in one
+    """Rolls back the newest `count` applied migrations of `database` (a connection string or a
+    Target; all migrations when `count` is None), all in one
     transaction: either every one of them is rolled back or none is. Returns their ids.
 
     When the rollback would delete rows (it counts, inside its transaction, the rows of every
@@ -275,6 +278,7 @@ def rollback(
     raises AchievementsError listing them. With `untrack`, it first untracks every table that
     track() wired (their triggers go, their rows stay), so that removing the package is not
     blocked by them."""
+    target = as_target(database)
     if count is not None and count < 1:
         raise AchievementsError(
             f"cannot roll back {count} migrations: count must be 1 or more (or all)"
@@ -311,9 +315,11 @@ def rollback(
         return [m.id for m in to_undo]
 
 
-def status(target: Target) -> list[MigrationStatus]:
-    """Every migration this package ships, in order, and whether the database has it (applied by
-    the CLI, or installed with psql from sql/achievements.sql)."""
+def status(database: Target | str) -> list[MigrationStatus]:
+    """Every migration this package ships, in order, and whether `database` (a connection
+    string or a Target) has it (applied by the CLI, or installed with psql from
+    sql/achievements.sql)."""
+    target = as_target(database)
     migrations = read_migrations(str(migrations_dir()))
     with connect(target) as conn:
         applied: set[str] = set()

@@ -7,17 +7,23 @@ import sys
 from typing import Any
 
 from achievements_db import migrator
+from achievements_db.cli.options import add_command
+from achievements_db.cli.output import Output
 from achievements_db.conninfo import Target
 
+# The exit code of status --exit-code when migrations are pending (1 is an error, 2 a usage
+# error).
+PENDING_EXIT_CODE = 3
 
-def _migrate(args: argparse.Namespace, target: Target) -> int:
+
+def _migrate(args: argparse.Namespace, target: Target, out: Output) -> int:
     options = migrator.InstallOptions(
         user_id_type=args.user_id_type, app_roles=args.app_roles, service_roles=args.service_roles
     )
     applied = migrator.migrate(target, options)
     for migration_id in applied:
-        print(f"applied {migration_id}")
-    print("up to date" if not applied else f"{len(applied)} migration(s) applied")
+        out.print(f"applied {migration_id}")
+    out.print("up to date" if not applied else f"{len(applied)} migration(s) applied")
     return 0
 
 
@@ -38,13 +44,13 @@ def _confirm(yes: bool) -> migrator.Confirm:
     return confirm
 
 
-def _rollback(args: argparse.Namespace, target: Target) -> int:
+def _rollback(args: argparse.Namespace, target: Target, out: Output) -> int:
     undone = migrator.rollback(
         target, None if args.all else args.count, confirm=_confirm(args.yes), untrack=args.untrack
     )
     for migration_id in undone:
-        print(f"rolled back {migration_id}")
-    print("nothing to roll back" if not undone else f"{len(undone)} migration(s) rolled back")
+        out.print(f"rolled back {migration_id}")
+    out.print("nothing to roll back" if not undone else f"{len(undone)} migration(s) rolled back")
     return 0
 
 
@@ -58,18 +64,41 @@ def _positive(text: str) -> int:
     return value
 
 
-def _status(args: argparse.Namespace, target: Target) -> int:
+def _status(args: argparse.Namespace, target: Target, out: Output) -> int:
     rows = migrator.status(target)
-    for row in rows:
-        print(f"{'applied' if row.applied else 'pending'}  {row.id}")
-    pending = sum(not r.applied for r in rows)
-    print(f"{len(rows) - pending} applied, {pending} pending")
-    return 0
+    pending = [r.id for r in rows if not r.applied]
+    if args.json:
+        out.json(
+            {
+                "migrations": [{"id": r.id, "applied": r.applied} for r in rows],
+                "applied": [r.id for r in rows if r.applied],
+                "pending": pending,
+            }
+        )
+    else:
+        for row in rows:
+            out.print(f"{'applied' if row.applied else 'pending'}  {row.id}")
+        out.print(f"{len(rows) - len(pending)} applied, {len(pending)} pending")
+        if pending and len(pending) == len(rows):
+            out.note("achievements-db is not installed here: run `achievements-db migrate`")
+    return PENDING_EXIT_CODE if args.exit_code and pending else 0
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
     """Adds migrate, rollback and status to the achievements-db parser."""
-    migrate = commands.add_parser("migrate", help="apply every pending migration")
+    migrate = add_command(
+        commands,
+        "migrate",
+        "install achievements-db, or apply every pending migration",
+        details="Applies the pending migrations one transaction each; two runs at once are "
+        "safe (an advisory lock). The install options are chosen at first install and "
+        "refused (AD006) when they differ later.",
+        examples=[
+            "achievements-db migrate",
+            "achievements-db migrate --database-url postgresql://app@db:5432/app "
+            "--service-roles service_role",
+        ],
+    )
     migrate.add_argument(
         "--user-id-type",
         choices=["uuid", "bigint", "text"],
@@ -89,12 +118,14 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     migrate.set_defaults(run=_migrate)
 
-    rollback = commands.add_parser(
+    rollback = add_command(
+        commands,
         "rollback",
-        help="roll back the newest migration(s), all in one transaction",
-        description="Rolls back the newest migration(s) in one transaction: all of them or "
-        "none. When that deletes rows, it lists them and asks first (on a terminal) or needs "
-        "--yes.",
+        "roll back the newest migration(s), all in one transaction",
+        details="Rolls back the newest migration(s) in one transaction: all of them or none. "
+        "When that deletes rows, it lists them and asks first (on a terminal) or needs --yes. "
+        "It refuses while your own objects depend on the package, and lists them.",
+        examples=["achievements-db rollback", "achievements-db rollback --all --yes --untrack"],
     )
     group = rollback.add_mutually_exclusive_group()
     group.add_argument("--count", type=_positive, default=1, help="how many migrations (default 1)")
@@ -113,5 +144,23 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     rollback.set_defaults(run=_rollback)
 
-    status = commands.add_parser("status", help="list applied and pending migrations")
+    status = add_command(
+        commands,
+        "status",
+        "list applied and pending migrations",
+        details="Migrations of an install with psql (sql/achievements.sql) count as applied. "
+        f"With --exit-code it exits {PENDING_EXIT_CODE} when any migration is pending (1 is an "
+        "error), for deploy scripts and CI.",
+        examples=[
+            "achievements-db status",
+            "achievements-db status --exit-code || achievements-db migrate",
+            "achievements-db status --json",
+        ],
+    )
+    status.add_argument(
+        "--exit-code",
+        action="store_true",
+        help=f"exit {PENDING_EXIT_CODE} when migrations are pending, 0 when up to date",
+    )
+    status.add_argument("--json", action="store_true", help="print the status as a JSON object")
     status.set_defaults(run=_status)

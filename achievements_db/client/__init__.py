@@ -1,19 +1,31 @@
 """Typed helpers over the SQL API: Client over a psycopg Connection, AsyncClient over an
 AsyncConnection. Both are built from the one table of calls in calls.py: each method is one
 statement of the SQL function of the same name, with plain dataclasses back (rows.py).
-Creating a client never touches the database. Errors are psycopg's, with the SQLSTATE and
-message the SQL raised (see the README's error table)."""
+Creating a client never touches the database, and a client never commits on its own: each
+call runs in the connection's transaction, or as its own under autocommit. as_user(user_id)
+acts for a user without a JWT (acting.py); listen() iterates over the notifications
+(listen.py). Errors are psycopg's, with the SQLSTATE and message the SQL raised (see the
+README's error table)."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import psycopg
 
 from achievements_db.client import calls
-from achievements_db.client.calls import Call, UserId
+from achievements_db.client.acting import run_as, run_as_async
+from achievements_db.client.calls import Call
+from achievements_db.client.listen import (
+    ErrorHook,
+    Hook,
+    Notification,
+    conninfo_of,
+    listen,
+    listen_async,
+)
 from achievements_db.client.rows import (
     BadgeProgress,
     BadgeStat,
@@ -25,6 +37,7 @@ from achievements_db.client.rows import (
     Streak,
     StreakLeaderboardRow,
     TrackedStep,
+    UserId,
 )
 
 __all__ = [
@@ -35,6 +48,7 @@ __all__ = [
     "Client",
     "EarnedBadge",
     "LeaderboardRow",
+    "Notification",
     "PublicBadge",
     "Requirement",
     "Streak",
@@ -68,15 +82,48 @@ def _async(call: Callable[P, Call[T]]) -> Callable[Concatenate[AsyncClient, P], 
 
 
 class Client:
-    """Sync helpers over a psycopg connection. user_id=None means the request's user."""
+    """Sync helpers over a psycopg connection. user_id=None means the request's user: the
+    JWT's (request.jwt.claims), or the one of as_user()."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], *, acting_for: UserId | None = None) -> None:
         self.conn = conn
+        self.acting_for = acting_for
+
+    def as_user(self, user_id: UserId) -> Client:
+        """A client on the same connection whose every call acts for `user_id`, as PostgREST
+        does for a verified JWT: request.jwt.claims is {"sub": user_id} for the call, in the
+        call's transaction. For a backend that authenticates users itself."""
+        return Client(self.conn, acting_for=user_id)
 
     def _run(self, call: Call[T]) -> T:
+        if self.acting_for is not None:
+            return run_as(self.conn, self.acting_for, call)
         with self.conn.cursor() as cur:
             cur.execute(call.query, call.params)
             return call.shape(cur.fetchall())
+
+    def listen(
+        self,
+        *,
+        after: int | None = None,
+        timeout: float | None = None,
+        conninfo: str | None = None,
+        retry_delay: float = 1.0,
+        on_listen: Hook | None = None,
+        on_reconnect: ErrorHook | None = None,
+    ) -> Generator[Notification, None, None]:
+        """The notifications, as they arrive, on a connection of their own (to `conninfo`, by
+        default like this client's), reconnecting when it drops without losing any: `for
+        notification in client.listen(): ...`. From the outbox row after id `after` when
+        given, else from now on; until `timeout` seconds have passed, else forever."""
+        return listen(
+            conninfo or conninfo_of(self.conn),
+            after=after,
+            timeout=timeout,
+            retry_delay=retry_delay,
+            on_listen=on_listen,
+            on_reconnect=on_reconnect,
+        )
 
     record_step = _sync(calls.record_step)
     undo_step = _sync(calls.undo_step)
@@ -115,13 +162,42 @@ class Client:
 class AsyncClient:
     """The same helpers over a psycopg AsyncConnection."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def __init__(
+        self, conn: psycopg.AsyncConnection[Any], *, acting_for: UserId | None = None
+    ) -> None:
         self.conn = conn
+        self.acting_for = acting_for
+
+    def as_user(self, user_id: UserId) -> AsyncClient:
+        """Client.as_user over the AsyncConnection."""
+        return AsyncClient(self.conn, acting_for=user_id)
 
     async def _run(self, call: Call[T]) -> T:
+        if self.acting_for is not None:
+            return await run_as_async(self.conn, self.acting_for, call)
         async with self.conn.cursor() as cur:
             await cur.execute(call.query, call.params)
             return call.shape(await cur.fetchall())
+
+    def listen(
+        self,
+        *,
+        after: int | None = None,
+        timeout: float | None = None,
+        conninfo: str | None = None,
+        retry_delay: float = 1.0,
+        on_listen: Hook | None = None,
+        on_reconnect: ErrorHook | None = None,
+    ) -> AsyncGenerator[Notification, None]:
+        """Client.listen as an async iterator: `async for notification in client.listen()`."""
+        return listen_async(
+            conninfo or conninfo_of(self.conn),
+            after=after,
+            timeout=timeout,
+            retry_delay=retry_delay,
+            on_listen=on_listen,
+            on_reconnect=on_reconnect,
+        )
 
     record_step = _async(calls.record_step)
     undo_step = _async(calls.undo_step)

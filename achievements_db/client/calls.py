@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
-from uuid import UUID
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -26,9 +25,9 @@ from achievements_db.client.rows import (
     Streak,
     StreakLeaderboardRow,
     TrackedStep,
+    UserId,
 )
 
-UserId = UUID | int | str
 T = TypeVar("T")
 Rows = Sequence[tuple[Any, ...]]
 
@@ -114,7 +113,7 @@ def user_achieved(level: str, user_id: UserId | None = None) -> Call[bool]:
     return _positional("user_achieved", [level, user_id], _scalar, defaulted=1)
 
 
-def current_user_id() -> Call[Any]:
+def current_user_id() -> Call[UserId | None]:
     """The user of the current request (the JWT claim), or None."""
     return _positional("current_user_id", [], _scalar)
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from uuid import UUID
+
+# A user id: uuid, bigint or text, as installed (--user-id-type). Rows read back carry the
+# installed type (UUID, int or str).
+UserId = UUID | int | str
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class LeaderboardRow:
     """One row of the leaderboard; ties share a rank."""
 
     rank: int
-    user_id: Any
+    user_id: UserId
     points: int
     badges: int
 
@@ -129,5 +133,5 @@ class StreakLeaderboardRow:
     """One row of a streak leaderboard; ties share a rank."""
 
     rank: int
-    user_id: Any
+    user_id: UserId
     length: int

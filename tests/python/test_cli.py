@@ -199,23 +199,33 @@ def test_changing_the_user_id_type_is_refused(empty_database):
     assert "installed with user id type bigint; it cannot change to text" in result.stderr
 
 
-def test_describe_hides_the_password():
+def test_describe_hides_the_password_and_gives_a_url_psql_takes():
     assert describe(parse_conninfo("postgresql://me:secret@db.example:6543/app")) == (
         "postgresql://me@db.example:6543/app"
+    )
+    assert describe(parse_conninfo("host=/run/postgresql port=5433 user=me dbname=app")) == (
+        "postgresql://me@/app?host=/run/postgresql&port=5433"
     )
 
 
 def test_without_a_database_it_uses_the_embedded_server():
+    """libpq's PG* variables play no part in the embedded server (they pointed it at another
+    port before), and its connection string is one psql takes."""
     # A folder every user may enter: as root, PostgreSQL runs as another system user.
     home = Path(tempfile.mkdtemp(prefix="achievements-home-"))
     home.chmod(0o755)
-    env = {"ACHIEVEMENTS_DB_HOME": str(home)}
+    libpq = {"PGPORT": "1", "PGHOST": "/nonexistent", "PGUSER": "nobody", "PGDATABASE": "nowhere"}
+    env = {"ACHIEVEMENTS_DB_HOME": str(home), **libpq}
     try:
         result = cli("migrate", env=env)
         assert result.returncode == 0, result.stderr
         assert f"database: embedded PostgreSQL in {home / 'pgdata'}" in result.stderr
         assert "applied 0001_baseline" in result.stdout
         embedded = cli("url", env=env).stdout.strip()
+        assert embedded.startswith("postgresql://postgres@/postgres?host=/")
+        assert f"({embedded}" in result.stderr  # the database: line names the same URL
+        port = int(embedded.rsplit("port=", 1)[1])
+        assert port != 1
         with psycopg.connect(embedded) as conn:
             assert (
                 conn.execute(
@@ -223,6 +233,14 @@ def test_without_a_database_it_uses_the_embedded_server():
                 ).fetchone()[0]
                 == 1
             )
+        if shutil.which("psql"):
+            pasted = subprocess.run(
+                ["psql", embedded, "-Atc", "SELECT count(*) FROM achievements.user_achievements"],
+                capture_output=True,
+                text=True,
+                env={**os.environ, **libpq},
+            )
+            assert (pasted.returncode, pasted.stdout) == (0, "1\n"), pasted.stderr
         assert "up to date" in cli("migrate", env=env).stdout
     finally:
         stopped = cli("stop", env=env)

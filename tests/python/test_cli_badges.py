@@ -173,9 +173,11 @@ def test_award_progress_leaderboard(capsys, url, tmp_path, db):
     code, out, _ = run(capsys, url, "progress", str(alice))
     lines = out.splitlines()
     assert lines[0].split() == ["badge", "name", "progress", "earned"]
-    assert lines[1].split()[:5] == ["first_song", "First", "song", "[####################]", "1/1"]
-    assert lines[3].split() == ["ten_songs", "Ten", "songs", "[########------------]", "4/10"]
+    assert lines[1].split()[:5] == ["first_song", "First", "song", "1/1", "song"]
+    assert lines[3].split() == ["ten_songs", "Ten", "songs", "4/10", "song"]
+    assert lines[4].split()[:4] == ["fan", "Fan", "3/3", "song"]  # the level's requirement
     assert lines[-1] == "2 of 4 badge(s) earned"
+    assert "\033[" not in out and "█" not in out  # not a terminal: no colour, no bars
 
     code, out, _ = run(capsys, url, "leaderboard", "--limit", "5")
     assert out.splitlines() == [

@@ -110,6 +110,6 @@ def test_both_clients_offer_exactly_the_table_of_calls():
     }
     for cls in (Client, AsyncClient):
         methods = {name for name in vars(cls) if not name.startswith("_")}
-        assert methods == table, cls
-        for name in table:
+        assert methods == table | {"as_user", "listen"}, cls
+        for name in table:  # as_user and listen are the client's own (acting.py, listen.py)
             assert getattr(cls, name).__doc__ == getattr(calls, name).__doc__

@@ -45,7 +45,10 @@ QUERIES = {
         SELECT conrelid::regclass::text || coalesce(contypid::regtype::text, '') || ' ' || conname
                || ' ' || pg_get_constraintdef(c.oid)
           FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
-         WHERE n.nspname = ANY(%(schemas)s)""",
+         WHERE n.nspname = ANY(%(schemas)s)
+           -- PostgreSQL 18 catalogs a column's NOT NULL as a constraint, named as it was made;
+           -- the columns' nullability is compared above, as on 15 to 17.
+           AND NOT (c.contype = 'n' AND c.conrelid <> 0)""",
     "index": "SELECT indexdef FROM pg_indexes WHERE schemaname = ANY(%(schemas)s)",
     "function": """
         SELECT pg_get_functiondef(p.oid) || ' owner=' || pg_get_userbyid(p.proowner)

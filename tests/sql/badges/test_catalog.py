@@ -106,10 +106,18 @@ def test_check_constraints_hold_without_the_validation_trigger(db):
 
 
 def test_deleting_a_level_with_badges_is_refused(db):
+    """ON DELETE RESTRICT: 23503 (foreign_key_violation) up to PostgreSQL 17, 23001
+    (restrict_violation) from 18 on (README, "Errors")."""
     define_level(db, "fan", song=1)
     define_badge(db, "fan_badge", level="fan")
-    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+    expected = (
+        psycopg.errors.RestrictViolation
+        if db.info.server_version >= 180000
+        else psycopg.errors.ForeignKeyViolation
+    )
+    with pytest.raises(expected) as refused:
         db.execute("DELETE FROM achievements.levels WHERE name = 'fan'")
+    assert refused.value.diag.constraint_name == "badges_level_known"
 
 
 def test_deleting_a_badge_takes_it_and_its_points_from_holders(db):
