@@ -1272,6 +1272,20 @@ REVOKE EXECUTE ON FUNCTION achievements.track(regclass, text, text, text, text, 
 SELECT achievements_private.grant_to_service_roles('EXECUTE',
     'FUNCTION achievements.track(regclass, text, text, text, text, text, text, text, regclass, text, boolean), achievements.tracked()');
 
+-- The tables already tracked get their counting functions generated again (as 0004 generated
+-- them): wire_table replaces them.
+DO $rewire$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN SELECT DISTINCT x.tbl FROM achievements.tracked_steps AS x
+              WHERE EXISTS (SELECT 1 FROM pg_class AS c WHERE c.oid = x.tbl) ORDER BY 1 LOOP
+        EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', t);
+        PERFORM achievements_private.wire_table(t);
+    END LOOP;
+END
+$rewire$;
+
 DROP TABLE achievements_private.streak_states, achievements_private.streak_freezes, achievements_private.streak_calls,
            achievements.streak_steps, achievements.user_time_zones;
 ALTER TABLE achievements.tracked_steps DROP CONSTRAINT tracked_steps_mode_check;

@@ -233,7 +233,9 @@ $$;
 -- Creates (or replaces) the trigger function of `tbl` from tracked_steps: for each event, the
 -- counts of the table's counters and gauges (tracked_rows_sql), and the users whose recounted
 -- steps may change (its own, and those of the steps that depend on it: tracked_touched_sql);
--- those tallies are locked (achievements_tracking.lock) and then recounted from a new snapshot
+-- those tallies are locked (achievements_tracking.lock) and then recounted from a new snapshot,
+-- each new count set against its locked tally by one aggregate (linear in the users, whatever
+-- the planner guesses of the arrays' sizes)
 -- (the recount functions; for streak steps, the activity function and
 -- achievements_tracking.streaks); a sum or max step refuses a negative value (AD113); TRUNCATE
 -- takes the table's gauges and recounted steps to 0, works its streak steps out again and
@@ -416,10 +418,14 @@ BEGIN
          || recounts
          || E'        SELECT counting.users || array_agg(d.u), counting.steps || array_agg(d.s), counting.counts || array_agg(d.c)\n'
          || E'          INTO users, steps, counts\n'
-         || E'          FROM (SELECT l.u, l.s, coalesce(n.c, 0) - l.c AS c\n'
-         || E'                  FROM unnest(counting.l_users, counting.l_steps, counting.l_counts) AS l(u, s, c)\n'
-         || E'                  LEFT JOIN unnest(counting.n_users, counting.n_steps, counting.n_counts) AS n(u, s, c)\n'
-         || E'                         ON n.u = l.u AND n.s = l.s) AS d\n'
+         || E'          FROM (SELECT x.u, x.s, sum(x.c)::int AS c\n'
+         || E'                  FROM (SELECT l.u, l.s, -l.c AS c, true AS locked\n'
+         || E'                          FROM unnest(counting.l_users, counting.l_steps, counting.l_counts) AS l(u, s, c)\n'
+         || E'                        UNION ALL\n'
+         || E'                        SELECT n.u, n.s, n.c, false\n'
+         || E'                          FROM unnest(counting.n_users, counting.n_steps, counting.n_counts) AS n(u, s, c)) AS x\n'
+         || E'                 GROUP BY x.u, x.s\n'
+         || E'                HAVING bool_or(x.locked)) AS d\n'
          || E'         WHERE d.c <> 0;\n'
          || E'    END IF;\n'
          || E'    IF users IS NOT NULL THEN\n'

@@ -183,7 +183,45 @@ DECLARE
     slow_users achievements.user_ref[];
     slow_steps text[];
     h          record;
+    one        achievements.streak_steps;
+    st         achievements_private.streak_states;
+    p          date;
+    run        int;
 BEGIN
+    -- One activity added for one pair (a login, a record_step call): the same rules as below,
+    -- without planning the statement for many rows.
+    IF NOT recount AND cardinality(user_ids) = 1 AND cardinality(a_users) = 1 AND a_signs[1] = 1
+       AND a_ats[1] IS NOT NULL AND a_users[1] = user_ids[1] AND a_steps[1] = steps[1]
+       AND NOT EXISTS (SELECT 1 FROM achievements_private.streak_freezes AS f
+                        WHERE f.user_id = user_ids[1] AND f.step = steps[1]) THEN
+        SELECT * INTO one FROM achievements.streak_steps AS ss WHERE ss.step = steps[1];
+        IF FOUND THEN
+            p := achievements_private.period_of(a_ats[1], coalesce(a_zones[1], achievements_private.user_time_zone(user_ids[1], a_ats[1])),
+                                                one.period, one.week_start);
+            SELECT * INTO st FROM achievements_private.streak_states AS x WHERE x.user_id = user_ids[1] AND x.step = steps[1];
+            IF NOT FOUND THEN
+                INSERT INTO achievements_private.streak_states (user_id, step, longest, run_length, run_start, last_period)
+                VALUES (user_ids[1], steps[1], 1, 1, p, p);
+                RETURN QUERY SELECT user_ids[1], steps[1], 1;
+                RETURN;
+            ELSIF p = st.last_period THEN
+                RETURN QUERY SELECT user_ids[1], steps[1], st.longest;
+                RETURN;
+            ELSIF p > st.last_period THEN
+                run := CASE WHEN p - st.last_period = CASE one.period WHEN 'day' THEN 1 ELSE 7 END
+                              OR achievements_private.missed_periods(st.last_period, p, one.period,
+                                                                     achievements_private.user_time_zone(user_ids[1], now()), 0) = 0
+                            THEN st.run_length + 1 ELSE 1 END;
+                UPDATE achievements_private.streak_states AS x
+                   SET longest = greatest(x.longest, run), run_length = run,
+                       run_start = CASE WHEN run = 1 THEN p ELSE x.run_start END, last_period = p, updated_at = now()
+                 WHERE x.user_id = user_ids[1] AND x.step = steps[1];
+                RETURN QUERY SELECT user_ids[1], steps[1], greatest(st.longest, run);
+                RETURN;
+            END IF;
+        END IF;
+    END IF;
+
     WITH pairs AS (
         SELECT DISTINCT x.u, x.s, ss.period, ss.week_start
           FROM unnest(user_ids, steps) AS x(u, s)
