@@ -483,6 +483,26 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION achievements_private.tracking_lock(caller name, tbl regclass, user_ids achievements.user_ref[], steps text[])
+ RETURNS TABLE(user_id achievements.user_ref, step text, count integer)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    PERFORM achievements_private.check_tracking_caller(caller, tbl, steps);
+    INSERT INTO achievements.user_achievements (user_id, name, count)
+    SELECT p.u, p.s, 0 FROM unnest(user_ids, steps) AS p(u, s) ORDER BY 1, 2
+    ON CONFLICT DO NOTHING;
+    RETURN QUERY
+        SELECT t.user_id, t.name, t.count
+          FROM achievements.user_achievements AS t
+          JOIN unnest(user_ids, steps) AS p(u, s) ON t.user_id = p.u AND t.name = p.s
+         ORDER BY t.user_id, t.name
+           FOR UPDATE OF t;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION achievements_private.tracked_rows_sql(s achievements.tracked_steps, user_cast text, op text, rel text, keys text[], claim text)
  RETURNS text
  LANGUAGE plpgsql
@@ -1219,6 +1239,7 @@ DROP FUNCTION achievements.define_streak(text,text,text);
 DROP FUNCTION achievements_private.missed_periods(date,date,text,text,integer);
 DROP FUNCTION achievements_private.day_exists(date,text);
 DROP FUNCTION achievements_private.period_of(timestamp with time zone,text,text,integer);
+DROP FUNCTION achievements_private.activity_zone(text,achievements.user_ref,timestamp with time zone,bigint,text);
 DROP FUNCTION achievements.track(regclass,text,text,text,text,text,text,text,regclass,text,boolean,text,text,text,text);
 DROP FUNCTION achievements_private.activity_function_name(oid);
 DROP FUNCTION achievements_private.tracked_moment_sql(achievements.tracked_steps);
@@ -1237,6 +1258,7 @@ DROP FUNCTION achievements_private.host_streak_activity(achievements.user_ref[],
 DROP FUNCTION achievements_private.change_streaks(achievements.user_ref[],text[],achievements.user_ref[],text[],timestamp with time zone[],text[],integer[],boolean);
 DROP FUNCTION achievements_private.store_streaks(achievements.user_ref[],text[],achievements.user_ref[],text[],timestamp with time zone[],text[]);
 DROP FUNCTION achievements_private.streak_periods(achievements.user_ref[],text[],achievements.user_ref[],text[],timestamp with time zone[],text[],boolean);
+DROP FUNCTION achievements_private.user_zones(achievements.user_ref[]);
 DROP FUNCTION achievements_private.user_time_zone(achievements.user_ref,timestamp with time zone);
 DROP FUNCTION achievements_private.check_time_zone(text,text);
 DROP FUNCTION achievements_private.track(regclass,text,text,text,text,text,text,text,regclass,text,boolean,text,text,text,text,name);
@@ -1245,6 +1267,7 @@ DROP FUNCTION achievements_private.create_activity_function(regclass);
 DROP FUNCTION achievements_private.tracked_activity_change_sql(achievements.tracked_steps,text,text,text);
 DROP FUNCTION achievements_private.tracked_activity_sql(achievements.tracked_steps,text,text,text);
 DROP FUNCTION achievements_private.tracking_streaks(name,regclass,achievements.user_ref[],text[],achievements.user_ref[],text[],timestamp with time zone[],text[],integer[],boolean);
+DROP FUNCTION achievements_private.lock_tallies(achievements.user_ref[],text[]);
 
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA achievements_private FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION

@@ -92,28 +92,24 @@ AS $function$
 $function$;
 
 
-CREATE OR REPLACE FUNCTION achievements_private.step_kind(mode text, depends_on regclass)
+CREATE OR REPLACE FUNCTION achievements_private.user_zones(user_ids achievements.user_ref[])
+ RETURNS TABLE(user_id achievements.user_ref, zones bigint, latest text)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT z.user_id, count(*), (array_agg(z.time_zone ORDER BY z.valid_from DESC))[1]
+      FROM achievements.user_time_zones AS z
+     WHERE z.user_id = ANY (user_ids)
+     GROUP BY z.user_id
+$function$;
+
+
+CREATE OR REPLACE FUNCTION achievements_private.activity_zone(row_zone text, who achievements.user_ref, at timestamp with time zone, zones bigint, latest text)
  RETURNS text
  LANGUAGE sql
- IMMUTABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
-RETURN CASE WHEN (mode = ANY (ARRAY['count'::text, 'boolean'::text])) THEN 'counter'::text WHEN (mode = 'streak'::text) THEN 'streak'::text WHEN ((mode = ANY (ARRAY['distinct'::text, 'max'::text])) OR (depends_on IS NOT NULL)) THEN 'recount'::text ELSE 'gauge'::text END;
-
-
-CREATE OR REPLACE FUNCTION achievements_private.tracked_moment_sql(s achievements.tracked_steps)
- RETURNS text
- LANGUAGE sql
- IMMUTABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
-RETURN format('ROW((%s)::timestamptz, (%s)::text)'::text, (s).at, COALESCE((s).time_zone, 'NULL'::text));
-
-
-CREATE OR REPLACE FUNCTION achievements_private.activity_function_name(tbl oid)
- RETURNS text
- LANGUAGE sql
- IMMUTABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
-RETURN format('track_%s_activity'::text, tbl);
+ STABLE
+RETURN COALESCE(row_zone, CASE WHEN (zones IS NULL) THEN 'UTC'::text WHEN (zones = 1) THEN latest ELSE achievements_private.user_time_zone(who, at) END);
 
 
 CREATE OR REPLACE FUNCTION achievements_private.period_of(at timestamp with time zone, zone text, period text, week_start integer)
@@ -137,6 +133,49 @@ CREATE OR REPLACE FUNCTION achievements_private.missed_periods(a date, b date, p
  IMMUTABLE PARALLEL SAFE
  SET search_path TO 'pg_catalog', 'pg_temp'
 RETURN CASE WHEN (period = 'week'::text) THEN LEAST((((b - a) / 7) - 1), (cap + 1)) WHEN ((b - a) <= 1) THEN 0 ELSE (SELECT (count(*))::integer AS count FROM (SELECT 1 AS "?column?" FROM generate_series(1, ((missed_periods.b - missed_periods.a) - 1)) g(i) WHERE achievements_private.day_exists((missed_periods.a + g.i), missed_periods.zone) LIMIT (GREATEST(missed_periods.cap, 0) + 1)) m) END;
+
+
+CREATE OR REPLACE FUNCTION achievements_private.step_kind(mode text, depends_on regclass)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN CASE WHEN (mode = ANY (ARRAY['count'::text, 'boolean'::text])) THEN 'counter'::text WHEN (mode = 'streak'::text) THEN 'streak'::text WHEN ((mode = ANY (ARRAY['distinct'::text, 'max'::text])) OR (depends_on IS NOT NULL)) THEN 'recount'::text ELSE 'gauge'::text END;
+
+
+CREATE OR REPLACE FUNCTION achievements_private.activity_function_name(tbl oid)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN format('track_%s_activity'::text, tbl);
+
+
+CREATE OR REPLACE FUNCTION achievements_private.tracked_moment_sql(s achievements.tracked_steps)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN format('ROW((%s)::timestamptz, (%s)::text)'::text, (s).at, COALESCE((s).time_zone, 'NULL'::text));
+
+
+CREATE OR REPLACE FUNCTION achievements_private.lock_tallies(user_ids achievements.user_ref[], steps text[])
+ RETURNS TABLE(user_id achievements.user_ref, step text, count integer)
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    INSERT INTO achievements.user_achievements (user_id, name, count)
+    SELECT p.u, p.s, 0 FROM unnest(user_ids, steps) AS p(u, s) ORDER BY 1, 2
+    ON CONFLICT DO NOTHING;
+    RETURN QUERY
+        SELECT t.user_id, t.name, t.count
+          FROM achievements.user_achievements AS t
+          JOIN unnest(user_ids, steps) AS p(u, s) ON t.user_id = p.u AND t.name = p.s
+         ORDER BY t.user_id, t.name
+           FOR UPDATE OF t;
+END
+$function$;
 
 
 CREATE OR REPLACE FUNCTION achievements.record_step(user_id achievements.user_ref, step text, count integer DEFAULT 1)
@@ -214,6 +253,19 @@ END
 $function$;
 COMMENT ON FUNCTION achievements.undo_step(achievements.user_ref,text,integer) IS
     'Takes back up to count (default 1) steps for a user, never below 0; returns the new tally.';
+
+
+CREATE OR REPLACE FUNCTION achievements_private.tracking_lock(caller name, tbl regclass, user_ids achievements.user_ref[], steps text[])
+ RETURNS TABLE(user_id achievements.user_ref, step text, count integer)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    PERFORM achievements_private.check_tracking_caller(caller, tbl, steps);
+    RETURN QUERY SELECT l.user_id, l.step, l.count FROM achievements_private.lock_tallies(user_ids, steps) AS l;
+END
+$function$;
 
 
 CREATE OR REPLACE FUNCTION achievements_private.tracking_streaks(caller name, tbl regclass, user_ids achievements.user_ref[], steps text[], a_users achievements.user_ref[], a_steps text[], a_ats timestamp with time zone[], a_zones text[], a_signs integer[], recount boolean)
@@ -1603,13 +1655,9 @@ AS $function$
           JOIN achievements.streak_steps AS ss ON ss.step = x.s
          WHERE EXISTS (SELECT 1 FROM achievements_private.streak_freezes AS f
                         WHERE f.user_id = x.u AND f.step = x.s) = with_freezes),
-    -- The users' zones: most users have none (UTC) or one; only those with several are looked up
-    -- per activity (user_time_zone).
     zoned_users AS (
-        SELECT z.user_id AS u, count(*) AS zones, (array_agg(z.time_zone ORDER BY z.valid_from DESC))[1] AS latest
-          FROM achievements.user_time_zones AS z
-         WHERE z.user_id IN (SELECT pairs.u FROM pairs)
-         GROUP BY z.user_id),
+        SELECT z.user_id AS u, z.zones, z.latest
+          FROM achievements_private.user_zones(ARRAY(SELECT DISTINCT pairs.u FROM pairs)) AS z),
     activity AS (
         SELECT a.u, a.s, a.at, a.z
           FROM unnest(a_users, a_steps, a_ats, a_zones) AS a(u, s, at, z)
@@ -1620,8 +1668,7 @@ AS $function$
           JOIN achievements_private.streak_calls AS c ON c.user_id = pairs.u AND c.step = pairs.s)
     SELECT DISTINCT d.u, d.s, achievements_private.period_of(d.at, d.zone, d.period, d.week_start), d.period, d.today_zone
       FROM (SELECT a.u, a.s, a.at, pairs.period, pairs.week_start,
-                   coalesce(a.z, CASE WHEN zu.u IS NULL THEN 'UTC' WHEN zu.zones = 1 THEN zu.latest
-                                      ELSE achievements_private.user_time_zone(a.u, a.at) END) AS zone,
+                   achievements_private.activity_zone(a.z, a.u, a.at, zu.zones, zu.latest) AS zone,
                    coalesce(zu.latest, 'UTC') AS today_zone
               FROM activity AS a
               JOIN pairs ON pairs.u = a.u AND pairs.s = a.s
@@ -1796,17 +1843,14 @@ BEGIN
           FROM unnest(a_users, a_steps, a_ats, a_zones, a_signs) AS a(u, s, at, z, sign)
          WHERE a.at IS NOT NULL AND a.u IS NOT NULL),
     zoned_users AS (
-        SELECT z.user_id AS u, count(*) AS zones, (array_agg(z.time_zone ORDER BY z.valid_from DESC))[1] AS latest
-          FROM achievements.user_time_zones AS z
-         WHERE z.user_id IN (SELECT pairs.u FROM pairs)
-         GROUP BY z.user_id),
+        SELECT z.user_id AS u, z.zones, z.latest
+          FROM achievements_private.user_zones(ARRAY(SELECT DISTINCT pairs.u FROM pairs)) AS z),
     -- The change per active period: a period whose activity only moved within it nets to 0.
     dated AS (
         SELECT d.u, d.s, achievements_private.period_of(d.at, d.zone, d.period, d.week_start) AS p,
                sum(d.sign) AS n, d.period, d.today_zone
           FROM (SELECT a.u, a.s, a.sign, a.at, pairs.period, pairs.week_start,
-                       coalesce(a.z, CASE WHEN zu.u IS NULL THEN 'UTC' WHEN zu.zones = 1 THEN zu.latest
-                                          ELSE achievements_private.user_time_zone(a.u, a.at) END) AS zone,
+                       achievements_private.activity_zone(a.z, a.u, a.at, zu.zones, zu.latest) AS zone,
                        coalesce(zu.latest, 'UTC') AS today_zone
                   FROM activity AS a
                   JOIN pairs ON pairs.u = a.u AND pairs.s = a.s
@@ -1928,15 +1972,8 @@ BEGIN
     IF p_users IS NULL THEN
         RETURN;
     END IF;
-    INSERT INTO achievements.user_achievements (user_id, name, count)
-    SELECT x.u, x.s, 0 FROM unnest(p_users, p_steps) AS x(u, s) ORDER BY 1, 2
-    ON CONFLICT DO NOTHING;
-    SELECT array_agg(t.count ORDER BY t.user_id, t.name) INTO l_counts
-      FROM (SELECT t.user_id, t.name, t.count
-              FROM achievements.user_achievements AS t
-              JOIN unnest(p_users, p_steps) AS x(u, s) ON t.user_id = x.u AND t.name = x.s
-             ORDER BY t.user_id, t.name
-               FOR UPDATE OF t) AS t;
+    SELECT array_agg(l.count ORDER BY l.user_id, l.step) INTO l_counts
+      FROM achievements_private.lock_tallies(p_users, p_steps) AS l;
     SELECT array_agg(h.user_id) AS u, array_agg(h.step) AS s, array_agg(h.at) AS at, array_agg(h.time_zone) AS z INTO a
       FROM achievements_private.host_streak_activity(p_users, p_steps) AS h;
     SELECT array_agg(n.user_id) AS u, array_agg(n.step) AS s, array_agg(n.c) AS c INTO d
@@ -1965,8 +2002,7 @@ DECLARE
     tally   int;
     longest int;
 BEGIN
-    INSERT INTO achievements.user_achievements (user_id, name, count) VALUES (who, step, 0) ON CONFLICT DO NOTHING;
-    SELECT t.count INTO tally FROM achievements.user_achievements AS t WHERE t.user_id = who AND t.name = step FOR UPDATE;
+    SELECT l.count INTO tally FROM achievements_private.lock_tallies(ARRAY[who], ARRAY[step]) AS l;
     INSERT INTO achievements_private.streak_calls (step, user_id) VALUES (step, who);
     SELECT c.count INTO longest
       FROM achievements_private.change_streaks(ARRAY[who], ARRAY[step], ARRAY[who], ARRAY[step], ARRAY[now()],
@@ -2106,8 +2142,7 @@ BEGIN
         RAISE EXCEPTION 'achievements.grant_streak_freezes(): n must be 1 or more (got %)', coalesce(n::text, 'NULL')
             USING ERRCODE = 'AD302', HINT = 'Freezes are granted, never taken back: grant 1 or more.';
     END IF;
-    INSERT INTO achievements.user_achievements (user_id, name, count) VALUES (who, step, 0) ON CONFLICT DO NOTHING;
-    PERFORM 1 FROM achievements.user_achievements AS t WHERE t.user_id = who AND t.name = step FOR UPDATE;
+    PERFORM achievements_private.lock_tallies(ARRAY[who], ARRAY[step]);
     INSERT INTO achievements_private.streak_freezes (step, user_id, freezes) VALUES (step, who, n);
     PERFORM achievements_private.refresh_streaks(ARRAY[who], ARRAY[step]);
     RETURN (SELECT r.freezes_left FROM achievements_private.streaks(who) AS r WHERE r.step = grant_streak_freezes.step);

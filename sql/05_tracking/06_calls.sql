@@ -49,11 +49,10 @@ BEGIN
 END
 $$;
 
--- Locks the tallies of these (user, step) pairs FOR UPDATE, in (user, step) order, creating the
--- missing ones at 0, and returns them: the first rank of the lock order (docs/locks.md) for the
--- steps that are recounted, so that two statements recount a user one after the other, each
--- from a snapshot that shows what the other committed. Under REPEATABLE READ and SERIALIZABLE a
--- tally changed since the transaction's snapshot raises 40001.
+-- Locks the tallies of these (user, step) pairs (lock_tallies: in order, missing ones created at
+-- 0) and returns them, for the steps that are recounted, so that two statements recount a user
+-- one after the other, each from a snapshot that shows what the other committed. Checked by
+-- check_tracking_caller.
 CREATE FUNCTION achievements_private.tracking_lock(
     caller name, tbl regclass, user_ids achievements.user_ref[], steps text[])
 RETURNS TABLE (user_id achievements.user_ref, step text, count int)
@@ -62,15 +61,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM achievements_private.check_tracking_caller(caller, tbl, steps);
-    INSERT INTO achievements.user_achievements (user_id, name, count)
-    SELECT p.u, p.s, 0 FROM unnest(user_ids, steps) AS p(u, s) ORDER BY 1, 2
-    ON CONFLICT DO NOTHING;
-    RETURN QUERY
-        SELECT t.user_id, t.name, t.count
-          FROM achievements.user_achievements AS t
-          JOIN unnest(user_ids, steps) AS p(u, s) ON t.user_id = p.u AND t.name = p.s
-         ORDER BY t.user_id, t.name
-           FOR UPDATE OF t;
+    RETURN QUERY SELECT l.user_id, l.step, l.count FROM achievements_private.lock_tallies(user_ids, steps) AS l;
 END
 $$;
 

@@ -62,6 +62,30 @@ AS $$
         'UTC')
 $$;
 
+-- Per user given who has set a zone: how many zones the user has had and the latest. Most users
+-- have none (UTC) or one, so the queries that date many activities look a zone up per activity
+-- only for the users who moved (activity_zone).
+CREATE FUNCTION achievements_private.user_zones(user_ids achievements.user_ref[])
+RETURNS TABLE (user_id achievements.user_ref, zones bigint, latest text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT z.user_id, count(*), (array_agg(z.time_zone ORDER BY z.valid_from DESC))[1]
+      FROM achievements.user_time_zones AS z
+     WHERE z.user_id = ANY (user_ids)
+     GROUP BY z.user_id
+$$;
+
+-- The zone an activity of `who` at time `at` is dated in: the row's zone, else the user's
+-- (`zones` and `latest` from user_zones, NULL for a user who set none: UTC). No SET search_path,
+-- so that it inlines.
+CREATE FUNCTION achievements_private.activity_zone(row_zone text, who achievements.user_ref, at timestamptz,
+                                                   zones bigint, latest text)
+RETURNS text
+LANGUAGE sql STABLE
+RETURN coalesce(row_zone, CASE WHEN zones IS NULL THEN 'UTC' WHEN zones OPERATOR(pg_catalog.=) 1 THEN latest
+                               ELSE achievements_private.user_time_zone(who, at) END);
+
 -- The first day of the period ('day' or 'week') in which time `at` falls in zone `zone`; weeks
 -- start on ISO day `week_start` (1 Monday ... 7 Sunday). No SET search_path, so that the
 -- planner inlines it into the queries over many rows; it names built-ins only.

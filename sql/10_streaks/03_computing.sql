@@ -22,13 +22,9 @@ AS $$
           JOIN achievements.streak_steps AS ss ON ss.step = x.s
          WHERE EXISTS (SELECT 1 FROM achievements_private.streak_freezes AS f
                         WHERE f.user_id = x.u AND f.step = x.s) = with_freezes),
-    -- The users' zones: most users have none (UTC) or one; only those with several are looked up
-    -- per activity (user_time_zone).
     zoned_users AS (
-        SELECT z.user_id AS u, count(*) AS zones, (array_agg(z.time_zone ORDER BY z.valid_from DESC))[1] AS latest
-          FROM achievements.user_time_zones AS z
-         WHERE z.user_id IN (SELECT pairs.u FROM pairs)
-         GROUP BY z.user_id),
+        SELECT z.user_id AS u, z.zones, z.latest
+          FROM achievements_private.user_zones(ARRAY(SELECT DISTINCT pairs.u FROM pairs)) AS z),
     activity AS (
         SELECT a.u, a.s, a.at, a.z
           FROM unnest(a_users, a_steps, a_ats, a_zones) AS a(u, s, at, z)
@@ -39,8 +35,7 @@ AS $$
           JOIN achievements_private.streak_calls AS c ON c.user_id = pairs.u AND c.step = pairs.s)
     SELECT DISTINCT d.u, d.s, achievements_private.period_of(d.at, d.zone, d.period, d.week_start), d.period, d.today_zone
       FROM (SELECT a.u, a.s, a.at, pairs.period, pairs.week_start,
-                   coalesce(a.z, CASE WHEN zu.u IS NULL THEN 'UTC' WHEN zu.zones = 1 THEN zu.latest
-                                      ELSE achievements_private.user_time_zone(a.u, a.at) END) AS zone,
+                   achievements_private.activity_zone(a.z, a.u, a.at, zu.zones, zu.latest) AS zone,
                    coalesce(zu.latest, 'UTC') AS today_zone
               FROM activity AS a
               JOIN pairs ON pairs.u = a.u AND pairs.s = a.s
@@ -231,17 +226,14 @@ BEGIN
           FROM unnest(a_users, a_steps, a_ats, a_zones, a_signs) AS a(u, s, at, z, sign)
          WHERE a.at IS NOT NULL AND a.u IS NOT NULL),
     zoned_users AS (
-        SELECT z.user_id AS u, count(*) AS zones, (array_agg(z.time_zone ORDER BY z.valid_from DESC))[1] AS latest
-          FROM achievements.user_time_zones AS z
-         WHERE z.user_id IN (SELECT pairs.u FROM pairs)
-         GROUP BY z.user_id),
+        SELECT z.user_id AS u, z.zones, z.latest
+          FROM achievements_private.user_zones(ARRAY(SELECT DISTINCT pairs.u FROM pairs)) AS z),
     -- The change per active period: a period whose activity only moved within it nets to 0.
     dated AS (
         SELECT d.u, d.s, achievements_private.period_of(d.at, d.zone, d.period, d.week_start) AS p,
                sum(d.sign) AS n, d.period, d.today_zone
           FROM (SELECT a.u, a.s, a.sign, a.at, pairs.period, pairs.week_start,
-                       coalesce(a.z, CASE WHEN zu.u IS NULL THEN 'UTC' WHEN zu.zones = 1 THEN zu.latest
-                                          ELSE achievements_private.user_time_zone(a.u, a.at) END) AS zone,
+                       achievements_private.activity_zone(a.z, a.u, a.at, zu.zones, zu.latest) AS zone,
                        coalesce(zu.latest, 'UTC') AS today_zone
                   FROM activity AS a
                   JOIN pairs ON pairs.u = a.u AND pairs.s = a.s

@@ -50,15 +50,8 @@ BEGIN
     IF p_users IS NULL THEN
         RETURN;
     END IF;
-    INSERT INTO achievements.user_achievements (user_id, name, count)
-    SELECT x.u, x.s, 0 FROM unnest(p_users, p_steps) AS x(u, s) ORDER BY 1, 2
-    ON CONFLICT DO NOTHING;
-    SELECT array_agg(t.count ORDER BY t.user_id, t.name) INTO l_counts
-      FROM (SELECT t.user_id, t.name, t.count
-              FROM achievements.user_achievements AS t
-              JOIN unnest(p_users, p_steps) AS x(u, s) ON t.user_id = x.u AND t.name = x.s
-             ORDER BY t.user_id, t.name
-               FOR UPDATE OF t) AS t;
+    SELECT array_agg(l.count ORDER BY l.user_id, l.step) INTO l_counts
+      FROM achievements_private.lock_tallies(p_users, p_steps) AS l;
     SELECT array_agg(h.user_id) AS u, array_agg(h.step) AS s, array_agg(h.at) AS at, array_agg(h.time_zone) AS z INTO a
       FROM achievements_private.host_streak_activity(p_users, p_steps) AS h;
     SELECT array_agg(n.user_id) AS u, array_agg(n.step) AS s, array_agg(n.c) AS c INTO d
@@ -89,8 +82,7 @@ DECLARE
     tally   int;
     longest int;
 BEGIN
-    INSERT INTO achievements.user_achievements (user_id, name, count) VALUES (who, step, 0) ON CONFLICT DO NOTHING;
-    SELECT t.count INTO tally FROM achievements.user_achievements AS t WHERE t.user_id = who AND t.name = step FOR UPDATE;
+    SELECT l.count INTO tally FROM achievements_private.lock_tallies(ARRAY[who], ARRAY[step]) AS l;
     INSERT INTO achievements_private.streak_calls (step, user_id) VALUES (step, who);
     SELECT c.count INTO longest
       FROM achievements_private.change_streaks(ARRAY[who], ARRAY[step], ARRAY[who], ARRAY[step], ARRAY[now()],

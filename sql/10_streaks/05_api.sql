@@ -137,8 +137,7 @@ BEGIN
         RAISE EXCEPTION 'achievements.grant_streak_freezes(): n must be 1 or more (got %)', coalesce(n::text, 'NULL')
             USING ERRCODE = 'AD302', HINT = 'Freezes are granted, never taken back: grant 1 or more.';
     END IF;
-    INSERT INTO achievements.user_achievements (user_id, name, count) VALUES (who, step, 0) ON CONFLICT DO NOTHING;
-    PERFORM 1 FROM achievements.user_achievements AS t WHERE t.user_id = who AND t.name = step FOR UPDATE;
+    PERFORM achievements_private.lock_tallies(ARRAY[who], ARRAY[step]);
     INSERT INTO achievements_private.streak_freezes (step, user_id, freezes) VALUES (step, who, n);
     PERFORM achievements_private.refresh_streaks(ARRAY[who], ARRAY[step]);
     RETURN (SELECT r.freezes_left FROM achievements_private.streaks(who) AS r WHERE r.step = grant_streak_freezes.step);
