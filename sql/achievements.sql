@@ -52,6 +52,7 @@ BEGIN;
 \ir 08_catalog/apply_catalog.sql
 \ir 09_reactions/01_tallies_changed.sql
 \ir 09_reactions/02_level_reached.sql
+\ir 09_reactions/03_badges_changed.sql
 \ir 99_finish/01_private_functions.sql
 \ir 99_finish/02_installed_migrations.sql
 

@@ -11,6 +11,10 @@ CREATE TABLE achievements.user_badges (
     earned_at timestamptz NOT NULL DEFAULT now(),
     notified  boolean NOT NULL DEFAULT false,
     is_public boolean NOT NULL DEFAULT true,
+    -- Highlighted in the community feed by an admin (achievements.set_featured).
+    featured   boolean NOT NULL DEFAULT false,
+    -- The transaction that awarded the badge (transaction_awards).
+    awarded_in xid8 DEFAULT pg_current_xact_id(),
     PRIMARY KEY (user_id, badge)
 );
 COMMENT ON TABLE achievements.user_badges IS
@@ -22,6 +26,19 @@ COMMENT ON COLUMN achievements.user_badges.is_public IS
 -- leaderboard(since => ...) and user_rank(since => ...) read badges earned in a window. Rows
 -- arrive in earned_at order, so a BRIN index finds a window at almost no cost per insert.
 CREATE INDEX user_badges_earned_at_idx ON achievements.user_badges USING brin (earned_at);
+-- The community feed reads, per badge of the catalog, its newest public awards.
+CREATE INDEX user_badges_feed_idx ON achievements.user_badges (badge, earned_at DESC, user_id DESC) WHERE is_public;
+-- Featured awards are few: the feed of featured awards reads them all, newest first.
+CREATE INDEX user_badges_featured_idx ON achievements.user_badges (earned_at DESC, user_id DESC, badge DESC)
+    WHERE featured AND is_public;
+-- The awards of the current transaction (transaction_awards), and those whose notification
+-- failed (redeliver_notifications).
+CREATE INDEX user_badges_awarded_in_idx ON achievements.user_badges (awarded_in);
+CREATE INDEX user_badges_unnotified_idx ON achievements.user_badges (user_id, badge) WHERE NOT notified;
+COMMENT ON COLUMN achievements.user_badges.featured IS
+    'Highlighted in achievements.community_feed(); an admin sets it with achievements.set_featured().';
+COMMENT ON COLUMN achievements.user_badges.awarded_in IS
+    'The id of the transaction that awarded the badge (NULL for badges awarded before 0005): achievements.transaction_awards() reads it.';
 
 ALTER TABLE achievements.user_badges ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_rows ON achievements.user_badges FOR SELECT

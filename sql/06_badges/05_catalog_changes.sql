@@ -8,14 +8,18 @@ CREATE TRIGGER _050_lock_users
     FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.lock_users_for_catalog_change();
 
 -- Deleting a badge takes it from its holders first, while its points are still known, so that
--- their scores drop; the foreign keys then remove its counters.
+-- their scores drop; the foreign keys then remove its counters. While it does, the setting
+-- achievements.deleting_badge names the badge: no 'badge_revoked' notification is written for
+-- it, and badges about all badges of its category count it out (badges_changed).
 CREATE FUNCTION achievements_private.unaward_deleted_badge()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM set_config('achievements.deleting_badge', OLD.code, true);
     DELETE FROM achievements.user_badges AS ub WHERE ub.badge = OLD.code;
+    PERFORM set_config('achievements.deleting_badge', '', true);
     RETURN OLD;
 END
 $$;
