@@ -13,8 +13,9 @@ CREATE TABLE achievements.user_scores (
 );
 COMMENT ON TABLE achievements.user_scores IS
     'Per user: the sum of the points of the badges they hold, and how many they hold. Kept up to date by a trigger on user_badges.';
--- The leaderboard reads the top of this index.
+-- The leaderboard reads the top of this index, the badge leaderboard the top of the next.
 CREATE INDEX user_scores_rank_idx ON achievements.user_scores (points DESC, user_id) WHERE badges > 0;
+CREATE INDEX user_scores_badges_rank_idx ON achievements.user_scores (badges DESC, user_id) WHERE badges > 0;
 
 ALTER TABLE achievements.user_scores ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_rows ON achievements.user_scores FOR SELECT

@@ -15,10 +15,24 @@ CREATE TABLE achievements.notification_templates (
 );
 COMMENT ON TABLE achievements.notification_templates IS
     'Title, body and link templates of the notifications the package writes (kinds badge, level, badge_revoked); badges and levels may override them. Change them with apply_catalog ([notifications]).';
-INSERT INTO achievements.notification_templates (kind, title, body, link) VALUES
-    ('badge', 'Badge earned: {name}', '{description}', NULL),
-    ('level', 'Level reached: {name}', '{description}', NULL),
-    ('badge_revoked', 'Badge revoked: {name}', NULL, NULL);
+
+-- The package's own template of `kind` (badge, level, badge_revoked) as {title, body, link}:
+-- what notification_templates holds at install, and what apply_catalog gives a field that a
+-- declared kind leaves out. IMMUTABLE.
+CREATE FUNCTION achievements_private.template_defaults(kind text)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE kind
+    WHEN 'badge' THEN '{"title": "Badge earned: {name}", "body": "{description}", "link": null}'::jsonb
+    WHEN 'level' THEN '{"title": "Level reached: {name}", "body": "{description}", "link": null}'::jsonb
+    WHEN 'badge_revoked' THEN '{"title": "Badge revoked: {name}", "body": null, "link": null}'::jsonb
+END;
+
+INSERT INTO achievements.notification_templates (kind, title, body, link)
+SELECT k, d ->> 'title', d ->> 'body', d ->> 'link'
+  FROM unnest(ARRAY['badge', 'level', 'badge_revoked']) AS k
+ CROSS JOIN LATERAL achievements_private.template_defaults(k) AS d;
 SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.notification_templates');
 SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.notification_templates');
 

@@ -81,41 +81,23 @@ AS $$
      ORDER BY 1, 2
 $$;
 
--- Awards the levels with min_points that the changed rows (awards: user, badge, one element per
--- row) make the users' points cross (points before < min_points <= points after, from
--- user_scores, already moved by count_badges) when the user meets every step requirement of the
--- level too. Under REPEATABLE READ and SERIALIZABLE, a requirement's tally created since the
+-- Awards the levels with min_points that users' points crossed (points before < min_points <=
+-- points after; one element per user) when the user meets every step requirement of the level
+-- too. Under REPEATABLE READ and SERIALIZABLE, a requirement's tally created since the
 -- transaction's snapshot raises 40001 (as in award_levels). Once per user and level.
-CREATE FUNCTION achievements_private.award_levels_by_points(user_ids achievements.user_ref[], codes text[])
+CREATE FUNCTION achievements_private.award_levels_by_points(
+    user_ids achievements.user_ref[], befores bigint[], afters bigint[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 AS $$
-DECLARE
-    users  achievements.user_ref[];
-    befores bigint[];
-    afters  bigint[];
 BEGIN
-    SELECT array_agg(s.user_id ORDER BY s.user_id), array_agg(s.points - m.points ORDER BY s.user_id),
-           array_agg(s.points ORDER BY s.user_id)
-      INTO users, befores, afters
-      FROM (SELECT c.user_id, sum(b.points)::bigint AS points
-              FROM unnest(user_ids, codes) AS c(user_id, code)
-              JOIN achievements.badges AS b ON b.code = c.code
-             GROUP BY c.user_id) AS m
-      JOIN achievements.user_scores AS s ON s.user_id = m.user_id
-     WHERE m.points > 0
-       AND EXISTS (SELECT 1 FROM achievements.levels AS l
-                    WHERE l.min_points > s.points - m.points AND l.min_points <= s.points);
-    IF users IS NULL THEN
-        RETURN;
-    END IF;
     IF achievements_private.snapshot_per_transaction() THEN
         BEGIN
             INSERT INTO achievements.user_achievements (user_id, name, count)
             SELECT DISTINCT p.user_id, r.name, 0
-              FROM unnest(users, befores, afters) AS p(user_id, before, after)
+              FROM unnest(user_ids, befores, afters) AS p(user_id, before, after)
               JOIN achievements.levels AS l ON l.min_points > p.before AND l.min_points <= p.after
               JOIN achievements.level_requirements AS r ON r.level = l.name
              ORDER BY 1, 2
@@ -127,7 +109,7 @@ BEGIN
     END IF;
     INSERT INTO achievements.user_levels (user_id, level)
     SELECT p.user_id, l.name
-      FROM unnest(users, befores, afters) AS p(user_id, before, after)
+      FROM unnest(user_ids, befores, afters) AS p(user_id, before, after)
       JOIN achievements.levels AS l ON l.min_points > p.before AND l.min_points <= p.after
      WHERE NOT EXISTS (SELECT 1
                          FROM achievements.level_requirements AS r
@@ -139,10 +121,17 @@ END
 $$;
 
 -- What follows the changed rows of one statement (user, badge: one element per row; sign 1
--- for awards, -1 for revocations), called by follows_badges under the users' locks: awards or
--- revokes the badges about badges they make the users cross (badges_crossed; those awards and
--- revocations come back here in turn, and change nothing these count), then, for awards,
--- awards the levels that the users' new points reach (award_levels_by_points).
+-- for awards, -1 for revocations), called by follows_badges under the users' locks, before
+-- anything else changes these users' badges:
+--   1. for awards, the users' points before and after the rows (user_scores, which count_badges
+--      has moved), while nothing else has moved them yet;
+--   2. the badges about badges the rows make the users cross (badges_crossed), awarded or
+--      revoked; those come back here in turn, and change nothing these count;
+--   3. for awards, the levels whose min_points the points of step 1 crossed
+--      (award_levels_by_points); the points that steps 2 and 3 add are the next windows, which
+--      their own calls check.
+-- Each evaluation reads the state the rows left, so no crossing is missed or seen twice by one
+-- of them (a repeated award is ON CONFLICT DO NOTHING).
 CREATE FUNCTION achievements_private.badges_changed(user_ids achievements.user_ref[], codes text[], sign int)
 RETURNS void
 LANGUAGE plpgsql
@@ -152,7 +141,23 @@ AS $$
 DECLARE
     users   achievements.user_ref[];
     crossed text[];
+    scored  achievements.user_ref[];
+    befores bigint[];
+    afters  bigint[];
 BEGIN
+    IF sign > 0 AND EXISTS (SELECT 1 FROM achievements.levels AS l WHERE l.min_points IS NOT NULL) THEN
+        SELECT array_agg(s.user_id ORDER BY s.user_id), array_agg(s.points - m.points ORDER BY s.user_id),
+               array_agg(s.points ORDER BY s.user_id)
+          INTO scored, befores, afters
+          FROM (SELECT c.user_id, sum(b.points)::bigint AS points
+                  FROM unnest(user_ids, codes) AS c(user_id, code)
+                  JOIN achievements.badges AS b ON b.code = c.code
+                 GROUP BY c.user_id) AS m
+          JOIN achievements.user_scores AS s ON s.user_id = m.user_id
+         WHERE m.points > 0
+           AND EXISTS (SELECT 1 FROM achievements.levels AS l
+                        WHERE l.min_points > s.points - m.points AND l.min_points <= s.points);
+    END IF;
     IF EXISTS (SELECT 1 FROM achievements.badges AS b
                 WHERE b.min_badges IS NOT NULL OR b.all_badges OR b.min_points IS NOT NULL)
        AND EXISTS (SELECT 1 FROM achievements.badges AS b
@@ -171,8 +176,8 @@ BEGIN
              WHERE ub.user_id = x.user_id AND ub.badge = x.code;
         END IF;
     END IF;
-    IF sign > 0 AND EXISTS (SELECT 1 FROM achievements.levels AS l WHERE l.min_points IS NOT NULL) THEN
-        PERFORM achievements_private.award_levels_by_points(user_ids, codes);
+    IF scored IS NOT NULL THEN
+        PERFORM achievements_private.award_levels_by_points(scored, befores, afters);
     END IF;
 END
 $$;
