@@ -3,16 +3,14 @@
 -- Tiers are several badges on one step.
 
 -- Points by rarity: the points of every badge that gives none of its own (points_by_rarity).
--- One row per rarity, 0 points each until the catalog says otherwise.
+-- A rarity without a row is worth 0 points; the catalog ([rarity_points]) writes the rows.
 CREATE TABLE achievements.rarity_points (
     rarity text PRIMARY KEY CONSTRAINT rarity_points_rarity_known
                CHECK (rarity IN ('common', 'uncommon', 'rare', 'epic', 'legendary')),
     points int NOT NULL CONSTRAINT rarity_points_points_not_negative CHECK (points >= 0)
 );
 COMMENT ON TABLE achievements.rarity_points IS
-    'Default points per rarity: a badge declared without points (points_by_rarity) is worth its rarity''s points, and follows them when they change. Change them with apply_catalog ([rarity_points]).';
-INSERT INTO achievements.rarity_points (rarity, points) VALUES
-    ('common', 0), ('uncommon', 0), ('rare', 0), ('epic', 0), ('legendary', 0);
+    'Default points per rarity (a rarity without a row: 0): a badge declared without points (points_by_rarity) is worth its rarity''s points, and follows them when they change. Change them with apply_catalog ([rarity_points]).';
 SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.rarity_points');
 SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.rarity_points');
 
@@ -102,13 +100,13 @@ BEGIN
     IF NEW.points_by_rarity THEN
         SELECT r.points INTO by_rarity FROM achievements.rarity_points AS r WHERE r.rarity = NEW.rarity;
         IF TG_OP = 'UPDATE' AND OLD.points_by_rarity AND NEW.points IS NOT NULL
-           AND NEW.points IS DISTINCT FROM OLD.points AND NEW.points IS DISTINCT FROM by_rarity THEN
+           AND NEW.points IS DISTINCT FROM OLD.points AND NEW.points IS DISTINCT FROM coalesce(by_rarity, 0) THEN
             RAISE EXCEPTION 'badge %: its points follow its rarity (points_by_rarity); they cannot be set to %',
                             quote_literal(NEW.code), NEW.points
                 USING ERRCODE = 'AD202',
                       HINT = 'Set points_by_rarity = false together with points to give the badge points of its own, or change achievements.rarity_points.';
         END IF;
-        NEW.points := coalesce(by_rarity, NEW.points);
+        NEW.points := coalesce(by_rarity, 0);
     END IF;
     criteria := num_nonnulls(NEW.step, NEW.level, NEW.min_badges, NEW.min_points)
                 + CASE WHEN NEW.all_badges THEN 1 ELSE 0 END;
@@ -192,22 +190,24 @@ SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements
 -- Its policy for application roles, visible (hidden badges only for their holders), reads
 -- user_badges and is created with it: 02_user_badges.sql.
 
--- A rarity whose points change moves the points of every badge that follows it
--- (points_by_rarity); the badges' own triggers then take every user's lock and move the
--- holders' scores (05_catalog_changes.sql).
+-- A rarity whose points change (a row written, changed or deleted: 0) moves the points of every
+-- badge that follows it (points_by_rarity); the badges' own triggers then take every user's
+-- lock and move the holders' scores (05_catalog_changes.sql).
 CREATE FUNCTION achievements_private.reprice_rarity()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    rarity text := CASE WHEN TG_OP = 'DELETE' THEN OLD.rarity ELSE NEW.rarity END;
+    points int := CASE WHEN TG_OP = 'DELETE' THEN 0 ELSE NEW.points END;
 BEGIN
-    UPDATE achievements.badges AS b SET points = NEW.points
-     WHERE b.rarity = NEW.rarity AND b.points_by_rarity AND b.points <> NEW.points;
+    UPDATE achievements.badges AS b SET points = reprice_rarity.points
+     WHERE b.rarity = reprice_rarity.rarity AND b.points_by_rarity AND b.points <> reprice_rarity.points;
     RETURN NULL;
 END
 $$;
 
 CREATE TRIGGER _100_reprice_badges
-    AFTER UPDATE OF points ON achievements.rarity_points
-    FOR EACH ROW WHEN (OLD.points IS DISTINCT FROM NEW.points)
-    EXECUTE FUNCTION achievements_private.reprice_rarity();
+    AFTER INSERT OR UPDATE OR DELETE ON achievements.rarity_points
+    FOR EACH ROW EXECUTE FUNCTION achievements_private.reprice_rarity();

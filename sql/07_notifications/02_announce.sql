@@ -3,9 +3,10 @@
 -- per badge and per level in their notification_title, notification_body and link columns.
 
 -- The templates of the package's own notifications, one row per kind (badge, level,
--- badge_revoked); a badge or level may override each field. Placeholders in braces are
--- replaced by the badge's or level's fields (template_placeholders); NULL or an empty result
--- leaves the field NULL (the title falls back to the badge's or level's name).
+-- badge_revoked) that the catalog ([notifications]) declared; a kind without a row uses the
+-- package's (template_defaults). A badge or level may override each field. Placeholders in
+-- braces are replaced by the badge's or level's fields (template_placeholders); NULL or an
+-- empty result leaves the field NULL (the title falls back to the badge's or level's name).
 CREATE TABLE achievements.notification_templates (
     kind  text PRIMARY KEY
               CONSTRAINT notification_templates_kind_known CHECK (kind IN ('badge', 'level', 'badge_revoked')),
@@ -29,10 +30,6 @@ RETURN CASE kind
     WHEN 'badge_revoked' THEN '{"title": "Badge revoked: {name}", "body": null, "link": null}'::jsonb
 END;
 
-INSERT INTO achievements.notification_templates (kind, title, body, link)
-SELECT k, d ->> 'title', d ->> 'body', d ->> 'link'
-  FROM unnest(ARRAY['badge', 'level', 'badge_revoked']) AS k
- CROSS JOIN LATERAL achievements_private.template_defaults(k) AS d;
 SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.notification_templates');
 SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.notification_templates');
 
@@ -83,6 +80,19 @@ CREATE TRIGGER _000_validate
     BEFORE INSERT OR UPDATE ON achievements.notification_templates
     FOR EACH ROW EXECUTE FUNCTION achievements_private.validate_notification_template();
 
+-- The template of `kind`: its row of notification_templates, else the package's
+-- (template_defaults). One row.
+CREATE FUNCTION achievements_private.template_of(kind text)
+RETURNS TABLE (title text, body text, link text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(t.title, d ->> 'title'), CASE WHEN t.kind IS NULL THEN d ->> 'body' ELSE t.body END,
+           CASE WHEN t.kind IS NULL THEN d ->> 'link' ELSE t.link END
+      FROM achievements_private.template_defaults(kind) AS d
+      LEFT JOIN achievements.notification_templates AS t ON t.kind = template_of.kind
+$$;
+
 -- `template` with each {key} of `vals` replaced by its value (NULL: the empty text); NULL for
 -- a NULL template or an empty result. Placeholders not in `vals` ({user_id}) stay for the
 -- caller to fill per row. Called once per distinct badge or level of a statement.
@@ -122,7 +132,7 @@ AS $$
            jsonb_build_object('badge', b.code, 'name', b.name, 'points', b.points,
                               'rarity', b.rarity, 'icon', b.icon, 'category', b.category)
       FROM achievements.badges AS b
-      LEFT JOIN achievements.notification_templates AS t ON t.kind = badge_notification_fields.kind
+     CROSS JOIN achievements_private.template_of(badge_notification_fields.kind) AS t
      CROSS JOIN LATERAL (SELECT jsonb_build_object('code', b.code, 'name', b.name, 'description', b.description,
                                                    'icon', b.icon, 'category', b.category, 'points', b.points,
                                                    'rarity', b.rarity) AS vals) AS v
@@ -214,7 +224,7 @@ BEGIN
                        achievements_private.render_template(coalesce(l.notification_body, t.body), v.vals) AS body,
                        achievements_private.render_template(coalesce(l.link, t.link), v.vals) AS link
                   FROM achievements.levels AS l
-                  LEFT JOIN achievements.notification_templates AS t ON t.kind = 'level'
+                 CROSS JOIN achievements_private.template_of('level') AS t
                  CROSS JOIN LATERAL (SELECT jsonb_build_object('level', l.name, 'name', l.name, 'description', l.description,
                                                                'min_points', l.min_points) AS vals) AS v
                  WHERE l.name = ANY (levels)) AS f ON f.name = a.level

@@ -71,7 +71,9 @@ CREATE FUNCTION achievements_private.unread_count(who achievements.user_ref)
 RETURNS int
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT count(*)::int FROM achievements.notifications AS n WHERE n.user_id = who AND n.read_at IS NULL);
+AS $$
+    SELECT count(*)::int FROM achievements.notifications AS n WHERE n.user_id = who AND n.read_at IS NULL
+$$;
 
 -- Deletes notification `id` of `who`; true. Raises AD205 when `who` has no such notification.
 CREATE FUNCTION achievements_private.delete_notification(id bigint, who achievements.user_ref)

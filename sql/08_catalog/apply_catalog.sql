@@ -424,9 +424,11 @@ BEGIN
         -- Points by rarity (a change moves the badges that follow it, and their holders' scores).
         FOR item IN SELECT * FROM jsonb_each(coalesce(catalog -> 'rarity_points', '{}'))
                      ORDER BY achievements_private.rarity_rank(key) LOOP
-            SELECT to_jsonb(r.points) INTO old_row FROM achievements.rarity_points AS r WHERE r.rarity = item.key;
+            old_row := coalesce((SELECT to_jsonb(r.points) FROM achievements.rarity_points AS r WHERE r.rarity = item.key),
+                                '0');
             IF old_row IS DISTINCT FROM item.value THEN
-                UPDATE achievements.rarity_points AS r SET points = (item.value #>> '{}')::int WHERE r.rarity = item.key;
+                INSERT INTO achievements.rarity_points AS r (rarity, points) VALUES (item.key, (item.value #>> '{}')::int)
+                ON CONFLICT (rarity) DO UPDATE SET points = excluded.points;
                 object := 'rarity'; name := item.key; action := 'update';
                 detail := format('points: %s -> %s', old_row, item.value);
                 RETURN NEXT;
@@ -435,17 +437,12 @@ BEGIN
 
         -- Notification templates.
         FOR item IN SELECT * FROM jsonb_each(coalesce(catalog -> 'notifications', '{}')) ORDER BY key LOOP
-            SELECT to_jsonb(t) - 'kind' INTO old_row FROM achievements.notification_templates AS t WHERE t.kind = item.key;
+            SELECT to_jsonb(t) INTO old_row FROM achievements_private.template_of(item.key) AS t;
             new_row := achievements_private.template_defaults(item.key) || item.value;
-            IF old_row IS NULL THEN
-                INSERT INTO achievements.notification_templates (kind, title, body, link)
-                VALUES (item.key, new_row ->> 'title', new_row ->> 'body', new_row ->> 'link');
-                object := 'notification'; name := item.key; action := 'create'; detail := '';
-                RETURN NEXT;
-            ELSIF old_row IS DISTINCT FROM new_row THEN
-                UPDATE achievements.notification_templates AS t
-                   SET title = new_row ->> 'title', body = new_row ->> 'body', link = new_row ->> 'link'
-                 WHERE t.kind = item.key;
+            IF old_row IS DISTINCT FROM new_row THEN
+                INSERT INTO achievements.notification_templates AS t (kind, title, body, link)
+                VALUES (item.key, new_row ->> 'title', new_row ->> 'body', new_row ->> 'link')
+                ON CONFLICT (kind) DO UPDATE SET title = excluded.title, body = excluded.body, link = excluded.link;
                 object := 'notification'; name := item.key; action := 'update';
                 detail := array_to_string(ARRAY(SELECT format('%s: %s -> %s', f, old_row -> f, new_row -> f)
                                                   FROM unnest(ARRAY['title', 'body', 'link']) AS f

@@ -4,30 +4,55 @@
 -- they interleave; an award rolled back (with a savepoint) or revoked since is gone.
 
 -- The badges and levels the current transaction awarded, and still holds: kind ('badge' or
--- 'level'), user, code, name, description, icon, rarity and points (badges), awarded_at;
--- only those of `user_id` when given. Runs with the caller's rights: row level security shows
--- an application role its own awards only (service roles and the owner see every user's).
--- Empty in a transaction that wrote nothing (no transaction id assigned). Through the indexes
--- on awarded_in.
-CREATE FUNCTION achievements.transaction_awards(user_id achievements.user_ref DEFAULT NULL)
+-- 'level'), user, code, name, description, icon, rarity and points (badges), awarded_at; only
+-- those of `user_id`. Runs with the caller's rights: row level security shows an application
+-- role its own awards only (service roles and the owner see every user's). Empty in a
+-- transaction that wrote nothing (no transaction id assigned). Through the indexes on
+-- awarded_in; levels first, then badges by code. A string body (not SQL-standard): it compares
+-- user ids, which a SQL-standard body would store cast to the base type chosen at install.
+CREATE FUNCTION achievements.transaction_awards(user_id achievements.user_ref)
 RETURNS TABLE (kind text, user_id achievements.user_ref, code text, name text, description text, icon text,
                rarity text, points int, awarded_at timestamptz)
 LANGUAGE sql STABLE
-BEGIN ATOMIC
+AS $$
     SELECT a.kind, a.user_id, a.code, a.name, a.description, a.icon, a.rarity, a.points, a.awarded_at
       FROM (SELECT 'badge' AS kind, ub.user_id, ub.badge AS code, b.name, b.description, b.icon, b.rarity, b.points,
                    ub.earned_at AS awarded_at
               FROM achievements.user_badges AS ub
               JOIN achievements.badges AS b ON b.code = ub.badge
              WHERE ub.awarded_in = pg_current_xact_id_if_assigned()
-               AND (transaction_awards.user_id IS NULL OR ub.user_id = transaction_awards.user_id)
+               AND ub.user_id = transaction_awards.user_id
             UNION ALL
-            SELECT 'level', ul.user_id, ul.level, l.name, l.description, NULL, NULL, NULL, ul.achieved_at
+            SELECT 'level' AS kind, ul.user_id, ul.level AS code, l.name, l.description, NULL::text AS icon,
+                   NULL::text AS rarity, NULL::int AS points, ul.achieved_at AS awarded_at
               FROM achievements.user_levels AS ul
               JOIN achievements.levels AS l ON l.name = ul.level
              WHERE ul.awarded_in = pg_current_xact_id_if_assigned()
-               AND (transaction_awards.user_id IS NULL OR ul.user_id = transaction_awards.user_id)) AS a
-     ORDER BY a.awarded_at, a.user_id, a.kind DESC, a.code;
-END;
+               AND ul.user_id = transaction_awards.user_id) AS a
+     ORDER BY a.awarded_at, a.kind DESC, a.code
+$$;
 COMMENT ON FUNCTION achievements.transaction_awards(achievements.user_ref) IS
-    'The badges and levels the current transaction awarded (kind, user, code, name, ...), for a toast; an application role sees its own only.';
+    'The badges and levels the current transaction awarded to a user (kind, code, name, ...), for a toast; an application role sees its own only.';
+
+-- The same for every user the caller may see (an application role: its own), ordered by user.
+CREATE FUNCTION achievements.transaction_awards()
+RETURNS TABLE (kind text, user_id achievements.user_ref, code text, name text, description text, icon text,
+               rarity text, points int, awarded_at timestamptz)
+LANGUAGE sql STABLE
+AS $$
+    SELECT a.kind, a.user_id, a.code, a.name, a.description, a.icon, a.rarity, a.points, a.awarded_at
+      FROM (SELECT 'badge' AS kind, ub.user_id, ub.badge AS code, b.name, b.description, b.icon, b.rarity, b.points,
+                   ub.earned_at AS awarded_at
+              FROM achievements.user_badges AS ub
+              JOIN achievements.badges AS b ON b.code = ub.badge
+             WHERE ub.awarded_in = pg_current_xact_id_if_assigned()
+            UNION ALL
+            SELECT 'level' AS kind, ul.user_id, ul.level AS code, l.name, l.description, NULL::text AS icon,
+                   NULL::text AS rarity, NULL::int AS points, ul.achieved_at AS awarded_at
+              FROM achievements.user_levels AS ul
+              JOIN achievements.levels AS l ON l.name = ul.level
+             WHERE ul.awarded_in = pg_current_xact_id_if_assigned()) AS a
+     ORDER BY a.user_id, a.awarded_at, a.kind DESC, a.code
+$$;
+COMMENT ON FUNCTION achievements.transaction_awards() IS
+    'The badges and levels the current transaction awarded to every user the caller may see, for a toast; an application role sees its own only.';
