@@ -2071,7 +2071,7 @@ BEGIN
                 -- Without points, the rarity's (and the badge follows them).
                 desired.points_by_rarity := NOT item.value ? 'points';
                 IF desired.points_by_rarity THEN
-                    desired.points := (SELECT r.points FROM achievements.rarity_points AS r WHERE r.rarity = desired.rarity);
+                    desired.points := coalesce((SELECT r.points FROM achievements.rarity_points AS r WHERE r.rarity = desired.rarity), 0);
                 END IF;
                 new_row := to_jsonb(desired) - 'created_at';
                 IF old_row IS NULL THEN
@@ -2092,7 +2092,7 @@ BEGIN
                                               CASE WHEN desired.min_badges IS NOT NULL THEN format('%s badges%s', desired.min_badges, ' of ' || desired.badge_category) END,
                                               CASE WHEN desired.all_badges THEN 'all badges' || coalesce(' of ' || desired.badge_category, '') END,
                                               CASE WHEN desired.min_points IS NOT NULL THEN format('%s points earned', desired.min_points) END,
-                                              format('%s points', coalesce(desired.points::text, 'no')));
+                                              format('%s points', desired.points));
                     RETURN NEXT;
                 ELSIF old_row IS DISTINCT FROM new_row THEN
                     changes := ARRAY(SELECT format('%s: %s -> %s', f2, old_row -> f2, new_row -> f2)
