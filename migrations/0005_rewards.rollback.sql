@@ -1289,6 +1289,11 @@ DROP FUNCTION achievements_private.count_in_periods(achievements.user_ref[],text
 DROP FUNCTION achievements_private.level_progress(achievements.user_ref,text);
 DROP FUNCTION achievements_private.validate_level();
 
+DROP TRIGGER _100_rescore_on_points_change ON achievements.badges;
+CREATE TRIGGER _100_rescore_on_points_change
+    AFTER UPDATE OF points ON achievements.badges
+    FOR EACH ROW WHEN (OLD.points IS DISTINCT FROM NEW.points)
+    EXECUTE FUNCTION achievements_private.rescore_badge();
 DROP INDEX achievements.user_scores_badges_rank_idx, achievements.user_badges_feed_idx,
            achievements.user_badges_unnotified_idx;
 DROP INDEX achievements.notifications_unread_idx;

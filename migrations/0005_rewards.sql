@@ -398,6 +398,9 @@ CREATE OR REPLACE FUNCTION achievements_private.fill_step_periods()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 BEGIN
+    IF TG_OP = 'UPDATE' AND (NEW.step, NEW.period, NEW.time_zone) IS NOT DISTINCT FROM (OLD.step, OLD.period, OLD.time_zone) THEN
+        RETURN NULL;
+    END IF;
     BEGIN
         PERFORM now() AT TIME ZONE NEW.time_zone;
     EXCEPTION WHEN invalid_parameter_value THEN
@@ -681,11 +684,11 @@ CREATE OR REPLACE FUNCTION achievements_private.reprice_rarity()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 DECLARE
-    rarity text := CASE WHEN TG_OP = 'DELETE' THEN OLD.rarity ELSE NEW.rarity END;
-    points int := CASE WHEN TG_OP = 'DELETE' THEN 0 ELSE NEW.points END;
+    of_rarity  text := CASE WHEN TG_OP = 'DELETE' THEN OLD.rarity ELSE NEW.rarity END;
+    new_points int := CASE WHEN TG_OP = 'DELETE' THEN 0 ELSE NEW.points END;
 BEGIN
-    UPDATE achievements.badges AS b SET points = reprice_rarity.points
-     WHERE b.rarity = reprice_rarity.rarity AND b.points_by_rarity AND b.points <> reprice_rarity.points;
+    UPDATE achievements.badges AS b SET points = new_points
+     WHERE b.rarity = of_rarity AND b.points_by_rarity AND b.points <> new_points;
     RETURN NULL;
 END
 $function$;
@@ -851,6 +854,13 @@ BEGIN
         PERFORM achievements_private.announce_badges(user_ids, codes);
     ELSIF coalesce(current_setting('achievements.deleting_badge', true), '') = '' THEN
         PERFORM achievements_private.announce_revocations(user_ids, codes);
+    ELSIF NOT current_setting('achievements.deleting_badge', true) = ALL (codes) THEN
+        -- What a deleted badge takes with it (a badge about badges) is announced; itself not.
+        PERFORM achievements_private.announce_revocations(
+            ARRAY(SELECT c.user_id FROM unnest(user_ids, codes) AS c(user_id, code)
+                   WHERE c.code <> current_setting('achievements.deleting_badge', true)),
+            ARRAY(SELECT c.code FROM unnest(user_ids, codes) AS c(user_id, code)
+                   WHERE c.code <> current_setting('achievements.deleting_badge', true)));
     END IF;
     IF achievements_private.badges_have_followers() THEN
         PERFORM achievements_private.badges_changed(user_ids, codes, sign);
@@ -2595,8 +2605,15 @@ CREATE TRIGGER _000_validate
 CREATE TRIGGER _100_reprice_badges
     AFTER INSERT OR UPDATE OR DELETE ON achievements.rarity_points
     FOR EACH ROW EXECUTE FUNCTION achievements_private.reprice_rarity();
+-- A badge that follows its rarity gets its points from a trigger: re-price its holders whenever
+-- its points differ, not only when an UPDATE names the column.
+DROP TRIGGER _100_rescore_on_points_change ON achievements.badges;
+CREATE TRIGGER _100_rescore_on_points_change
+    AFTER UPDATE ON achievements.badges
+    FOR EACH ROW WHEN (OLD.points IS DISTINCT FROM NEW.points)
+    EXECUTE FUNCTION achievements_private.rescore_badge();
 CREATE TRIGGER _100_fill_step_periods
-    AFTER INSERT OR UPDATE OF step, period, time_zone ON achievements.step_leaderboards
+    AFTER INSERT OR UPDATE ON achievements.step_leaderboards
     FOR EACH ROW EXECUTE FUNCTION achievements_private.fill_step_periods();
 
 -- Who may call what (sql/*/ next to each function, and 99_finish/01_private_functions.sql).

@@ -58,7 +58,8 @@ BEGIN
 END
 $$;
 
--- A declared leaderboard (a new row of step_leaderboards, or one whose time zone changed) fills
+-- A declared leaderboard (a new row of step_leaderboards, or one whose step, period or time zone
+-- changed) fills
 -- its counters from the log. It first takes a SHARE lock on the log (achievements.user_steps
 -- and its child), which waits for the writes in flight and holds new ones until commit, so the
 -- counters equal the log: declare leaderboards in a transaction of their own (docs/locks.md).
@@ -70,6 +71,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF TG_OP = 'UPDATE' AND (NEW.step, NEW.period, NEW.time_zone) IS NOT DISTINCT FROM (OLD.step, OLD.period, OLD.time_zone) THEN
+        RETURN NULL;
+    END IF;
     BEGIN
         PERFORM now() AT TIME ZONE NEW.time_zone;
     EXCEPTION WHEN invalid_parameter_value THEN
@@ -96,7 +100,7 @@ END
 $$;
 
 CREATE TRIGGER _100_fill_step_periods
-    AFTER INSERT OR UPDATE OF step, period, time_zone ON achievements.step_leaderboards
+    AFTER INSERT OR UPDATE ON achievements.step_leaderboards
     FOR EACH ROW EXECUTE FUNCTION achievements_private.fill_step_periods();
 
 -- Public: the top `lim` users of `step` in the `period` (day, week, month) that contains `at`

@@ -199,11 +199,11 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    rarity text := CASE WHEN TG_OP = 'DELETE' THEN OLD.rarity ELSE NEW.rarity END;
-    points int := CASE WHEN TG_OP = 'DELETE' THEN 0 ELSE NEW.points END;
+    of_rarity  text := CASE WHEN TG_OP = 'DELETE' THEN OLD.rarity ELSE NEW.rarity END;
+    new_points int := CASE WHEN TG_OP = 'DELETE' THEN 0 ELSE NEW.points END;
 BEGIN
-    UPDATE achievements.badges AS b SET points = reprice_rarity.points
-     WHERE b.rarity = reprice_rarity.rarity AND b.points_by_rarity AND b.points <> reprice_rarity.points;
+    UPDATE achievements.badges AS b SET points = new_points
+     WHERE b.rarity = of_rarity AND b.points_by_rarity AND b.points <> new_points;
     RETURN NULL;
 END
 $$;

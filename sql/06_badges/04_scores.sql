@@ -190,7 +190,7 @@ $$;
 
 -- What follows one statement's awarded (sign 1) or revoked (sign -1) badges, given as one
 -- element per row: their notifications (announce_badges, announce_revocations; none when
--- achievements.quiet is on, nor for a badge being deleted from the catalog), then
+-- achievements.quiet is on, nor for the badge being deleted from the catalog), then
 -- badges_changed when the catalog has badges about badges or levels reached by points.
 -- Called by count_badges only, under the users' locks.
 CREATE FUNCTION achievements_private.follows_badges(user_ids achievements.user_ref[], codes text[], sign int)
@@ -203,6 +203,13 @@ BEGIN
         PERFORM achievements_private.announce_badges(user_ids, codes);
     ELSIF coalesce(current_setting('achievements.deleting_badge', true), '') = '' THEN
         PERFORM achievements_private.announce_revocations(user_ids, codes);
+    ELSIF NOT current_setting('achievements.deleting_badge', true) = ALL (codes) THEN
+        -- What a deleted badge takes with it (a badge about badges) is announced; itself not.
+        PERFORM achievements_private.announce_revocations(
+            ARRAY(SELECT c.user_id FROM unnest(user_ids, codes) AS c(user_id, code)
+                   WHERE c.code <> current_setting('achievements.deleting_badge', true)),
+            ARRAY(SELECT c.code FROM unnest(user_ids, codes) AS c(user_id, code)
+                   WHERE c.code <> current_setting('achievements.deleting_badge', true)));
     END IF;
     IF achievements_private.badges_have_followers() THEN
         PERFORM achievements_private.badges_changed(user_ids, codes, sign);

@@ -46,7 +46,9 @@ CREATE TRIGGER _100_rename_on_code_change
     EXECUTE FUNCTION achievements_private.rename_badge();
 
 -- A badge whose points change moves every holder's score by the difference (set-based; takes
--- the score row locks of all holders, so run catalog changes outside peak hours).
+-- the score row locks of all holders, so run catalog changes outside peak hours). Fires on
+-- every UPDATE whose points differ, also when a trigger set them (a badge that follows its
+-- rarity: validate_badge), not only when the statement named the column.
 CREATE FUNCTION achievements_private.rescore_badge()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -73,6 +75,6 @@ END
 $$;
 
 CREATE TRIGGER _100_rescore_on_points_change
-    AFTER UPDATE OF points ON achievements.badges
+    AFTER UPDATE ON achievements.badges
     FOR EACH ROW WHEN (OLD.points IS DISTINCT FROM NEW.points)
     EXECUTE FUNCTION achievements_private.rescore_badge();

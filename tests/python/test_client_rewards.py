@@ -49,9 +49,11 @@ def test_sync_client(db):
         ("badge", "share"),
     ]
     assert isinstance(toast[0], Award) and toast[1].points == 250 and toast[0].points is None
-    assert c.transaction_awards() == []
+    assert c.transaction_awards(bob) == []
     progress = c.level_progress(alice)
-    assert progress == [LevelProgress("gold", "points", "points", 250, 250, progress[0].achieved_at)]
+    assert progress == [
+        LevelProgress("gold", "points", "points", 250, 250, progress[0].achieved_at)
+    ]
     assert progress[0].achieved_at is not None
     assert c.level_progress(bob, "gold")[0].current == 0
     c.record_step(bob, "song", 3)
@@ -82,7 +84,14 @@ def test_sync_client(db):
     assert c.delete_notification(page[0].id, alice) is True
     id_ = c.notify(bob, "hello", "Hi Bob", link="/bob", data={"x": 1})
     assert c.notifications_page(bob, limit=1)[0] == Notification(
-        id_, "hello", "Hi Bob", None, "/bob", {"x": 1}, c.notifications_page(bob)[0].created_at, None
+        id_,
+        "hello",
+        "Hi Bob",
+        None,
+        "/bob",
+        {"x": 1},
+        c.notifications_page(bob)[0].created_at,
+        None,
     )
     assert c.notify(bob, "hello", "Again") > id_
     assert c.redeliver_notifications() == []

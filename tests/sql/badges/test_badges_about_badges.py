@@ -96,7 +96,7 @@ def test_min_badges_and_min_points_of_a_category(db):
 
 
 def test_the_set_follows_the_catalog(db):
-    """"All badges of m" is every badge of m at the time: adding one does not hand it to those
+    """ "All badges of m" is every badge of m at the time: adding one does not hand it to those
     who lack the new one, and the holders of the old set keep it (not revocable)."""
     define_badge(db, "a", category="m")
     define_badge(db, "b", category="m")
@@ -116,7 +116,9 @@ def test_the_set_follows_the_catalog(db):
     third = uuid.uuid4()
     for code in ("a", "b", "c"):
         award(db, third, code)
-    db.execute("DELETE FROM achievements.user_badges WHERE user_id = %s AND badge = 'all_m'", (third,))
+    db.execute(
+        "DELETE FROM achievements.user_badges WHERE user_id = %s AND badge = 'all_m'", (third,)
+    )
     assert db.execute("SELECT achievements.backfill_badge('all_m')").fetchone()[0] == 1
     assert "all_m" in badges_of(db, third)
     assert ("badge", "all_m") not in notifications_of(db, third)[-1:]  # silent
@@ -215,10 +217,19 @@ def test_seasonal_badges_about_badges_are_earned_only_in_their_window(db):
     [
         ({"min_badges": 0}, "min_badges must be at least 1 (got 0)"),
         ({"min_points": -5}, "min_points must be at least 1 (got -5)"),
-        ({"min_badges": 2, "min_points": 10}, "has more than one criterion (min_badges, min_points)"),
-        ({"step": "s", "threshold": 1, "all_badges": True}, "has more than one criterion (step, all_badges)"),
-        ({"badge_category": "m"}, "has a badge_category ('m') but neither min_badges nor all_badges"),
-        ({"min_points": 10, "badge_category": "m"}, "has more than one criterion"),
+        (
+            {"min_badges": 2, "min_points": 10},
+            "has more than one criterion (min_badges, min_points)",
+        ),
+        (
+            {"step": "s", "threshold": 1, "all_badges": True},
+            "has more than one criterion (step, all_badges)",
+        ),
+        (
+            {"badge_category": "m"},
+            "has a badge_category ('m') but neither min_badges nor all_badges",
+        ),
+        ({"min_points": 10, "badge_category": "m"}, "has a badge_category ('m') but neither"),
         ({"notification_title": "Hi {nope}"}, "notification_title: unknown placeholder {nope}"),
     ],
 )
@@ -277,7 +288,10 @@ def test_two_steps_in_two_sessions_completing_a_category_award_it_once(db, conne
     waiting = blocked_call(
         db,
         second,
-        lambda conn: (conn.execute("SELECT achievements.record_step(%s, 'play')", (user,)), conn.commit()),
+        lambda conn: (
+            conn.execute("SELECT achievements.record_step(%s, 'play')", (user,)),
+            conn.commit(),
+        ),
     )
     first.commit()
     waiting.result()

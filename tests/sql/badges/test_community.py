@@ -68,7 +68,10 @@ def test_the_feed_pages_through_public_awards_newest_first(db, community):
     assert rows[:3] == [(u1, "l"), (u4, "l"), (u3, "l")]
     assert (u2, "secret") not in rows  # hidden, and the viewer holds it not
     # is_public: a user who hides an award leaves the feed.
-    db.execute("UPDATE achievements.user_badges SET is_public = false WHERE user_id = %s AND badge = 'l'", (u1,))
+    db.execute(
+        "UPDATE achievements.user_badges SET is_public = false WHERE user_id = %s AND badge = 'l'",
+        (u1,),
+    )
     assert everything(db)[0] == (u4, "l")
 
 
@@ -77,16 +80,22 @@ def test_rarest_first_and_a_minimum_rarity(db, community):
     rows = everything(db, rarest_first=True)
     rarity = dict(db.execute("SELECT code, rarity FROM achievements.badges").fetchall())
     order = ["legendary", "epic", "rare", "common"]
-    assert [order.index(rarity[b]) for _, b in rows] == sorted(order.index(rarity[b]) for _, b in rows)
+    assert [order.index(rarity[b]) for _, b in rows] == sorted(
+        order.index(rarity[b]) for _, b in rows
+    )
     assert rows[:4] == [(u1, "l"), (u4, "l"), (u3, "l"), (u4, "e")]
     assert {b for _, b in everything(db, min_rarity="epic")} == {"l", "e"}
 
 
 def test_hidden_badges_only_for_viewers_who_hold_them(db, community):
     u1, u2, *_ = community
-    db.execute("SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(u2)}),))
+    db.execute(
+        "SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(u2)}),)
+    )
     assert (u2, "secret") in everything(db)
-    db.execute("SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(u1)}),))
+    db.execute(
+        "SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(u1)}),)
+    )
     assert (u2, "secret") not in everything(db)
 
 
@@ -94,12 +103,24 @@ def test_featured_awards(db, community):
     u1, u2, u3, _ = community
     db.execute(f"SET ROLE {SERVICE_ROLE}")
     try:
-        assert db.execute("SELECT achievements.set_featured(%s, 'r', true)", (u3,)).fetchone()[0] is True
-        assert db.execute("SELECT achievements.set_featured(%s, 'e', true)", (u1,)).fetchone()[0] is True
-        assert db.execute("SELECT achievements.set_featured(%s, 'l', true)", (u2,)).fetchone()[0] is False
+        assert (
+            db.execute("SELECT achievements.set_featured(%s, 'r', true)", (u3,)).fetchone()[0]
+            is True
+        )
+        assert (
+            db.execute("SELECT achievements.set_featured(%s, 'e', true)", (u1,)).fetchone()[0]
+            is True
+        )
+        assert (
+            db.execute("SELECT achievements.set_featured(%s, 'l', true)", (u2,)).fetchone()[0]
+            is False
+        )
     finally:
         db.execute("RESET ROLE")
-    assert [(u, b, f) for u, b, f, _ in feed(db, featured_only=True)] == [(u3, "r", True), (u1, "e", True)]
+    assert [(u, b, f) for u, b, f, _ in feed(db, featured_only=True)] == [
+        (u3, "r", True),
+        (u1, "e", True),
+    ]
     assert everything(db, featured_only=True, rarest_first=True) == [(u1, "e"), (u3, "r")]
     assert [f for u, b, f, _ in feed(db, lim=100) if (u, b) == (u3, "r")] == [True]
     with pytest.raises(psycopg.Error) as err:
@@ -143,10 +164,16 @@ def test_the_badge_leaderboard_ranks_by_badges_held(db):
         (2, u1, 2, 2),
         (2, u3, 2, 2),
     ]
-    assert db.execute("SELECT * FROM achievements.badge_leaderboard(1)").fetchall() == [(1, u2, 3, 3)]
-    db.execute("UPDATE achievements.user_badges SET earned_at = '2000-01-01' WHERE user_id = %s", (u2,))
+    assert db.execute("SELECT * FROM achievements.badge_leaderboard(1)").fetchall() == [
+        (1, u2, 3, 3)
+    ]
+    db.execute(
+        "UPDATE achievements.user_badges SET earned_at = '2000-01-01' WHERE user_id = %s", (u2,)
+    )
     since = dt.datetime(2001, 1, 1, tzinfo=dt.timezone.utc)
-    assert [r[1] for r in db.execute("SELECT * FROM achievements.badge_leaderboard(10, %s)", (since,))] == [u1, u3]
+    assert [
+        r[1] for r in db.execute("SELECT * FROM achievements.badge_leaderboard(10, %s)", (since,))
+    ] == [u1, u3]
     db.execute("SELECT achievements.revoke_badge(%s, 'c')", (u2,))
     assert db.execute("SELECT rank, user_id FROM achievements.badge_leaderboard()").fetchall() == [
         (1, u1),

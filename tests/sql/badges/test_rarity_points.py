@@ -49,22 +49,26 @@ def test_badges_without_points_follow_their_rarity_and_move_their_holders(db):
 def test_a_badge_that_follows_its_rarity_refuses_other_points_until_told(db):
     set_rarity(db, "epic", 100)
     define_badge(db, "e", rarity="epic")
-    assert db.execute(
-        "SELECT points, points_by_rarity FROM achievements.badges"
-    ).fetchone() == (100, True)
+    assert db.execute("SELECT points, points_by_rarity FROM achievements.badges").fetchone() == (
+        100,
+        True,
+    )
     with pytest.raises(psycopg.Error) as err:
         db.execute("UPDATE achievements.badges SET points = 5 WHERE code = 'e'")
     assert err.value.sqlstate == "AD202"
     assert "its points follow its rarity" in err.value.diag.message_primary
     assert "points_by_rarity = false" in err.value.diag.message_hint
-    db.execute("UPDATE achievements.badges SET points = 5, points_by_rarity = false WHERE code = 'e'")
+    db.execute(
+        "UPDATE achievements.badges SET points = 5, points_by_rarity = false WHERE code = 'e'"
+    )
     set_rarity(db, "epic", 200)
     assert points(db) == {"e": 5}
     # NULL points: back to the rarity's.
     db.execute("UPDATE achievements.badges SET points = NULL WHERE code = 'e'")
-    assert db.execute(
-        "SELECT points, points_by_rarity FROM achievements.badges"
-    ).fetchone() == (200, True)
+    assert db.execute("SELECT points, points_by_rarity FROM achievements.badges").fetchone() == (
+        200,
+        True,
+    )
 
 
 def test_rarity_points_are_checked(db):

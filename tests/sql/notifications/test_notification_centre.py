@@ -33,7 +33,9 @@ def page(db, user=None, **named):
     if user is not None:
         named = {"user_id": user, **named}
     params = ", ".join(f"{k} => %({k})s" for k in named)
-    return [r[0] for r in db.execute(f"SELECT id FROM achievements.notifications_page({params})", named)]
+    return [
+        r[0] for r in db.execute(f"SELECT id FROM achievements.notifications_page({params})", named)
+    ]
 
 
 def test_pages_newest_first_with_a_keyset_and_unread_only(db):
@@ -110,11 +112,19 @@ def test_a_service_role_acts_for_any_user_without_a_jwt(db):
     db.execute(f"SET ROLE {SERVICE_ROLE}")
     try:
         assert db.execute("SELECT achievements.unread_count(%s)", (user,)).fetchone()[0] == 3
-        assert db.execute("SELECT achievements.mark_read(%s, %s)", (ids[0], user)).fetchone()[0] is True
-        assert db.execute("SELECT achievements.mark_read(%s, %s)", (ids[0], user)).fetchone()[0] is False
+        assert (
+            db.execute("SELECT achievements.mark_read(%s, %s)", (ids[0], user)).fetchone()[0]
+            is True
+        )
+        assert (
+            db.execute("SELECT achievements.mark_read(%s, %s)", (ids[0], user)).fetchone()[0]
+            is False
+        )
         assert db.execute("SELECT achievements.mark_all_read(%s)", (user,)).fetchone()[0] == 2
         assert db.execute("SELECT achievements.unread_count(%s)", (user,)).fetchone()[0] == 0
-        assert db.execute("SELECT achievements.delete_notification(%s, %s)", (ids[2], user)).fetchone()[0]
+        assert db.execute(
+            "SELECT achievements.delete_notification(%s, %s)", (ids[2], user)
+        ).fetchone()[0]
         assert page(db, user) == [ids[1], ids[0]]
         with pytest.raises(psycopg.Error) as err:
             db.execute("SELECT achievements.delete_notification(%s, %s)", (ids[2], user))
@@ -138,7 +148,12 @@ def test_notify_writes_the_applications_own_kinds_through_the_outbox(db, connect
     listener.execute("LISTEN achievements")
     with db.transaction():
         id_ = notify(
-            db, user, "collaboration_added", "Bob added you", body="to Song 1", link="/songs/1",
+            db,
+            user,
+            "collaboration_added",
+            "Bob added you",
+            body="to Song 1",
+            link="/songs/1",
             data=json.dumps({"song_id": 1}),
         )
         assert list(listener.notifies(timeout=0.3, stop_after=1)) == []  # at commit only
@@ -156,9 +171,17 @@ def test_notify_writes_the_applications_own_kinds_through_the_outbox(db, connect
         ((None, "k", "t"), "AD005", "notify: user_id is NULL"),
         ((uuid.uuid4(), "badge", "t"), "AD208", "notify: kind 'badge' is the package's own"),
         ((uuid.uuid4(), "", "t"), "AD208", "notify: kind must be a name of 1 to 100 characters"),
-        ((uuid.uuid4(), "k" * 101, "t"), "AD208", "notify: kind must be a name of 1 to 100 characters"),
+        (
+            (uuid.uuid4(), "k" * 101, "t"),
+            "AD208",
+            "notify: kind must be a name of 1 to 100 characters",
+        ),
         ((uuid.uuid4(), "k", ""), "AD208", "notify: title must be a non-empty text"),
-        ((uuid.uuid4(), "k", "t", None, None, "[1]"), "AD208", "notify: data must be a JSON object (got array)"),
+        (
+            (uuid.uuid4(), "k", "t", None, None, "[1]"),
+            "AD208",
+            "notify: data must be a JSON object (got array)",
+        ),
     ],
 )
 def test_notify_refuses_bad_arguments(db, args, sqlstate, message):
@@ -183,7 +206,9 @@ def test_templates_per_kind_per_badge_and_per_level(db):
         "UPDATE achievements.levels SET notification_title = '{level} unlocked!', link = '/levels/{level}'"
     )
     define_badge(db, "first", step="song", threshold=1, points=10, description="One song")
-    define_badge(db, "custom", step="song", threshold=2, notification_title="Custom {name}", link="/x")
+    define_badge(
+        db, "custom", step="song", threshold=2, notification_title="Custom {name}", link="/x"
+    )
     user = uuid.uuid4()
     db.execute("SELECT achievements.record_step(%s, 'song', 2)", (user,))
     rows = db.execute(
@@ -196,7 +221,9 @@ def test_templates_per_kind_per_badge_and_per_level(db):
         ("badge", "You earned First (10 points)", "common: One song", f"/u/{user}/badges/first"),
     ]
     with pytest.raises(psycopg.Error) as err:
-        db.execute("UPDATE achievements.notification_templates SET title = '{level}' WHERE kind = 'badge'")
+        db.execute(
+            "UPDATE achievements.notification_templates SET title = '{level}' WHERE kind = 'badge'"
+        )
     assert err.value.sqlstate == "AD208"
     assert "title: unknown placeholder {level}" in err.value.diag.message_primary
 
@@ -233,7 +260,9 @@ def test_revocations_are_announced_but_not_deletions_from_the_catalog(db):
 
 
 def break_notifications(db):
-    db.execute("ALTER TABLE achievements.notifications ADD CONSTRAINT broken CHECK (false) NOT VALID")
+    db.execute(
+        "ALTER TABLE achievements.notifications ADD CONSTRAINT broken CHECK (false) NOT VALID"
+    )
 
 
 def test_awards_whose_notification_failed_are_found_and_delivered_again(db):
@@ -244,10 +273,13 @@ def test_awards_whose_notification_failed_are_found_and_delivered_again(db):
     break_notifications(db)
     db.execute("SELECT achievements.record_step(%s, 'song')", (user,))
     assert notifications_of(db, user) == []
-    assert db.execute(
-        "SELECT (SELECT count(*) FROM achievements.user_badges WHERE NOT notified)"
-        "     + (SELECT count(*) FROM achievements.user_levels WHERE NOT notified)"
-    ).fetchone()[0] == 2
+    assert (
+        db.execute(
+            "SELECT (SELECT count(*) FROM achievements.user_badges WHERE NOT notified)"
+            "     + (SELECT count(*) FROM achievements.user_levels WHERE NOT notified)"
+        ).fetchone()[0]
+        == 2
+    )
     # Still broken: delivered = false, and they stay undelivered.
     assert db.execute("SELECT * FROM achievements.redeliver_notifications()").fetchall() == [
         ("badge", user, "first", False),
@@ -273,7 +305,9 @@ def test_two_sessions_redelivering_at_once_deliver_each_award_once(db, connect):
     db.execute("SELECT achievements.award_badge(%s, 'a')", (user,))
     db.execute("ALTER TABLE achievements.notifications DROP CONSTRAINT broken")
     first, second = connect(autocommit=False), connect(autocommit=False)
-    assert first.execute("SELECT delivered FROM achievements.redeliver_notifications()").fetchall() == [(True,)]
+    assert first.execute(
+        "SELECT delivered FROM achievements.redeliver_notifications()"
+    ).fetchall() == [(True,)]
     waiting = blocked_call(
         db,
         second,

@@ -70,7 +70,10 @@ def test_concurrent_sessions_see_their_own_awards_only(db, connect):
     waiting = blocked_call(
         db,
         second,
-        lambda conn: (conn.execute("SELECT achievements.record_step(%s, 'song')", (alice,)), awards(conn))[1],
+        lambda conn: (
+            conn.execute("SELECT achievements.record_step(%s, 'song')", (alice,)),
+            awards(conn),
+        )[1],
     )
     first.commit()
     assert waiting.result() == sorted(
@@ -84,7 +87,9 @@ def test_an_application_role_sees_its_own_awards(db):
     alice, bob = uuid.uuid4(), uuid.uuid4()
     for user in (alice, bob):
         db.execute("SELECT achievements.award_badge(%s, 'share')", (user,))
-    db.execute("SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(alice)}),))
+    db.execute(
+        "SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": str(alice)}),)
+    )
     db.execute(f"SET ROLE {APP_ROLE}")
     try:
         assert awards(db) == [("badge", alice, "share")]

@@ -13,7 +13,9 @@ from support.races import blocked_call
 
 
 def level(db, name, min_points=None, **requirements):
-    db.execute("INSERT INTO achievements.levels (name, min_points) VALUES (%s, %s)", (name, min_points))
+    db.execute(
+        "INSERT INTO achievements.levels (name, min_points) VALUES (%s, %s)", (name, min_points)
+    )
     for step, count in requirements.items():
         db.execute(
             "INSERT INTO achievements.level_requirements (level, name, required_count)"
@@ -99,8 +101,12 @@ def test_progress_reads_speak_in_points(db):
         (user,),
     ).fetchall()
     assert required == [(True, "points", "gold", 800, 0), (False, "song", "gold", 38, 100)]
-    assert db.execute("SELECT achievements.user_achieved('gold', %s)", (user,)).fetchone()[0] is False
-    assert db.execute("SELECT achievements.user_achieved('bronze', %s)", (user,)).fetchone()[0] is True
+    assert (
+        db.execute("SELECT achievements.user_achieved('gold', %s)", (user,)).fetchone()[0] is False
+    )
+    assert (
+        db.execute("SELECT achievements.user_achieved('bronze', %s)", (user,)).fetchone()[0] is True
+    )
     rows = db.execute(
         "SELECT level, requirement, kind, current, target, achieved_at IS NOT NULL"
         "  FROM achievements.level_progress(%s)",
@@ -111,9 +117,12 @@ def test_progress_reads_speak_in_points(db):
         ("gold", "points", "points", 1200, 2000, False),
         ("gold", "song", "step", 12, 50, False),
     ]
-    assert db.execute(
-        "SELECT count(*) FROM achievements.level_progress(%s, 'gold')", (user,)
-    ).fetchone()[0] == 2
+    assert (
+        db.execute(
+            "SELECT count(*) FROM achievements.level_progress(%s, 'gold')", (user,)
+        ).fetchone()[0]
+        == 2
+    )
     with pytest.raises(psycopg.Error) as err:
         db.execute("SELECT * FROM achievements.level_progress(%s, 'nope')", (user,))
     assert err.value.sqlstate == "AD001"
@@ -136,7 +145,10 @@ def test_backfill_levels_awards_levels_of_points(db):
 
 def test_bad_level_definitions_are_refused_with_ad209(db):
     for sql, message in [
-        ("INSERT INTO achievements.levels (name, min_points) VALUES ('x', 0)", "min_points must be at least 1 (got 0)"),
+        (
+            "INSERT INTO achievements.levels (name, min_points) VALUES ('x', 0)",
+            "min_points must be at least 1 (got 0)",
+        ),
         (
             "INSERT INTO achievements.levels (name, link) VALUES ('x', '/l/{badge}')",
             "link: unknown placeholder {badge}",
@@ -161,7 +173,10 @@ def test_points_and_the_last_step_arriving_in_two_sessions_award_the_level_once(
     waiting = blocked_call(
         db,
         second,
-        lambda conn: (conn.execute("SELECT achievements.record_step(%s, 'song')", (user,)), conn.commit()),
+        lambda conn: (
+            conn.execute("SELECT achievements.record_step(%s, 'song')", (user,)),
+            conn.commit(),
+        ),
     )
     first.commit()
     waiting.result()
