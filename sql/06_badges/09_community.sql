@@ -118,21 +118,27 @@ BEGIN
                achievements_private.feed_cursor(f.rank, f.earned_at, f.user_id, f.code)
           FROM (SELECT ub.user_id, b.code, b.name, b.icon, b.category, b.points, b.rarity, ub.earned_at,
                        ub.featured, b.rank
-                  FROM (SELECT x.*,
-                               CASE WHEN rarest_first THEN achievements_private.rarity_rank(x.rarity) ELSE 0 END AS rank
-                          FROM achievements.badges AS x
-                         WHERE achievements_private.rarity_rank(x.rarity) >= min_rank
-                           AND (NOT x.hidden OR EXISTS (SELECT 1 FROM achievements.user_badges AS mine
-                                                         WHERE mine.user_id = viewer AND mine.badge = x.code))) AS b
+                  FROM (SELECT y.*,
+                               -- The newest earned_at a badge's next page may hold: an index bound.
+                               CASE WHEN after IS NULL OR y.rank < c_rank THEN 'infinity'::timestamptz
+                                    ELSE c_at END AS bound
+                          FROM (SELECT x.*,
+                                       CASE WHEN rarest_first THEN achievements_private.rarity_rank(x.rarity)
+                                            ELSE 0 END AS rank
+                                  FROM achievements.badges AS x
+                                 WHERE achievements_private.rarity_rank(x.rarity) >= min_rank
+                                   AND (NOT x.hidden
+                                        OR EXISTS (SELECT 1 FROM achievements.user_badges AS mine
+                                                    WHERE mine.user_id = viewer AND mine.badge = x.code))) AS y
+                         WHERE after IS NULL OR y.rank <= c_rank) AS b
                  CROSS JOIN LATERAL (
                        SELECT u.user_id, u.earned_at, u.featured
                          FROM achievements.user_badges AS u
-                        WHERE u.badge = b.code AND u.is_public
+                        WHERE u.badge = b.code AND u.is_public AND u.earned_at <= b.bound
                           AND (after IS NULL OR b.rank < c_rank
-                               OR (b.rank = c_rank AND (u.earned_at, u.user_id, b.code) < (c_at, c_user, c_badge)))
+                               OR (u.earned_at, u.user_id, b.code) < (c_at, c_user, c_badge))
                         ORDER BY u.earned_at DESC, u.user_id DESC
-                        LIMIT n) AS ub
-                 WHERE after IS NULL OR b.rank <= c_rank) AS f
+                        LIMIT n) AS ub) AS f
          ORDER BY f.rank DESC, f.earned_at DESC, f.user_id DESC, f.code DESC
          LIMIT n;
 END

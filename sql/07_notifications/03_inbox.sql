@@ -92,7 +92,9 @@ $$;
 
 -- `who`'s notifications, newest first, `lim` at a time (keyset pagination on id: `before` is the
 -- id of the last notification of the previous page; any id works), only the unread ones when
--- `unread_only`. Reads the index on (user_id, id), or its partial twin of unread rows. Raises
+-- `unread_only`. Reads the index on (user_id, id), or its partial twin of unread rows, from
+-- `before` down (a bound the index finds, whatever the plan), so a page costs the same at any
+-- depth. Raises
 -- AD206 for a limit outside 1..1000 or a NULL unread_only.
 CREATE FUNCTION achievements_private.notifications_page(who achievements.user_ref, before bigint, lim int, unread_only boolean)
 RETURNS TABLE (id bigint, kind text, title text, body text, link text, data jsonb, created_at timestamptz,
@@ -112,14 +114,14 @@ BEGIN
         RETURN QUERY
             SELECT x.id, x.kind, x.title, x.body, x.link, x.data, x.created_at, x.read_at
               FROM achievements.notifications AS x
-             WHERE x.user_id = who AND x.read_at IS NULL AND (before IS NULL OR x.id < before)
+             WHERE x.user_id = who AND x.read_at IS NULL AND x.id < coalesce(before, 9223372036854775807)
              ORDER BY x.id DESC
              LIMIT n;
     ELSE
         RETURN QUERY
             SELECT x.id, x.kind, x.title, x.body, x.link, x.data, x.created_at, x.read_at
               FROM achievements.notifications AS x
-             WHERE x.user_id = who AND (before IS NULL OR x.id < before)
+             WHERE x.user_id = who AND x.id < coalesce(before, 9223372036854775807)
              ORDER BY x.id DESC
              LIMIT n;
     END IF;
