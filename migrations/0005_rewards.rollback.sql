@@ -1295,7 +1295,7 @@ CREATE TRIGGER _100_rescore_on_points_change
     FOR EACH ROW WHEN (OLD.points IS DISTINCT FROM NEW.points)
     EXECUTE FUNCTION achievements_private.rescore_badge();
 DROP INDEX achievements.user_scores_badges_rank_idx, achievements.user_badges_feed_idx,
-           achievements.user_badges_unnotified_idx;
+           achievements.user_badges_unnotified_idx, achievements.user_levels_achieved_at_idx;
 DROP INDEX achievements.notifications_unread_idx;
 CREATE INDEX notifications_unread_idx ON achievements.notifications (user_id) WHERE read_at IS NULL;
 COMMENT ON TABLE achievements.notifications IS

@@ -91,7 +91,7 @@ COMMENT ON COLUMN achievements.user_levels.notified IS
     'false: the level stands but its notification could not be written; achievements.redeliver_notifications() writes it.';
 COMMENT ON COLUMN achievements.user_levels.awarded_in IS
     'The id of the transaction that awarded the level (NULL for levels awarded before 0005): achievements.transaction_awards() reads it.';
-CREATE INDEX user_levels_awarded_in_idx ON achievements.user_levels (awarded_in);
+CREATE INDEX user_levels_achieved_at_idx ON achievements.user_levels USING brin (achieved_at);
 CREATE INDEX user_levels_unnotified_idx ON achievements.user_levels (user_id, level) WHERE NOT notified;
 
 ALTER TABLE achievements.user_badges
@@ -105,7 +105,6 @@ COMMENT ON COLUMN achievements.user_badges.awarded_in IS
 CREATE INDEX user_badges_feed_idx ON achievements.user_badges (badge, earned_at DESC, user_id DESC) WHERE is_public;
 CREATE INDEX user_badges_featured_idx ON achievements.user_badges (earned_at DESC, user_id DESC, badge DESC)
     WHERE featured AND is_public;
-CREATE INDEX user_badges_awarded_in_idx ON achievements.user_badges (awarded_in);
 CREATE INDEX user_badges_unnotified_idx ON achievements.user_badges (user_id, badge) WHERE NOT notified;
 
 CREATE INDEX user_scores_badges_rank_idx ON achievements.user_scores (badges DESC, user_id) WHERE badges > 0;
@@ -2410,14 +2409,14 @@ AS $function$
                    ub.earned_at AS awarded_at
               FROM achievements.user_badges AS ub
               JOIN achievements.badges AS b ON b.code = ub.badge
-             WHERE ub.awarded_in = pg_current_xact_id_if_assigned()
+             WHERE ub.earned_at = now() AND ub.awarded_in = pg_current_xact_id_if_assigned()
                AND ub.user_id = transaction_awards.user_id
             UNION ALL
             SELECT 'level' AS kind, ul.user_id, ul.level AS code, l.name, l.description, NULL::text AS icon,
                    NULL::text AS rarity, NULL::int AS points, ul.achieved_at AS awarded_at
               FROM achievements.user_levels AS ul
               JOIN achievements.levels AS l ON l.name = ul.level
-             WHERE ul.awarded_in = pg_current_xact_id_if_assigned()
+             WHERE ul.achieved_at = now() AND ul.awarded_in = pg_current_xact_id_if_assigned()
                AND ul.user_id = transaction_awards.user_id) AS a
      ORDER BY a.awarded_at, a.kind DESC, a.code
 $function$;
@@ -2434,13 +2433,13 @@ AS $function$
                    ub.earned_at AS awarded_at
               FROM achievements.user_badges AS ub
               JOIN achievements.badges AS b ON b.code = ub.badge
-             WHERE ub.awarded_in = pg_current_xact_id_if_assigned()
+             WHERE ub.earned_at = now() AND ub.awarded_in = pg_current_xact_id_if_assigned()
             UNION ALL
             SELECT 'level' AS kind, ul.user_id, ul.level AS code, l.name, l.description, NULL::text AS icon,
                    NULL::text AS rarity, NULL::int AS points, ul.achieved_at AS awarded_at
               FROM achievements.user_levels AS ul
               JOIN achievements.levels AS l ON l.name = ul.level
-             WHERE ul.awarded_in = pg_current_xact_id_if_assigned()) AS a
+             WHERE ul.achieved_at = now() AND ul.awarded_in = pg_current_xact_id_if_assigned()) AS a
      ORDER BY a.user_id, a.awarded_at, a.kind DESC, a.code
 $function$;
 COMMENT ON FUNCTION achievements.transaction_awards() IS

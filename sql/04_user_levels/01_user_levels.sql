@@ -19,7 +19,8 @@ COMMENT ON COLUMN achievements.user_levels.notified IS
 COMMENT ON COLUMN achievements.user_levels.awarded_in IS
     'The id of the transaction that awarded the level (NULL for levels awarded before 0005): achievements.transaction_awards() reads it.';
 CREATE INDEX user_levels_level_idx ON achievements.user_levels (level, achieved_at);
-CREATE INDEX user_levels_awarded_in_idx ON achievements.user_levels (awarded_in);
+-- The levels of the current transaction (transaction_awards): achieved_at = now().
+CREATE INDEX user_levels_achieved_at_idx ON achievements.user_levels USING brin (achieved_at);
 CREATE INDEX user_levels_unnotified_idx ON achievements.user_levels (user_id, level) WHERE NOT notified;
 
 ALTER TABLE achievements.user_levels ENABLE ROW LEVEL SECURITY;

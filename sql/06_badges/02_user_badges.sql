@@ -31,9 +31,9 @@ CREATE INDEX user_badges_feed_idx ON achievements.user_badges (badge, earned_at 
 -- Featured awards are few: the feed of featured awards reads them all, newest first.
 CREATE INDEX user_badges_featured_idx ON achievements.user_badges (earned_at DESC, user_id DESC, badge DESC)
     WHERE featured AND is_public;
--- The awards of the current transaction (transaction_awards), and those whose notification
--- failed (redeliver_notifications).
-CREATE INDEX user_badges_awarded_in_idx ON achievements.user_badges (awarded_in);
+-- Awards whose notification failed (redeliver_notifications). The awards of the current
+-- transaction (transaction_awards) are found by earned_at = now() (the BRIN index above) or by
+-- user: a b-tree on awarded_in would cost every award an index entry (a fifth of a backfill).
 CREATE INDEX user_badges_unnotified_idx ON achievements.user_badges (user_id, badge) WHERE NOT notified;
 COMMENT ON COLUMN achievements.user_badges.featured IS
     'Highlighted in achievements.community_feed(); an admin sets it with achievements.set_featured().';
