@@ -102,8 +102,8 @@ COMMENT ON COLUMN achievements.user_badges.featured IS
     'Highlighted in achievements.community_feed(); an admin sets it with achievements.set_featured().';
 COMMENT ON COLUMN achievements.user_badges.awarded_in IS
     'The id of the transaction that awarded the badge (NULL for badges awarded before 0005): achievements.transaction_awards() reads it.';
-CREATE INDEX user_badges_feed_idx ON achievements.user_badges (badge, earned_at DESC, user_id DESC) WHERE is_public;
-CREATE INDEX user_badges_featured_idx ON achievements.user_badges (earned_at DESC, user_id DESC, badge DESC)
+CREATE INDEX user_badges_feed_idx ON achievements.user_badges (badge, earned_at, user_id) WHERE is_public;
+CREATE INDEX user_badges_featured_idx ON achievements.user_badges (earned_at, user_id, badge)
     WHERE featured AND is_public;
 CREATE INDEX user_badges_unnotified_idx ON achievements.user_badges (user_id, badge) WHERE NOT notified;
 
@@ -2493,7 +2493,6 @@ CREATE OR REPLACE FUNCTION achievements_private.feed_cursor(rank integer, earned
  RETURNS text
  LANGUAGE sql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
 RETURN (jsonb_build_array(rank, ((EXTRACT(epoch FROM earned_at) * (1000000)::numeric))::bigint, (user_id)::text, badge))::text;
 
 CREATE OR REPLACE FUNCTION achievements_private.template_defaults(kind text)
