@@ -42,6 +42,15 @@ WORKLOADS = [
     "steps_required(level, user) at",
     "user_achieved(level, user) at",
     "badge_progress(user), 100 badges at",
+    "community_feed(20) at",
+    "community_feed(20, rarest_first) at",
+    "community_feed(20, featured_only) at",
+    "badge_leaderboard(10) at",
+    "step_leaderboard(step, week) at",
+    "notifications_page(user) at",
+    "notifications_page(user, unread_only) at",
+    "unread_count(user) at",
+    "level_progress(user) at",
 ]
 
 
