@@ -1299,25 +1299,6 @@ AS $function$
       LEFT JOIN achievements.notification_templates AS t ON t.kind = template_of.kind
 $function$;
 
-CREATE OR REPLACE FUNCTION achievements_private.render_template(template text, vals jsonb)
- RETURNS text
- LANGUAGE plpgsql
- IMMUTABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-DECLARE
-    item record;
-BEGIN
-    IF template IS NULL OR strpos(template, '{') = 0 THEN
-        RETURN nullif(template, '');
-    END IF;
-    FOR item IN SELECT e.key, e.value FROM jsonb_each_text(vals) AS e LOOP
-        template := replace(template, '{' || item.key || '}', coalesce(item.value, ''));
-    END LOOP;
-    RETURN nullif(template, '');
-END
-$function$;
-
 CREATE OR REPLACE FUNCTION achievements_private.badge_notification_fields(kind text, codes text[])
  RETURNS TABLE(code text, title text, body text, link text, data jsonb)
  LANGUAGE sql
@@ -1325,19 +1306,19 @@ CREATE OR REPLACE FUNCTION achievements_private.badge_notification_fields(kind t
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
     SELECT b.code,
-           coalesce(achievements_private.render_template(
-                        CASE WHEN kind = 'badge' THEN coalesce(b.notification_title, t.title) ELSE t.title END, v.vals),
+           coalesce(achievements_private.render_badge(
+                        CASE WHEN kind = 'badge' THEN coalesce(b.notification_title, t.title) ELSE t.title END,
+                        b.code, b.name, b.description, b.icon, b.category, b.points, b.rarity),
                     b.name),
-           achievements_private.render_template(
-               CASE WHEN kind = 'badge' THEN coalesce(b.notification_body, t.body) ELSE t.body END, v.vals),
-           achievements_private.render_template(coalesce(b.link, t.link), v.vals),
+           achievements_private.render_badge(
+               CASE WHEN kind = 'badge' THEN coalesce(b.notification_body, t.body) ELSE t.body END,
+               b.code, b.name, b.description, b.icon, b.category, b.points, b.rarity),
+           achievements_private.render_badge(coalesce(b.link, t.link),
+                                             b.code, b.name, b.description, b.icon, b.category, b.points, b.rarity),
            jsonb_build_object('badge', b.code, 'name', b.name, 'points', b.points,
                               'rarity', b.rarity, 'icon', b.icon, 'category', b.category)
       FROM achievements.badges AS b
      CROSS JOIN achievements_private.template_of(badge_notification_fields.kind) AS t
-     CROSS JOIN LATERAL (SELECT jsonb_build_object('code', b.code, 'name', b.name, 'description', b.description,
-                                                   'icon', b.icon, 'category', b.category, 'points', b.points,
-                                                   'rarity', b.rarity) AS vals) AS v
      WHERE b.code = ANY (codes)
 $function$;
 
@@ -1409,13 +1390,14 @@ BEGIN
                jsonb_build_object('level', f.name)
           FROM unnest(user_ids, levels) WITH ORDINALITY AS a(user_id, level, ord)
           JOIN (SELECT l.name,
-                       coalesce(achievements_private.render_template(coalesce(l.notification_title, t.title), v.vals), l.name) AS title,
-                       achievements_private.render_template(coalesce(l.notification_body, t.body), v.vals) AS body,
-                       achievements_private.render_template(coalesce(l.link, t.link), v.vals) AS link
+                       coalesce(achievements_private.render_level(coalesce(l.notification_title, t.title),
+                                                                  l.name, l.description, l.min_points), l.name) AS title,
+                       achievements_private.render_level(coalesce(l.notification_body, t.body),
+                                                         l.name, l.description, l.min_points) AS body,
+                       achievements_private.render_level(coalesce(l.link, t.link),
+                                                         l.name, l.description, l.min_points) AS link
                   FROM achievements.levels AS l
                  CROSS JOIN achievements_private.template_of('level') AS t
-                 CROSS JOIN LATERAL (SELECT jsonb_build_object('level', l.name, 'name', l.name, 'description', l.description,
-                                                               'min_points', l.min_points) AS vals) AS v
                  WHERE l.name = ANY (levels)) AS f ON f.name = a.level
          ORDER BY a.ord;
     EXCEPTION WHEN OTHERS THEN
@@ -2508,6 +2490,18 @@ CREATE OR REPLACE FUNCTION achievements_private.template_placeholders(kind text)
  IMMUTABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 RETURN CASE WHEN (kind = 'level'::text) THEN '{level}, {name}, {description}, {min_points}, {user_id}'::text ELSE '{code}, {name}, {description}, {icon}, {category}, {points}, {rarity}, {user_id}'::text END;
+
+CREATE OR REPLACE FUNCTION achievements_private.render_badge(template text, code text, name text, description text, icon text, category text, points integer, rarity text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+RETURN NULLIF(replace(replace(replace(replace(replace(replace(replace(template, '{code}'::text, COALESCE(code, ''::text)), '{name}'::text, COALESCE(name, ''::text)), '{description}'::text, COALESCE(description, ''::text)), '{icon}'::text, COALESCE(icon, ''::text)), '{category}'::text, COALESCE(category, ''::text)), '{points}'::text, COALESCE((points)::text, ''::text)), '{rarity}'::text, COALESCE(rarity, ''::text)), ''::text);
+
+CREATE OR REPLACE FUNCTION achievements_private.render_level(template text, level text, description text, min_points integer)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+RETURN NULLIF(replace(replace(replace(replace(template, '{level}'::text, COALESCE(level, ''::text)), '{name}'::text, COALESCE(level, ''::text)), '{description}'::text, COALESCE(description, ''::text)), '{min_points}'::text, COALESCE((min_points)::text, ''::text)), ''::text);
 
 CREATE OR REPLACE FUNCTION achievements.mark_read(id bigint)
  RETURNS boolean
