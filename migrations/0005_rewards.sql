@@ -846,7 +846,6 @@ $function$;
 CREATE OR REPLACE FUNCTION achievements_private.follows_badges(user_ids achievements.user_ref[], codes text[], sign integer)
  RETURNS void
  LANGUAGE plpgsql
- SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 BEGIN
     IF sign > 0 THEN
@@ -1291,7 +1290,6 @@ CREATE OR REPLACE FUNCTION achievements_private.template_of(kind text)
  RETURNS TABLE(title text, body text, link text)
  LANGUAGE sql
  STABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
     SELECT coalesce(t.title, d ->> 'title'), CASE WHEN t.kind IS NULL THEN d ->> 'body' ELSE t.body END,
            CASE WHEN t.kind IS NULL THEN d ->> 'link' ELSE t.link END
@@ -1303,7 +1301,6 @@ CREATE OR REPLACE FUNCTION achievements_private.badge_notification_fields(kind t
  RETURNS TABLE(code text, title text, body text, link text, data jsonb)
  LANGUAGE sql
  STABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
     SELECT b.code,
            coalesce(achievements_private.render_badge(
@@ -2468,7 +2465,6 @@ CREATE OR REPLACE FUNCTION achievements_private.badges_have_followers()
  RETURNS boolean
  LANGUAGE sql
  STABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
 RETURN ((EXISTS (SELECT 1 FROM achievements.badges b WHERE ((b.min_badges IS NOT NULL) OR b.all_badges OR (b.min_points IS NOT NULL)))) OR (EXISTS (SELECT 1 FROM achievements.levels l WHERE (l.min_points IS NOT NULL))));
 
 CREATE OR REPLACE FUNCTION achievements_private.feed_cursor(rank integer, earned_at timestamp with time zone, user_id achievements.user_ref, badge text)
@@ -2481,7 +2477,6 @@ CREATE OR REPLACE FUNCTION achievements_private.template_defaults(kind text)
  RETURNS jsonb
  LANGUAGE sql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
 RETURN CASE kind WHEN 'badge'::text THEN '{"body": "{description}", "link": null, "title": "Badge earned: {name}"}'::jsonb WHEN 'level'::text THEN '{"body": "{description}", "link": null, "title": "Level reached: {name}"}'::jsonb WHEN 'badge_revoked'::text THEN '{"body": null, "link": null, "title": "Badge revoked: {name}"}'::jsonb ELSE NULL::jsonb END;
 
 CREATE OR REPLACE FUNCTION achievements_private.template_placeholders(kind text)

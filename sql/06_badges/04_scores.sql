@@ -192,11 +192,12 @@ $$;
 -- element per row: their notifications (announce_badges, announce_revocations; none when
 -- achievements.quiet is on, nor for the badge being deleted from the catalog), then
 -- badges_changed when the catalog has badges about badges or levels reached by points.
--- Called by count_badges only, under the users' locks.
+-- Called by count_badges only, under the users' locks. No SET search_path (every name in it is
+-- qualified or pg_catalog's): count_badges pins it, and saving and restoring the setting would
+-- cost every award.
 CREATE FUNCTION achievements_private.follows_badges(user_ids achievements.user_ref[], codes text[], sign int)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF sign > 0 THEN
@@ -219,11 +220,10 @@ $$;
 
 -- Whether anything follows a change of a user's badges besides their score: a badge about
 -- badges (min_badges, all_badges, min_points) or a level reached by points. Two probes of
--- partial indexes of the catalog.
+-- partial indexes of the catalog. Inlinable (no SET clause): its callers' cached plans hold it.
 CREATE FUNCTION achievements_private.badges_have_followers()
 RETURNS boolean
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 RETURN EXISTS (SELECT 1 FROM achievements.badges AS b
                 WHERE b.min_badges IS NOT NULL OR b.all_badges OR b.min_points IS NOT NULL)
     OR EXISTS (SELECT 1 FROM achievements.levels AS l WHERE l.min_points IS NOT NULL);

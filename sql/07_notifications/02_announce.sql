@@ -18,12 +18,11 @@ COMMENT ON TABLE achievements.notification_templates IS
     'Title, body and link templates of the notifications the package writes (kinds badge, level, badge_revoked); badges and levels may override them. Change them with apply_catalog ([notifications]).';
 
 -- The package's own template of `kind` (badge, level, badge_revoked) as {title, body, link}:
--- what notification_templates holds at install, and what apply_catalog gives a field that a
--- declared kind leaves out. IMMUTABLE.
+-- what a kind without a row of notification_templates uses, and what apply_catalog gives a
+-- field that a declared kind leaves out. IMMUTABLE; inlinable (no SET clause, constants only).
 CREATE FUNCTION achievements_private.template_defaults(kind text)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 RETURN CASE kind
     WHEN 'badge' THEN '{"title": "Badge earned: {name}", "body": "{description}", "link": null}'::jsonb
     WHEN 'level' THEN '{"title": "Level reached: {name}", "body": "{description}", "link": null}'::jsonb
@@ -81,11 +80,12 @@ CREATE TRIGGER _000_validate
     FOR EACH ROW EXECUTE FUNCTION achievements_private.validate_notification_template();
 
 -- The template of `kind`: its row of notification_templates, else the package's
--- (template_defaults). One row.
+-- (template_defaults). One row. Inlinable into the announcing queries (no SET clause; every
+-- name qualified or pg_catalog's), so that their plans, cached per session, include it: a SQL
+-- function that is not inlined is planned again on every call.
 CREATE FUNCTION achievements_private.template_of(kind text)
 RETURNS TABLE (title text, body text, link text)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(t.title, d ->> 'title'), CASE WHEN t.kind IS NULL THEN d ->> 'body' ELSE t.body END,
            CASE WHEN t.kind IS NULL THEN d ->> 'link' ELSE t.link END
@@ -117,11 +117,11 @@ RETURN nullif(replace(replace(replace(replace(template,
 
 -- The outbox fields of badge notifications of `kind` ('badge' or 'badge_revoked') for the
 -- badges `codes`: per badge its rendered title (never NULL: the badge's name when the template
--- renders to nothing), body and link, each still holding {user_id}, and its data.
+-- renders to nothing), body and link, each still holding {user_id}, and its data. Inlinable
+-- into the announcing queries, as template_of.
 CREATE FUNCTION achievements_private.badge_notification_fields(kind text, codes text[])
 RETURNS TABLE (code text, title text, body text, link text, data jsonb)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT b.code,
            coalesce(achievements_private.render_badge(
