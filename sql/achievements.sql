@@ -26,6 +26,7 @@ BEGIN;
 \ir 03_steps/03_add_to_tallies.sql
 \ir 03_steps/04_record_step.sql
 \ir 03_steps/05_progress.sql
+\ir 03_steps/06_step_periods.sql
 \ir 04_user_levels/01_user_levels.sql
 \ir 04_user_levels/02_award_levels.sql
 \ir 04_user_levels/03_backfill_levels.sql
@@ -46,12 +47,15 @@ BEGIN;
 \ir 06_badges/06_award_badges.sql
 \ir 06_badges/07_award_by_call.sql
 \ir 06_badges/08_reads.sql
+\ir 06_badges/09_community.sql
 \ir 07_notifications/01_outbox.sql
 \ir 07_notifications/02_announce.sql
 \ir 07_notifications/03_inbox.sql
 \ir 08_catalog/apply_catalog.sql
 \ir 09_reactions/01_tallies_changed.sql
 \ir 09_reactions/02_level_reached.sql
+\ir 09_reactions/03_badges_changed.sql
+\ir 09_reactions/04_transaction_awards.sql
 \ir 10_streaks/01_calendar.sql
 \ir 10_streaks/02_streak_tables.sql
 \ir 10_streaks/03_computing.sql

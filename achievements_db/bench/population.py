@@ -1,6 +1,9 @@
 """Reads at 1,000,000 and at 10,000 users with tallies, built set-based through the package's own
 path (INSERT ... SELECT generate_series into achievements.user_steps): backfill_badge of a new
-badge, leaderboard(10), user_rank, steps_required, user_achieved, badge_progress (100 badges)."""
+badge, leaderboard(10), user_rank, steps_required, user_achieved, badge_progress (100 badges),
+and the reads of issue 16: the community feed (newest, rarest and featured first), the badge
+leaderboard, a step's leaderboard of the week, a user's notifications page and unread count,
+level_progress."""
 
 from __future__ import annotations
 
@@ -69,6 +72,28 @@ def _build_population(
         conn.execute("SELECT achievements.backfill_badge(%s)", (code,))
     log(f"  {len(codes)} badges backfilled in {time.perf_counter() - started:.1f} s")
     _build_streaks(conn, users, log)
+    started = time.perf_counter()
+    # Issue 16: a level of points, a leaderboard of the week (filled from the log), two
+    # notifications per user (one read; written without pg_notify), 100 featured awards.
+    conn.execute("INSERT INTO achievements.levels (name, min_points) VALUES ('bench_gold', 300)")
+    conn.execute(
+        "INSERT INTO achievements.step_leaderboards (step, period) VALUES ('bench_plays', 'week')"
+    )
+    conn.execute("ALTER TABLE achievements.notifications DISABLE TRIGGER _100_publish")
+    conn.execute(
+        "INSERT INTO achievements.notifications (user_id, kind, title, read_at)"
+        " SELECT bench.uid(g), 'bench', 'Notification ' || n, CASE WHEN n = 1 THEN now() END"
+        "   FROM generate_series(1::bigint, %s) AS g, generate_series(1, 2) AS n",
+        (users,),
+    )
+    conn.execute("ALTER TABLE achievements.notifications ENABLE TRIGGER _100_publish")
+    conn.execute(
+        "UPDATE achievements.user_badges SET featured = true"
+        " WHERE (user_id, badge) IN (SELECT user_id, badge FROM achievements.user_badges"
+        "                             ORDER BY user_id, badge LIMIT 100)"
+    )
+    took = time.perf_counter() - started
+    log(f"  leaderboard of the week, notifications, featured in {took:.1f} s")
     conn.execute("VACUUM ANALYZE")
 
 
@@ -141,6 +166,40 @@ READS: list[tuple[str, str, float]] = [
         "streak_leaderboard(step) by longest streak",
         "SELECT * FROM achievements.streak_leaderboard('bench_visits', 'longest')",
         20.0,
+    ),
+    # Issue 16.
+    ("community_feed(20)", "SELECT * FROM achievements.community_feed(20)", 20.0),
+    (
+        "community_feed(20, rarest_first)",
+        "SELECT * FROM achievements.community_feed(20, rarest_first => true)",
+        20.0,
+    ),
+    (
+        "community_feed(20, featured_only)",
+        "SELECT * FROM achievements.community_feed(20, featured_only => true)",
+        20.0,
+    ),
+    ("badge_leaderboard(10)", "SELECT * FROM achievements.badge_leaderboard(10)", 20.0),
+    (
+        "step_leaderboard(step, week)",
+        "SELECT * FROM achievements.step_leaderboard('bench_plays', 'week')",
+        20.0,
+    ),
+    (
+        "notifications_page(user)",
+        "SELECT * FROM achievements.notifications_page(bench.uid(%s))",
+        20.0,
+    ),
+    (
+        "notifications_page(user, unread_only)",
+        "SELECT * FROM achievements.notifications_page(bench.uid(%s), unread_only => true)",
+        20.0,
+    ),
+    ("unread_count(user)", "SELECT achievements.unread_count(bench.uid(%s))", 20.0),
+    (
+        "level_progress(user)",
+        "SELECT * FROM achievements.level_progress(bench.uid(%s))",
+        5.0,
     ),
 ]
 

@@ -27,32 +27,46 @@ from achievements_db.client.listen import (
     listen_async,
 )
 from achievements_db.client.rows import (
+    Award,
+    BadgeLeaderboardRow,
     BadgeProgress,
     BadgeStat,
     CatalogChange,
     EarnedBadge,
+    FeedItem,
     LeaderboardRow,
+    LevelProgress,
+    NotificationRow,
     PublicBadge,
+    Redelivery,
     Requirement,
     Streak,
     StreakLeaderboardRow,
+    StepLeaderboardRow,
     TrackedStep,
     UserId,
 )
 
 __all__ = [
     "AsyncClient",
+    "Award",
+    "BadgeLeaderboardRow",
     "BadgeProgress",
     "BadgeStat",
     "CatalogChange",
     "Client",
     "EarnedBadge",
+    "FeedItem",
     "LeaderboardRow",
+    "LevelProgress",
     "Notification",
+    "NotificationRow",
     "PublicBadge",
+    "Redelivery",
     "Requirement",
     "Streak",
     "StreakLeaderboardRow",
+    "StepLeaderboardRow",
     "TrackedStep",
     "UserId",
 ]
@@ -157,6 +171,16 @@ class Client:
     mark_all_read = _sync(calls.mark_all_read)
     unread_count = _sync(calls.unread_count)
     apply_catalog = _sync(calls.apply_catalog)
+    level_progress = _sync(calls.level_progress)
+    set_featured = _sync(calls.set_featured)
+    community_feed = _sync(calls.community_feed)
+    badge_leaderboard = _sync(calls.badge_leaderboard)
+    step_leaderboard = _sync(calls.step_leaderboard)
+    transaction_awards = _sync(calls.transaction_awards)
+    delete_notification = _sync(calls.delete_notification)
+    notifications_page = _sync(calls.notifications_page)
+    notify = _sync(calls.notify)
+    redeliver_notifications = _sync(calls.redeliver_notifications)
 
 
 class AsyncClient:
@@ -231,3 +255,13 @@ class AsyncClient:
     mark_all_read = _async(calls.mark_all_read)
     unread_count = _async(calls.unread_count)
     apply_catalog = _async(calls.apply_catalog)
+    level_progress = _async(calls.level_progress)
+    set_featured = _async(calls.set_featured)
+    community_feed = _async(calls.community_feed)
+    badge_leaderboard = _async(calls.badge_leaderboard)
+    step_leaderboard = _async(calls.step_leaderboard)
+    transaction_awards = _async(calls.transaction_awards)
+    delete_notification = _async(calls.delete_notification)
+    notifications_page = _async(calls.notifications_page)
+    notify = _async(calls.notify)
+    redeliver_notifications = _async(calls.redeliver_notifications)

@@ -15,15 +15,22 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from achievements_db.client.rows import (
+    Award,
+    BadgeLeaderboardRow,
     BadgeProgress,
     BadgeStat,
     CatalogChange,
     EarnedBadge,
+    FeedItem,
     LeaderboardRow,
+    LevelProgress,
+    NotificationRow,
     PublicBadge,
+    Redelivery,
     Requirement,
     Streak,
     StreakLeaderboardRow,
+    StepLeaderboardRow,
     TrackedStep,
     UserId,
 )
@@ -111,6 +118,18 @@ def steps_required(level: str, user_id: UserId | None = None) -> Call[list[Requi
 def user_achieved(level: str, user_id: UserId | None = None) -> Call[bool]:
     """Whether the user meets every requirement of the level."""
     return _positional("user_achieved", [level, user_id], _scalar, defaulted=1)
+
+
+def level_progress(
+    user_id: UserId | None = None, level: str | None = None
+) -> Call[list[LevelProgress]]:
+    """Per level (only `level` when given) and requirement: points or step, current of target."""
+    return _named(
+        "level_progress",
+        {"user_id": user_id, "level_name": level},
+        _rows(LevelProgress),
+        table=True,
+    )
 
 
 def current_user_id() -> Call[UserId | None]:
@@ -297,22 +316,118 @@ def badge_stats() -> Call[list[BadgeStat]]:
     return Call(query.format(), (), _rows(BadgeStat))
 
 
+def set_featured(user_id: UserId, code: str, featured: bool) -> Call[bool]:
+    """Features (or not) one of a user's badges in the community feed; true when held."""
+    return _positional("set_featured", [user_id, code, featured], _scalar)
+
+
+def community_feed(
+    limit: int | None = None,
+    after: str | None = None,
+    rarest_first: bool | None = None,
+    featured_only: bool | None = None,
+    min_rarity: str | None = None,
+) -> Call[list[FeedItem]]:
+    """Recent public awards across users, newest (or rarest) first; after: a row's cursor."""
+    return _named(
+        "community_feed",
+        {
+            "lim": limit,
+            "after": after,
+            "rarest_first": rarest_first,
+            "featured_only": featured_only,
+            "min_rarity": min_rarity,
+        },
+        _rows(FeedItem),
+        table=True,
+    )
+
+
+def badge_leaderboard(
+    limit: int | None = None, since: datetime | None = None
+) -> Call[list[BadgeLeaderboardRow]]:
+    """The users with the most badges; ties share a rank."""
+    return _named(
+        "badge_leaderboard", {"lim": limit, "since": since}, _rows(BadgeLeaderboardRow), table=True
+    )
+
+
+def step_leaderboard(
+    step: str, period: str | None = None, limit: int | None = None, at: datetime | None = None
+) -> Call[list[StepLeaderboardRow]]:
+    """The users with the most steps of `step` in the day, week or month containing `at`."""
+    return _named(
+        "step_leaderboard",
+        {"step": step, "period": period, "lim": limit, "at": at},
+        _rows(StepLeaderboardRow),
+        table=True,
+    )
+
+
+def transaction_awards(user_id: UserId | None = None) -> Call[list[Award]]:
+    """The badges and levels the current transaction awarded (to `user_id`, when given)."""
+    return _positional("transaction_awards", [user_id], _rows(Award), table=True, defaulted=1)
+
+
 # Notifications and the catalog
 
 
-def mark_read(notification_id: int) -> Call[bool]:
-    """Marks one of the request user's notifications read; true when it was unread."""
-    return _positional("mark_read", [notification_id], _scalar)
+def mark_read(notification_id: int, user_id: UserId | None = None) -> Call[bool]:
+    """Marks one notification of the request's user (or of `user_id`: service roles) read;
+    true when it was unread."""
+    return _positional("mark_read", [notification_id, user_id], _scalar, defaulted=1)
 
 
-def mark_all_read() -> Call[int]:
-    """Marks every unread notification of the request's user read; returns how many."""
-    return _positional("mark_all_read", [], _scalar)
+def mark_all_read(user_id: UserId | None = None) -> Call[int]:
+    """Marks every unread notification of the request's user (or of `user_id`) read."""
+    return _positional("mark_all_read", [user_id], _scalar, defaulted=1)
 
 
-def unread_count() -> Call[int]:
-    """The number of unread notifications of the request's user."""
-    return _positional("unread_count", [], _scalar)
+def unread_count(user_id: UserId | None = None) -> Call[int]:
+    """The number of unread notifications of the request's user (or of `user_id`)."""
+    return _positional("unread_count", [user_id], _scalar, defaulted=1)
+
+
+def delete_notification(notification_id: int, user_id: UserId | None = None) -> Call[bool]:
+    """Deletes one notification of the request's user (or of `user_id`); true."""
+    return _positional("delete_notification", [notification_id, user_id], _scalar, defaulted=1)
+
+
+def notifications_page(
+    user_id: UserId | None = None,
+    before: int | None = None,
+    limit: int | None = None,
+    unread_only: bool | None = None,
+) -> Call[list[NotificationRow]]:
+    """A user's notifications, newest first (before: the id of the last one of a page)."""
+    return _named(
+        "notifications_page",
+        {"user_id": user_id, "before": before, "lim": limit, "unread_only": unread_only},
+        _rows(NotificationRow),
+        table=True,
+    )
+
+
+def notify(
+    user_id: UserId,
+    kind: str,
+    title: str,
+    body: str | None = None,
+    link: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> Call[int]:
+    """Writes a notification of the application's own kind; returns its id."""
+    return _positional(
+        "notify",
+        [user_id, kind, title, body, link, None if data is None else Jsonb(data)],
+        _scalar,
+        defaulted=3,
+    )
+
+
+def redeliver_notifications(limit: int | None = None) -> Call[list[Redelivery]]:
+    """Writes the notifications of awards whose notification failed; one row per award."""
+    return _named("redeliver_notifications", {"lim": limit}, _rows(Redelivery), table=True)
 
 
 def apply_catalog(catalog: dict[str, Any], dry_run: bool = False) -> Call[list[CatalogChange]]:

@@ -135,3 +135,88 @@ class StreakLeaderboardRow:
     rank: int
     user_id: UserId
     length: int
+class LevelProgress:
+    """One requirement of a level: kind "points" or "step", current out of target ("1,200 /
+    2,000 points"); achieved_at once the level is reached."""
+
+    level: str
+    requirement: str
+    kind: str
+    current: int
+    target: int
+    achieved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NotificationRow:
+    """One notification of a user (notifications_page), newest first."""
+
+    id: int
+    kind: str
+    title: str
+    body: str | None
+    link: str | None
+    data: dict[str, Any]
+    created_at: datetime
+    read_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Award:
+    """A badge or level the current transaction awarded (transaction_awards); rarity, points and
+    icon are None for levels."""
+
+    kind: str
+    user_id: Any
+    code: str
+    name: str
+    description: str | None
+    icon: str | None
+    rarity: str | None
+    points: int | None
+    awarded_at: datetime
+
+
+@dataclass(frozen=True)
+class Redelivery:
+    """An award whose notification failed, written again (delivered) or not."""
+
+    kind: str
+    user_id: Any
+    code: str
+    delivered: bool
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """A public award in the community feed; pass cursor as `after` for the next page."""
+
+    user_id: Any
+    badge: str
+    name: str
+    icon: str | None
+    category: str | None
+    points: int
+    rarity: str
+    earned_at: datetime
+    featured: bool
+    cursor: str
+
+
+@dataclass(frozen=True)
+class BadgeLeaderboardRow:
+    """One row of the leaderboard by badge count; ties share a rank."""
+
+    rank: int
+    user_id: Any
+    badges: int
+    points: int
+
+
+@dataclass(frozen=True)
+class StepLeaderboardRow:
+    """One row of a step's leaderboard over a period; ties share a rank."""
+
+    rank: int
+    user_id: Any
+    count: int

@@ -30,7 +30,8 @@ COMMENT ON TABLE achievements_private.recorded_steps IS
 
 -- Folds one statement's rows inserted into user_steps into the tallies: one delta per
 -- (user, step), the statement's sum, through add_to_tallies (exact, deadlock-free, AD003,
--- AD007). A row whose user is the empty text (text user ids) names no user: AD005, as for
+-- AD007); then into the counters of the declared leaderboards of their steps, by each row's
+-- created_at (count_in_periods). A row whose user is the empty text (text user ids) names no user: AD005, as for
 -- record_step.
 CREATE FUNCTION achievements_private.tally_new_steps()
 RETURNS trigger
@@ -41,6 +42,7 @@ DECLARE
     user_ids achievements.user_ref[];
     names    text[];
     deltas   int[];
+    created  timestamptz[];
 BEGIN
     SELECT array_agg(s.user_id), array_agg(s.name), array_agg(s.delta)
       INTO user_ids, names, deltas
@@ -57,6 +59,15 @@ BEGIN
     END IF;
     IF user_ids IS NOT NULL THEN
         PERFORM achievements_private.add_to_tallies(user_ids, names, deltas, false);
+        -- Counted by the time of each row, under the tallies' locks add_to_tallies took.
+        IF EXISTS (SELECT 1 FROM achievements.step_leaderboards AS l WHERE l.step = ANY (names)) THEN
+            SELECT array_agg(n.user_id), array_agg(n.name), array_agg(n.count), array_agg(n.created_at)
+              INTO user_ids, names, deltas, created
+              FROM (SELECT n.user_id, n.name, n.created_at, sum(n.count)::int AS count
+                      FROM new_steps AS n
+                     GROUP BY n.user_id, n.name, n.created_at) AS n;
+            PERFORM achievements_private.count_in_periods(user_ids, names, deltas, created);
+        END IF;
     END IF;
     RETURN NULL;
 END

@@ -29,7 +29,10 @@ $$;
 -- Guarantees: exact under concurrency (each delta is added to the latest committed tally under
 -- its row lock); tallies are locked in (user_id, name) order, so concurrent calls cannot
 -- deadlock on each other; raises AD003, undoing the whole statement, when a tally would go
--- below zero, and AD007 when it would pass 2147483647. One positive delta (record_step, a single-row insert) takes single-row
+-- below zero, and AD007 when it would pass 2147483647. With log_steps, also adds the deltas to
+-- the counters of the declared leaderboards of their steps (count_in_periods, at now(), the
+-- time of their log rows), after the tallies, under their locks.
+-- One positive delta (record_step, a single-row insert) takes single-row
 -- statements, planned once per session: an UPDATE of the existing tally, else a one-row upsert.
 -- Callers: the user_steps trigger, record_step, undo_step and the functions track() generates.
 -- No SET search_path (every name in it is qualified; only the owner can call it): its callers
@@ -44,6 +47,7 @@ DECLARE
     tally      int;
     old_counts int[];
     new_counts int[];
+    moved      int[];
 BEGIN
     -- One row by VALUES: an INSERT from unnest() would be planned again on every call.
     IF log_steps AND cardinality(user_ids) = 1 THEN
@@ -73,6 +77,9 @@ BEGIN
                           updated_at = now()
             RETURNING t.count INTO tally;
         END IF;
+        IF log_steps AND EXISTS (SELECT 1 FROM achievements.step_leaderboards AS l WHERE l.step = names[1]) THEN
+            PERFORM achievements_private.count_in_periods(user_ids, names, deltas, ARRAY[now()]);
+        END IF;
         PERFORM achievements_private.tallies_changed(user_ids, names, ARRAY[tally - deltas[1]], ARRAY[tally]);
         RETURN tally;
     END IF;
@@ -91,10 +98,15 @@ BEGIN
                       updated_at = now()
         RETURNING t.user_id, t.name, t.count
     )
-    SELECT array_agg(t.user_id), array_agg(t.name), array_agg(t.count - s.delta), array_agg(t.count)
-      INTO user_ids, names, old_counts, new_counts
+    SELECT array_agg(t.user_id), array_agg(t.name), array_agg(t.count - s.delta), array_agg(t.count),
+           array_agg(s.delta)
+      INTO user_ids, names, old_counts, new_counts, moved
       FROM tallied AS t
       JOIN steps AS s ON s.user_id = t.user_id AND s.name = t.name;
+    IF log_steps AND EXISTS (SELECT 1 FROM achievements.step_leaderboards AS l WHERE l.step = ANY (names)) THEN
+        PERFORM achievements_private.count_in_periods(user_ids, names, moved,
+                                                      array_fill(now(), ARRAY[cardinality(user_ids)]));
+    END IF;
     IF 0 > ANY (deltas) THEN
         SELECT c.user_id, c.name, c.count INTO below
           FROM unnest(user_ids, names, new_counts) AS c(user_id, name, count)

@@ -6,11 +6,22 @@ CREATE TABLE achievements.user_levels (
     user_id     achievements.user_ref NOT NULL,
     level       text NOT NULL REFERENCES achievements.levels (name) ON DELETE CASCADE ON UPDATE CASCADE,
     achieved_at timestamptz NOT NULL DEFAULT now(),
+    -- false: the level's notification failed to be written (redeliver_notifications).
+    notified    boolean NOT NULL DEFAULT true,
+    -- The transaction that awarded the level (transaction_awards).
+    awarded_in  xid8 DEFAULT pg_current_xact_id(),
     PRIMARY KEY (user_id, level)
 );
 COMMENT ON TABLE achievements.user_levels IS
     'Levels each user has reached, awarded once, at the moment the last requirement was met; kept when a step is undone later.';
+COMMENT ON COLUMN achievements.user_levels.notified IS
+    'false: the level stands but its notification could not be written; achievements.redeliver_notifications() writes it.';
+COMMENT ON COLUMN achievements.user_levels.awarded_in IS
+    'The id of the transaction that awarded the level (NULL for levels awarded before 0005): achievements.transaction_awards() reads it.';
 CREATE INDEX user_levels_level_idx ON achievements.user_levels (level, achieved_at);
+-- The levels of the current transaction (transaction_awards): achieved_at = now().
+CREATE INDEX user_levels_achieved_at_idx ON achievements.user_levels USING brin (achieved_at);
+CREATE INDEX user_levels_unnotified_idx ON achievements.user_levels (user_id, level) WHERE NOT notified;
 
 ALTER TABLE achievements.user_levels ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_rows ON achievements.user_levels FOR SELECT
@@ -35,8 +46,9 @@ RETURN current_setting('transaction_isolation') NOT IN ('read committed', 'read 
 -- buckets are locked in key order, so two statements cannot deadlock on them. Two users in one
 -- bucket merely wait for each other. Under READ COMMITTED the statements that follow see what
 -- the lock's previous holders committed. Under REPEATABLE READ and SERIALIZABLE they would
--- read the older snapshot of the transaction: then it also locks the users' tallies FOR SHARE,
--- which raises 40001 (the caller retries) when one changed since that snapshot.
+-- read the older snapshot of the transaction: then it also locks the users' tallies and scores
+-- (their points and badges) FOR SHARE, which raises 40001 (the caller retries) when one changed
+-- since that snapshot.
 CREATE FUNCTION achievements_private.lock_users(user_ids achievements.user_ref[])
 RETURNS void
 LANGUAGE plpgsql
@@ -48,6 +60,7 @@ BEGIN
       ORDER BY b.bucket;
     IF achievements_private.snapshot_per_transaction() THEN
         PERFORM FROM achievements.user_achievements AS t WHERE t.user_id = ANY (user_ids) FOR SHARE;
+        PERFORM FROM achievements.user_scores AS s WHERE s.user_id = ANY (user_ids) FOR SHARE;
     END IF;
 END
 $$;

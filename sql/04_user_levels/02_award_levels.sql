@@ -3,8 +3,10 @@
 -- Awards the levels that the changed tallies complete (the arrays are tallies_changed's: user,
 -- step, count before and after of each changed tally). A tally completes a level when it rises
 -- past one of the level's requirements (before < required_count <= after) and the user then
--- meets every other requirement too. Levels and requirements added later are caught up with
--- backfill_levels(), as badges are with backfill_badge().
+-- meets every other requirement too, and the level's min_points if it has one (their points
+-- in user_scores; levels reached by points are awarded by badges_changed as points rise).
+-- Levels and requirements added later are caught up with backfill_levels(), as badges are
+-- with backfill_badge().
 -- Guarantees: once per user and level (primary key, ON CONFLICT DO NOTHING); none lost to
 -- concurrent transactions: it runs under the users' locks (lock_users, taken by
 -- tallies_changed), which serialize the checks; under READ COMMITTED its query takes a fresh
@@ -34,6 +36,15 @@ BEGIN
               JOIN achievements.level_requirements AS r2 ON r2.level = r.level
              ORDER BY 1, 2
             ON CONFLICT DO NOTHING;
+            -- Likewise the score of a user whose points such a level needs.
+            INSERT INTO achievements.user_scores (user_id)
+            SELECT DISTINCT c.user_id
+              FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
+              JOIN achievements.level_requirements AS r
+                ON r.name = c.name AND r.required_count > c.old_count AND r.required_count <= c.new_count
+              JOIN achievements.levels AS l ON l.name = r.level AND l.min_points IS NOT NULL
+             ORDER BY 1
+            ON CONFLICT DO NOTHING;
             RAISE EXCEPTION USING ERRCODE = 'AD000';
         EXCEPTION WHEN SQLSTATE 'AD000' THEN
             NULL;
@@ -44,11 +55,15 @@ BEGIN
       FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
       JOIN achievements.level_requirements AS r
         ON r.name = c.name AND r.required_count > c.old_count AND r.required_count <= c.new_count
+      JOIN achievements.levels AS l ON l.name = r.level
      WHERE NOT EXISTS (SELECT 1
                          FROM achievements.level_requirements AS r2
                          LEFT JOIN achievements.user_achievements AS t
                                 ON t.user_id = c.user_id AND t.name = r2.name
                         WHERE r2.level = r.level AND coalesce(t.count, 0) < r2.required_count)
+       AND (l.min_points IS NULL
+            OR l.min_points <= coalesce((SELECT s.points FROM achievements.user_scores AS s
+                                          WHERE s.user_id = c.user_id), 0))
      ORDER BY 1, 2
     ON CONFLICT DO NOTHING;
 END

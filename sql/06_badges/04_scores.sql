@@ -13,8 +13,9 @@ CREATE TABLE achievements.user_scores (
 );
 COMMENT ON TABLE achievements.user_scores IS
     'Per user: the sum of the points of the badges they hold, and how many they hold. Kept up to date by a trigger on user_badges.';
--- The leaderboard reads the top of this index.
+-- The leaderboard reads the top of this index, the badge leaderboard the top of the next.
 CREATE INDEX user_scores_rank_idx ON achievements.user_scores (points DESC, user_id) WHERE badges > 0;
+CREATE INDEX user_scores_badges_rank_idx ON achievements.user_scores (badges DESC, user_id) WHERE badges > 0;
 
 ALTER TABLE achievements.user_scores ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_rows ON achievements.user_scores FOR SELECT
@@ -32,6 +33,11 @@ SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements
 -- A statement that changed no row returns at once; one that changed one row (an award by call,
 -- a single write's crossing) takes a path of single-row statements, whose plans are cached:
 -- the set-based statement below is costly to start even for one row (docs/bench.md).
+-- Then, whichever path wrote the rows (follows_badges): announces the awards
+-- (announce_badges) or revocations (announce_revocations; not for a badge deleted from the
+-- catalog), and hands the changed rows to badges_changed when the catalog has badges about
+-- badges or levels reached by points. Runs under the users' locks that every path writing
+-- user_badges holds (docs/locks.md).
 CREATE FUNCTION achievements_private.count_badges()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -89,6 +95,7 @@ BEGIN
         INSERT INTO achievements_private.badge_holders (badge, holders) VALUES (pair_codes[1], sign)
         RETURNING id INTO last_id;
         PERFORM achievements_private.maybe_compact(coalesce(first_id, last_id), last_id);
+        PERFORM achievements_private.follows_badges(pair_users, pair_codes, sign);
         RETURN NULL;
     END IF;
     -- Transition tables carry no statistics (the planner may assume one row), so nothing below
@@ -170,9 +177,56 @@ BEGIN
     IF last_id IS NOT NULL THEN
         PERFORM achievements_private.maybe_compact(first_id, last_id);
     END IF;
+    -- A silent statement (a backfill) of a catalog without followers needs no list of its rows.
+    IF NOT (achievements_private.quiet() AND sign > 0) OR achievements_private.badges_have_followers() THEN
+        SELECT array_agg(c.user_id ORDER BY c.user_id, c.badge), array_agg(c.badge ORDER BY c.user_id, c.badge)
+          INTO pair_users, pair_codes
+          FROM changed_badges AS c;
+        PERFORM achievements_private.follows_badges(pair_users, pair_codes, sign);
+    END IF;
     RETURN NULL;
 END
 $$;
+
+-- What follows one statement's awarded (sign 1) or revoked (sign -1) badges, given as one
+-- element per row: their notifications (announce_badges, announce_revocations; none when
+-- achievements.quiet is on, nor for the badge being deleted from the catalog), then
+-- badges_changed when the catalog has badges about badges or levels reached by points.
+-- Called by count_badges only, under the users' locks. No SET search_path (every name in it is
+-- qualified or pg_catalog's): count_badges pins it, and saving and restoring the setting would
+-- cost every award.
+CREATE FUNCTION achievements_private.follows_badges(user_ids achievements.user_ref[], codes text[], sign int)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF sign > 0 THEN
+        PERFORM achievements_private.announce_badges(user_ids, codes);
+    ELSIF coalesce(current_setting('achievements.deleting_badge', true), '') = '' THEN
+        PERFORM achievements_private.announce_revocations(user_ids, codes);
+    ELSIF NOT current_setting('achievements.deleting_badge', true) = ALL (codes) THEN
+        -- What a deleted badge takes with it (a badge about badges) is announced; itself not.
+        PERFORM achievements_private.announce_revocations(
+            ARRAY(SELECT c.user_id FROM unnest(user_ids, codes) AS c(user_id, code)
+                   WHERE c.code <> current_setting('achievements.deleting_badge', true)),
+            ARRAY(SELECT c.code FROM unnest(user_ids, codes) AS c(user_id, code)
+                   WHERE c.code <> current_setting('achievements.deleting_badge', true)));
+    END IF;
+    IF achievements_private.badges_have_followers() THEN
+        PERFORM achievements_private.badges_changed(user_ids, codes, sign);
+    END IF;
+END
+$$;
+
+-- Whether anything follows a change of a user's badges besides their score: a badge about
+-- badges (min_badges, all_badges, min_points) or a level reached by points. Two probes of
+-- partial indexes of the catalog. Inlinable (no SET clause): its callers' cached plans hold it.
+CREATE FUNCTION achievements_private.badges_have_followers()
+RETURNS boolean
+LANGUAGE sql STABLE
+RETURN EXISTS (SELECT 1 FROM achievements.badges AS b
+                WHERE b.min_badges IS NOT NULL OR b.all_badges OR b.min_points IS NOT NULL)
+    OR EXISTS (SELECT 1 FROM achievements.levels AS l WHERE l.min_points IS NOT NULL);
 
 CREATE TRIGGER _100_count_badges_on_insert
     AFTER INSERT ON achievements.user_badges

@@ -8,14 +8,18 @@ CREATE TRIGGER _050_lock_users
     FOR EACH STATEMENT EXECUTE FUNCTION achievements_private.lock_users_for_catalog_change();
 
 -- Deleting a badge takes it from its holders first, while its points are still known, so that
--- their scores drop; the foreign keys then remove its counters.
+-- their scores drop; the foreign keys then remove its counters. While it does, the setting
+-- achievements.deleting_badge names the badge: no 'badge_revoked' notification is written for
+-- it, and badges about all badges of its category count it out (badges_changed).
 CREATE FUNCTION achievements_private.unaward_deleted_badge()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM set_config('achievements.deleting_badge', OLD.code, true);
     DELETE FROM achievements.user_badges AS ub WHERE ub.badge = OLD.code;
+    PERFORM set_config('achievements.deleting_badge', '', true);
     RETURN OLD;
 END
 $$;
@@ -42,7 +46,9 @@ CREATE TRIGGER _100_rename_on_code_change
     EXECUTE FUNCTION achievements_private.rename_badge();
 
 -- A badge whose points change moves every holder's score by the difference (set-based; takes
--- the score row locks of all holders, so run catalog changes outside peak hours).
+-- the score row locks of all holders, so run catalog changes outside peak hours). Fires on
+-- every UPDATE whose points differ, also when a trigger set them (a badge that follows its
+-- rarity: validate_badge), not only when the statement named the column.
 CREATE FUNCTION achievements_private.rescore_badge()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -69,6 +75,6 @@ END
 $$;
 
 CREATE TRIGGER _100_rescore_on_points_change
-    AFTER UPDATE OF points ON achievements.badges
+    AFTER UPDATE ON achievements.badges
     FOR EACH ROW WHEN (OLD.points IS DISTINCT FROM NEW.points)
     EXECUTE FUNCTION achievements_private.rescore_badge();

@@ -11,7 +11,8 @@ RETURN (active_from IS NULL OR active_from <= now()) AND (active_until IS NULL O
 -- Changed tallies (the arrays of tallies_changed: user, step, count before and after): takes back
 -- the revocable badges whose threshold a tally fell below, and awards the active threshold
 -- badges a tally rose to
--- (count before < threshold <= count after). Idempotent (primary key + ON CONFLICT DO NOTHING);
+-- (count before < threshold <= count after); count_badges announces both. Idempotent (primary
+-- key + ON CONFLICT DO NOTHING);
 -- the tally row lock of the statement that changed the tally orders concurrent changes of one
 -- tally, so each crossing is seen exactly once. Runs under the users' locks (tallies_changed). A badge revoked by hand is not given back until
 -- the tally crosses its threshold again. tallies_changed calls it only when a tally starts or
@@ -26,8 +27,6 @@ AS $$
 DECLARE
     fallen boolean;
     risen  boolean;
-    users  achievements.user_ref[];
-    codes  text[];
 BEGIN
     -- Whether a tally fell below a revocable badge's threshold, or rose to any badge's.
     SELECT coalesce(bool_or(c.new_count < c.old_count), false), coalesce(bool_or(c.new_count > c.old_count), false)
@@ -50,18 +49,14 @@ BEGIN
         RETURN;
     END IF;
 
-    WITH awarded AS (
-        INSERT INTO achievements.user_badges (user_id, badge, notified)
-        SELECT c.user_id, b.code, true
-          FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
-          JOIN achievements.badges AS b
-            ON b.step = c.name AND b.threshold <= c.new_count AND b.threshold > c.old_count
-         WHERE achievements_private.badge_in_season(b.active_from, b.active_until)
-         ORDER BY 1, 2
-        ON CONFLICT DO NOTHING
-        RETURNING user_id, badge
-    )
-    SELECT array_agg(user_id), array_agg(badge) INTO users, codes FROM awarded;
-    PERFORM achievements_private.announce_badges(users, codes);
+    -- Announced by the trigger that counts the rows (count_badges).
+    INSERT INTO achievements.user_badges (user_id, badge, notified)
+    SELECT c.user_id, b.code, true
+      FROM unnest(user_ids, names, old_counts, new_counts) AS c(user_id, name, old_count, new_count)
+      JOIN achievements.badges AS b
+        ON b.step = c.name AND b.threshold <= c.new_count AND b.threshold > c.old_count
+     WHERE achievements_private.badge_in_season(b.active_from, b.active_until)
+     ORDER BY 1, 2
+    ON CONFLICT DO NOTHING;
 END
 $$;

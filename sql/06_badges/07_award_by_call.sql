@@ -55,11 +55,7 @@ BEGIN
     VALUES (award_badge.user_id, b.code, true)
     ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN
-        RETURN false;
-    END IF;
-    PERFORM achievements_private.announce_badges(ARRAY[award_badge.user_id], ARRAY[b.code]);
-    RETURN true;
+    RETURN n > 0;
 END
 $$;
 COMMENT ON FUNCTION achievements.award_badge(achievements.user_ref, text) IS
@@ -101,7 +97,8 @@ COMMENT ON FUNCTION achievements.claim_badge(text) IS
     'The current user claims a client_grantable badge (e.g. a share button); true when newly awarded. Other badges are refused (AD203).';
 
 -- Takes the badge from the user; true when they held it. Their points and the badge's holders
--- follow (trigger on user_badges). Sends no notification. Runs under the user's lock. Raises
+-- follow, and a 'badge_revoked' notification is written (trigger on user_badges: count_badges),
+-- as are the badges about badges it took back. Runs under the user's lock. Raises
 -- AD005 for no user, AD201 for an unknown badge. Owner and service roles.
 CREATE FUNCTION achievements.revoke_badge(user_id achievements.user_ref, code text)
 RETURNS boolean
@@ -157,9 +154,39 @@ RETURN achievements_private.has_badge(
 COMMENT ON FUNCTION achievements.has_badge(achievements.user_ref, text) IS
     'Whether the user holds the badge.';
 
--- Awards the badge to every user who already qualifies (tally >= threshold, or level reached),
--- in one set-based statement, silently: rows are marked notified = true and no notification
--- is written or sent. Returns how many users got it; 0 for a badge without criteria.
+-- The users who qualify for badge `b` now: whose tally of its step reaches its threshold, who
+-- reached its level, or (badges about badges) whose badges that are not about badges meet its
+-- min_badges, all_badges (every such badge of badge_category, at least one) or min_points.
+-- Nobody for a badge without criteria. Inlinable into backfill_badge (no SET clause).
+CREATE FUNCTION achievements_private.qualifying_users(b achievements.badges)
+RETURNS SETOF achievements.user_ref
+LANGUAGE sql STABLE
+AS $$
+    SELECT t.user_id FROM achievements.user_achievements AS t
+     WHERE b.step IS NOT NULL AND t.name = b.step AND t.count >= b.threshold
+    UNION ALL
+    SELECT ul.user_id FROM achievements.user_levels AS ul
+     WHERE b.level IS NOT NULL AND ul.level = b.level
+    UNION ALL
+    SELECT x.user_id
+      FROM (SELECT ub.user_id, count(*) AS n, sum(o.points) AS p
+              FROM achievements.user_badges AS ub
+              JOIN achievements.badges AS o ON o.code = ub.badge
+             WHERE (b.min_badges IS NOT NULL OR b.all_badges OR b.min_points IS NOT NULL)
+               AND o.min_badges IS NULL AND NOT o.all_badges AND o.min_points IS NULL
+               AND (b.badge_category IS NULL OR o.category = b.badge_category)
+             GROUP BY ub.user_id) AS x
+     WHERE CASE WHEN b.min_points IS NOT NULL THEN x.p >= b.min_points
+                WHEN b.min_badges IS NOT NULL THEN x.n >= b.min_badges
+                ELSE x.n = (SELECT count(*) FROM achievements.badges AS o
+                             WHERE o.min_badges IS NULL AND NOT o.all_badges AND o.min_points IS NULL
+                               AND (b.badge_category IS NULL OR o.category = b.badge_category)) END
+$$;
+
+-- Awards the badge to every user who already qualifies (qualifying_users: tally >= threshold,
+-- level reached, or the badges and points a badge about badges counts), in one set-based
+-- statement, silently: rows are marked notified = true and no notification is written or
+-- sent. Returns how many users got it; 0 for a badge without criteria.
 -- Idempotent; safe beside concurrent awards: the fast path is a plain INSERT (no per-row
 -- ON CONFLICT check, about twice as fast), skipping current holders only when the holder
 -- counter says there are any; a concurrent award of the same badge to the same user makes it
@@ -179,7 +206,7 @@ DECLARE
     awarded int := 0;
     before  text;
 BEGIN
-    IF b.step IS NULL AND b.level IS NULL THEN
+    IF b.step IS NULL AND b.level IS NULL AND b.min_badges IS NULL AND NOT b.all_badges AND b.min_points IS NULL THEN
         RETURN 0;
     END IF;
     -- Every user's lock first: the statements below then see every award and revocation
@@ -187,9 +214,11 @@ BEGIN
     PERFORM achievements_private.lock_all_users();
     IF achievements_private.snapshot_per_transaction() THEN
         -- The transaction's snapshot may predate what the lock's previous holders committed: a
-        -- tally it reads that changed since raises 40001 (the caller retries).
+        -- tally or score it reads that changed since raises 40001 (the caller retries).
         PERFORM FROM achievements.user_achievements AS t
           WHERE b.step IS NOT NULL AND t.name = b.step AND t.count >= b.threshold FOR SHARE;
+        PERFORM FROM achievements.user_scores AS s
+          WHERE (b.min_badges IS NOT NULL OR b.all_badges OR b.min_points IS NOT NULL) AND s.badges > 0 FOR SHARE;
     END IF;
     held := EXISTS (SELECT 1 FROM achievements_private.badge_holders AS h
                      WHERE h.badge = b.code GROUP BY h.badge HAVING sum(h.holders) <> 0);
@@ -198,33 +227,21 @@ BEGIN
         IF held THEN
             INSERT INTO achievements.user_badges (user_id, badge, notified)
             SELECT q.user_id, b.code, true
-              FROM (SELECT t.user_id FROM achievements.user_achievements AS t
-                     WHERE b.step IS NOT NULL AND t.name = b.step AND t.count >= b.threshold
-                    UNION ALL
-                    SELECT ul.user_id FROM achievements.user_levels AS ul
-                     WHERE b.level IS NOT NULL AND ul.level = b.level) AS q
+              FROM achievements_private.qualifying_users(b) AS q(user_id)
              WHERE NOT EXISTS (SELECT 1 FROM achievements.user_badges AS ub
                                 WHERE ub.user_id = q.user_id AND ub.badge = b.code)
              ORDER BY q.user_id;
         ELSE
             INSERT INTO achievements.user_badges (user_id, badge, notified)
             SELECT q.user_id, b.code, true
-              FROM (SELECT t.user_id FROM achievements.user_achievements AS t
-                     WHERE b.step IS NOT NULL AND t.name = b.step AND t.count >= b.threshold
-                    UNION ALL
-                    SELECT ul.user_id FROM achievements.user_levels AS ul
-                     WHERE b.level IS NOT NULL AND ul.level = b.level) AS q
+              FROM achievements_private.qualifying_users(b) AS q(user_id)
              ORDER BY q.user_id;
         END IF;
         GET DIAGNOSTICS awarded = ROW_COUNT;
     EXCEPTION WHEN unique_violation THEN
         INSERT INTO achievements.user_badges (user_id, badge, notified)
         SELECT q.user_id, b.code, true
-          FROM (SELECT t.user_id FROM achievements.user_achievements AS t
-                 WHERE b.step IS NOT NULL AND t.name = b.step AND t.count >= b.threshold
-                UNION ALL
-                SELECT ul.user_id FROM achievements.user_levels AS ul
-                 WHERE b.level IS NOT NULL AND ul.level = b.level) AS q
+          FROM achievements_private.qualifying_users(b) AS q(user_id)
          ORDER BY q.user_id
         ON CONFLICT DO NOTHING;
         GET DIAGNOSTICS awarded = ROW_COUNT;

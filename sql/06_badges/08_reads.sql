@@ -24,9 +24,11 @@ $$;
 
 -- One row per badge for `who`, for a progress screen: current/target ("5/10 songs"), earned_at
 -- when held. Threshold badges: the tally (capped at the threshold) out of the threshold. Level
--- badges: the requirements met out of the requirements of the level. Badges without criteria:
--- 0 or 1 out of 1. A badge held counts as complete. Hidden badges appear only once earned.
--- Ordered by category, step, threshold, level, code.
+-- badges: the requirements met out of the requirements of the level (min_points counting as
+-- one). Badges about badges: the badges that count held out of min_badges, or out of all of
+-- them (all_badges), or their points out of min_points. Badges without criteria: 0 or 1 out
+-- of 1. A badge held counts as complete. Hidden badges appear only once earned. Ordered by
+-- category, step, threshold, level, code.
 CREATE FUNCTION achievements_private.badge_progress(who achievements.user_ref)
 RETURNS TABLE (code text, name text, current int, target int, earned_at timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -39,23 +41,43 @@ BEGIN
         SELECT ub.badge, ub.earned_at FROM achievements.user_badges AS ub WHERE ub.user_id = who
     ), tallies AS (
         SELECT t.name, t.count FROM achievements.user_achievements AS t WHERE t.user_id = who
+    ), mine AS (
+        SELECT coalesce((SELECT s.points FROM achievements.user_scores AS s WHERE s.user_id = who), 0) AS points
     ), levels AS (
-        SELECT r.level, count(*)::int AS requirements,
-               count(*) FILTER (WHERE coalesce(t.count, 0) >= r.required_count)::int AS met,
+        SELECT l.name AS level,
+               (SELECT count(*) FROM achievements.level_requirements AS r WHERE r.level = l.name)::int
+               + CASE WHEN l.min_points IS NOT NULL THEN 1 ELSE 0 END AS requirements,
+               (SELECT count(*) FROM achievements.level_requirements AS r LEFT JOIN tallies AS t ON t.name = r.name
+                 WHERE r.level = l.name AND coalesce(t.count, 0) >= r.required_count)::int
+               + CASE WHEN l.min_points <= m.points THEN 1 ELSE 0 END AS met,
                EXISTS (SELECT 1 FROM achievements.user_levels AS ul
-                        WHERE ul.user_id = who AND ul.level = r.level) AS reached
-          FROM achievements.level_requirements AS r
-          LEFT JOIN tallies AS t ON t.name = r.name
-         WHERE r.level IN (SELECT b.level FROM achievements.badges AS b WHERE b.level IS NOT NULL)
-         GROUP BY r.level
+                        WHERE ul.user_id = who AND ul.level = l.name) AS reached
+          FROM achievements.levels AS l CROSS JOIN mine AS m
+         WHERE l.name IN (SELECT b.level FROM achievements.badges AS b WHERE b.level IS NOT NULL)
+    ), counted AS (
+        -- The badges held that badges about badges count.
+        SELECT o.category, o.points
+          FROM held AS h JOIN achievements.badges AS o ON o.code = h.badge
+         WHERE o.min_badges IS NULL AND NOT o.all_badges AND o.min_points IS NULL
     ), progress AS (
         SELECT b.*, h.earned_at AS held_at,
                CASE WHEN b.step IS NOT NULL THEN b.threshold
                     WHEN b.level IS NOT NULL THEN greatest(coalesce(l.requirements, 0), 1)
+                    WHEN b.min_badges IS NOT NULL THEN b.min_badges
+                    WHEN b.min_points IS NOT NULL THEN b.min_points
+                    WHEN b.all_badges THEN
+                         greatest((SELECT count(*) FROM achievements.badges AS o
+                                    WHERE o.min_badges IS NULL AND NOT o.all_badges AND o.min_points IS NULL
+                                      AND (b.badge_category IS NULL OR o.category = b.badge_category))::int, 1)
                     ELSE 1 END AS goal,
                CASE WHEN b.step IS NOT NULL THEN least(coalesce(t.count, 0), b.threshold)
                     WHEN b.level IS NOT NULL THEN
                          CASE WHEN l.reached THEN greatest(coalesce(l.requirements, 0), 1) ELSE coalesce(l.met, 0) END
+                    WHEN b.min_points IS NOT NULL THEN
+                         least((SELECT coalesce(sum(c.points), 0) FROM counted AS c), b.min_points)::int
+                    WHEN b.min_badges IS NOT NULL OR b.all_badges THEN
+                         (SELECT count(*) FROM counted AS c
+                           WHERE b.badge_category IS NULL OR c.category = b.badge_category)::int
                     ELSE 0 END AS done
           FROM achievements.badges AS b
           LEFT JOIN held AS h ON h.badge = b.code
@@ -63,7 +85,7 @@ BEGIN
           LEFT JOIN levels AS l ON l.level = b.level
          WHERE NOT b.hidden OR h.earned_at IS NOT NULL
     )
-    SELECT p.code, p.name, CASE WHEN p.held_at IS NOT NULL THEN p.goal ELSE p.done END, p.goal, p.held_at
+    SELECT p.code, p.name, CASE WHEN p.held_at IS NOT NULL THEN p.goal ELSE least(p.done, p.goal) END, p.goal, p.held_at
       FROM progress AS p
      ORDER BY p.category NULLS LAST, p.step NULLS LAST, p.threshold NULLS LAST, p.level NULLS LAST, p.code;
 END

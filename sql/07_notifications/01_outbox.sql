@@ -14,9 +14,10 @@ CREATE TABLE achievements.notifications (
     read_at    timestamptz
 );
 COMMENT ON TABLE achievements.notifications IS
-    'Outbox: one row per new badge (kind badge, data.badge) or level (kind level, data.level), written in the awarding transaction; pg_notify(''achievements'', {id, user_id, kind, badge|level}) fires at commit.';
+    'Outbox: one row per new badge (kind badge, data.badge), level (kind level, data.level) or revoked badge (kind badge_revoked), written in the awarding transaction, and per achievements.notify() call (the application''s own kinds); pg_notify(''achievements'', {id, user_id, kind, badge|level}) fires at commit.';
 CREATE INDEX notifications_user_idx ON achievements.notifications (user_id, id);
-CREATE INDEX notifications_unread_idx ON achievements.notifications (user_id) WHERE read_at IS NULL;
+-- A user's unread notifications, newest first (notifications_page, unread_count).
+CREATE INDEX notifications_unread_idx ON achievements.notifications (user_id, id) WHERE read_at IS NULL;
 
 ALTER TABLE achievements.notifications ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_rows ON achievements.notifications FOR SELECT

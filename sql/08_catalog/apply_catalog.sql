@@ -18,13 +18,22 @@
 --              "daily_login": {"table": "logins", "user_column": "user_id", "mode": "streak",
 --                              "at": "logged_in_at", "period": "day", "week_start": "monday",
 --                              "time_zone": null},
---              "daily_quiz": {"mode": "streak", "period": "day"}}}   -- recorded by record_step()
+--              "daily_quiz": {"mode": "streak", "period": "day"}},   -- recorded by record_step()
+--    "rarity_points": {"common": 10, "legendary": 250},
+--    "notifications": {"badge": {"title": "You earned {name}", "body": ..., "link": "/achievements"}},
+--    "leaderboards": {"song": {"periods": ["week", "month"], "time_zone": "UTC"}}}
+-- Levels also take min_points, link, notification_title and notification_body; badges also
+-- min_badges, all_badges, badge_category, min_points (badges about badges), link,
+-- notification_title and notification_body; a badge without points takes its rarity's.
 -- Declarative per object: a declared level with a requirements key gets exactly the
 -- requirements listed (others of that level are deleted; without the key they stay); a
 -- declared badge gets exactly the fields given, omitted ones take their defaults; a declared
 -- step is tracked on its table with exactly the arguments given (track(); a step tracked there
--- with other arguments is untracked and tracked again, its tallies kept). Levels, badges and
--- steps absent from the document are left alone (never deleted, never untracked).
+-- with other arguments is untracked and tracked again, its tallies kept); a declared
+-- notification kind gets exactly the fields given (omitted ones take the package's defaults);
+-- a declared leaderboard step gets exactly the periods listed. Levels, badges, steps,
+-- rarities, kinds and leaderboards absent from the document are left alone (never deleted,
+-- never untracked).
 
 -- The table that `name` names, schema-qualified and quoted; NULL when it names none (or is not a
 -- name). No SET search_path: it resolves `name` as its caller would, with the caller's
@@ -87,7 +96,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     badge_keys constant text[] := ARRAY['name', 'description', 'icon', 'category', 'points', 'rarity',
-        'hidden', 'step', 'threshold', 'level', 'client_grantable', 'revocable', 'active_from', 'active_until'];
+        'hidden', 'step', 'threshold', 'level', 'client_grantable', 'revocable', 'active_from', 'active_until',
+        'min_badges', 'all_badges', 'badge_category', 'min_points', 'link', 'notification_title',
+        'notification_body'];
+    level_keys constant text[] := ARRAY['description', 'requirements', 'min_points', 'link', 'notification_title',
+        'notification_body'];
+    sections constant text[] := ARRAY['levels', 'badges', 'steps', 'rarity_points', 'notifications', 'leaderboards'];
     step_keys constant text[] := ARRAY['table', 'user_column', 'mode', 'column', 'condition', 'previous',
         'value', 'depends_on', 'depends_on_user_column', 'backfill', 'at', 'period', 'week_start', 'time_zone'];
     k       text;
@@ -103,12 +117,80 @@ BEGIN
         RETURN NEXT 'the catalog must be a table/object with "levels" and "badges"';
         RETURN;
     END IF;
-    FOR k IN SELECT x FROM (SELECT jsonb_object_keys(catalog) EXCEPT SELECT unnest(ARRAY['levels', 'badges', 'steps'])) AS u(x) ORDER BY 1 LOOP
-        RETURN NEXT format('%s: unknown section (expected levels, badges or steps)', k);
+    FOR k IN SELECT x FROM (SELECT jsonb_object_keys(catalog) EXCEPT SELECT unnest(sections)) AS u(x) ORDER BY 1 LOOP
+        RETURN NEXT format('%s: unknown section (expected levels, badges, steps, rarity_points, notifications or leaderboards)', k);
     END LOOP;
-    FOREACH k IN ARRAY ARRAY['levels', 'badges', 'steps'] LOOP
+    FOREACH k IN ARRAY sections LOOP
         IF catalog ? k AND jsonb_typeof(catalog -> k) <> 'object' THEN
             RETURN NEXT format('%s: expected a table of %s by name', k, k);
+        END IF;
+    END LOOP;
+
+    FOR item IN SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(catalog -> 'rarity_points') = 'object'
+                                              THEN catalog -> 'rarity_points' ELSE '{}' END) ORDER BY key LOOP
+        IF achievements_private.rarity_rank(item.key) IS NULL THEN
+            RETURN NEXT format('rarity_points.%s: unknown rarity (expected common, uncommon, rare, epic or legendary)', item.key);
+        ELSIF jsonb_typeof(item.value) <> 'number' OR item.value::text !~ '^[0-9]+$' OR item.value::numeric > 2147483647 THEN
+            RETURN NEXT format('rarity_points.%s: expected a whole number of 0 or more, got %s', item.key, item.value);
+        END IF;
+    END LOOP;
+
+    FOR item IN SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(catalog -> 'notifications') = 'object'
+                                              THEN catalog -> 'notifications' ELSE '{}' END) ORDER BY key LOOP
+        path := 'notifications.' || item.key;
+        IF item.key NOT IN ('badge', 'level', 'badge_revoked') THEN
+            RETURN NEXT format('%s: unknown kind (expected badge, level or badge_revoked)', path);
+        ELSIF jsonb_typeof(item.value) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table (title, body, link)', path);
+        ELSE
+            FOR k IN SELECT x FROM (SELECT jsonb_object_keys(item.value) EXCEPT SELECT unnest(ARRAY['title', 'body', 'link'])) AS u(x) ORDER BY 1 LOOP
+                RETURN NEXT format('%s.%s: unknown key (expected title, body, link)', path, k);
+            END LOOP;
+            FOR field IN SELECT * FROM jsonb_each(item.value) WHERE key IN ('title', 'body', 'link') ORDER BY key LOOP
+                IF jsonb_typeof(field.value) <> 'string' OR (field.key = 'title' AND field.value #>> '{}' = '') THEN
+                    RETURN NEXT format('%s.%s: expected a%s string, got %s', path, field.key,
+                                       CASE WHEN field.key = 'title' THEN ' non-empty' ELSE '' END, field.value);
+                ELSE
+                    want := achievements_private.template_problem(field.key, field.value #>> '{}', item.key);
+                    IF want IS NOT NULL THEN
+                        RETURN NEXT format('%s.%s (templates of %s may use %s)', path, want, item.key,
+                                           achievements_private.template_placeholders(item.key));
+                    END IF;
+                END IF;
+            END LOOP;
+        END IF;
+    END LOOP;
+
+    FOR item IN SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(catalog -> 'leaderboards') = 'object'
+                                              THEN catalog -> 'leaderboards' ELSE '{}' END) ORDER BY key LOOP
+        path := 'leaderboards.' || item.key;
+        IF char_length(item.key) NOT BETWEEN 1 AND 200 THEN
+            RETURN NEXT 'leaderboards: a step name must be 1 to 200 characters';
+        END IF;
+        IF jsonb_typeof(item.value) <> 'object' THEN
+            RETURN NEXT format('%s: expected a table (periods, time_zone)', path);
+            CONTINUE;
+        END IF;
+        FOR k IN SELECT x FROM (SELECT jsonb_object_keys(item.value) EXCEPT SELECT unnest(ARRAY['periods', 'time_zone'])) AS u(x) ORDER BY 1 LOOP
+            RETURN NEXT format('%s.%s: unknown key (expected periods, time_zone)', path, k);
+        END LOOP;
+        v := item.value -> 'periods';
+        IF jsonb_typeof(v) IS DISTINCT FROM 'array' OR jsonb_array_length(v) = 0
+           OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) AS e WHERE e NOT IN ('"day"', '"week"', '"month"'))
+           OR (SELECT count(DISTINCT e) <> count(*) FROM jsonb_array_elements(v) AS e) THEN
+            RETURN NEXT format('%s.periods: expected a list of distinct periods among "day", "week", "month", got %s',
+                               path, coalesce(v::text, 'nothing'));
+        END IF;
+        IF item.value ? 'time_zone' THEN
+            IF jsonb_typeof(item.value -> 'time_zone') <> 'string' THEN
+                RETURN NEXT format('%s.time_zone: expected a string, got %s', path, item.value -> 'time_zone');
+            ELSE
+                BEGIN
+                    PERFORM now() AT TIME ZONE (item.value ->> 'time_zone');
+                EXCEPTION WHEN invalid_parameter_value THEN
+                    RETURN NEXT format('%s.time_zone: unknown time zone %s', path, item.value -> 'time_zone');
+                END;
+            END IF;
         END IF;
     END LOOP;
 
@@ -119,14 +201,20 @@ BEGIN
             RETURN NEXT 'levels: a level name must not be empty';
         END IF;
         IF jsonb_typeof(item.value) <> 'object' THEN
-            RETURN NEXT format('%s: expected a table (description, requirements)', path);
+            RETURN NEXT format('%s: expected a table (%s)', path, array_to_string(level_keys, ', '));
             CONTINUE;
         END IF;
-        FOR k IN SELECT x FROM (SELECT jsonb_object_keys(item.value) EXCEPT SELECT unnest(ARRAY['description', 'requirements'])) AS u(x) ORDER BY 1 LOOP
-            RETURN NEXT format('%s.%s: unknown key (expected description, requirements)', path, k);
+        FOR k IN SELECT x FROM (SELECT jsonb_object_keys(item.value) EXCEPT SELECT unnest(level_keys)) AS u(x) ORDER BY 1 LOOP
+            RETURN NEXT format('%s.%s: unknown key (expected %s)', path, k, array_to_string(level_keys, ', '));
         END LOOP;
-        IF jsonb_typeof(item.value -> 'description') NOT IN ('string', 'null') THEN
-            RETURN NEXT format('%s.description: expected a string', path);
+        FOREACH k IN ARRAY ARRAY['description', 'link', 'notification_title', 'notification_body'] LOOP
+            IF jsonb_typeof(item.value -> k) NOT IN ('string', 'null') THEN
+                RETURN NEXT format('%s.%s: expected a string', path, k);
+            END IF;
+        END LOOP;
+        IF item.value ? 'min_points' AND (jsonb_typeof(item.value -> 'min_points') <> 'number'
+           OR (item.value -> 'min_points')::text !~ '^-?[0-9]+$' OR abs((item.value ->> 'min_points')::numeric) > 2147483647) THEN
+            RETURN NEXT format('%s.min_points: expected a whole number, got %s', path, item.value -> 'min_points');
         END IF;
         v := item.value -> 'requirements';
         IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
@@ -194,8 +282,8 @@ BEGIN
             RETURN NEXT format('%s.name: missing (the name users see)', path);
         END IF;
         FOR field IN SELECT * FROM jsonb_each(item.value) WHERE key = ANY (badge_keys) ORDER BY key LOOP
-            want := CASE WHEN field.key IN ('points', 'threshold') THEN 'integer'
-                         WHEN field.key IN ('hidden', 'client_grantable', 'revocable') THEN 'boolean'
+            want := CASE WHEN field.key IN ('points', 'threshold', 'min_badges', 'min_points') THEN 'integer'
+                         WHEN field.key IN ('hidden', 'client_grantable', 'revocable', 'all_badges') THEN 'boolean'
                          WHEN field.key IN ('active_from', 'active_until') THEN 'timestamp'
                          ELSE 'string' END;
             IF want = 'integer' AND (jsonb_typeof(field.value) <> 'number' OR field.value::text !~ '^-?[0-9]+$'
@@ -268,11 +356,17 @@ AS $$
 #variable_conflict use_column
 DECLARE
     badge_fields constant text[] := ARRAY['name', 'description', 'icon', 'category', 'points', 'rarity',
-        'hidden', 'step', 'threshold', 'level', 'client_grantable', 'revocable', 'active_from', 'active_until'];
-    defaults constant jsonb := '{"description": null, "icon": null, "category": null, "points": 0,
+        'hidden', 'step', 'threshold', 'level', 'client_grantable', 'revocable', 'active_from', 'active_until',
+        'min_badges', 'all_badges', 'badge_category', 'min_points', 'points_by_rarity', 'link', 'notification_title',
+        'notification_body'];
+    level_fields constant text[] := ARRAY['description', 'min_points', 'link', 'notification_title', 'notification_body'];
+    defaults constant jsonb := '{"description": null, "icon": null, "category": null, "points": null,
         "rarity": "common", "hidden": false, "step": null, "threshold": null, "level": null,
-        "client_grantable": false, "revocable": false, "active_from": null, "active_until": null}'::jsonb;
+        "client_grantable": false, "revocable": false, "active_from": null, "active_until": null,
+        "min_badges": null, "all_badges": false, "badge_category": null, "min_points": null, "link": null,
+        "notification_title": null, "notification_body": null}'::jsonb;
     problems text[];
+    wanted   jsonb;
     item     record;
     req      record;
     old_row  jsonb;
@@ -297,17 +391,93 @@ BEGIN
     END IF;
 
     BEGIN
-        -- Levels and their requirements.
-        FOR item IN SELECT * FROM jsonb_each(coalesce(catalog -> 'levels', '{}')) ORDER BY key LOOP
-            SELECT to_jsonb(l) INTO old_row FROM achievements.levels AS l WHERE l.name = item.key;
-            IF old_row IS NULL THEN
-                INSERT INTO achievements.levels (name, description) VALUES (item.key, item.value ->> 'description');
-                object := 'level'; name := item.key; action := 'create'; detail := '';
+        -- Leaderboards first: declaring one locks the step log (rank 1 of docs/locks.md), before
+        -- the users' locks that a change of rarities, levels or badges takes.
+        FOR item IN SELECT * FROM jsonb_each(coalesce(catalog -> 'leaderboards', '{}')) ORDER BY key LOOP
+            BEGIN
+                FOR req IN
+                    SELECT coalesce(w.period, l.period) AS period, w.period IS NOT NULL AS want, l.period IS NOT NULL AS have,
+                           l.time_zone AS have_zone, coalesce(item.value ->> 'time_zone', 'UTC') AS want_zone
+                      FROM (SELECT e #>> '{}' AS period FROM jsonb_array_elements(item.value -> 'periods') AS e) AS w
+                      FULL JOIN (SELECT * FROM achievements.step_leaderboards AS x WHERE x.step = item.key) AS l
+                             ON l.period = w.period
+                     ORDER BY array_position(ARRAY['day', 'week', 'month'], coalesce(w.period, l.period))
+                LOOP
+                    object := 'leaderboard'; name := item.key || '/' || req.period;
+                    IF req.want AND NOT req.have THEN
+                        INSERT INTO achievements.step_leaderboards (step, period, time_zone)
+                        VALUES (item.key, req.period, req.want_zone);
+                        action := 'create'; detail := 'time zone ' || req.want_zone;
+                        RETURN NEXT;
+                    ELSIF req.have AND NOT req.want THEN
+                        DELETE FROM achievements.step_leaderboards AS x WHERE x.step = item.key AND x.period = req.period;
+                        action := 'delete'; detail := 'time zone ' || req.have_zone;
+                        RETURN NEXT;
+                    ELSIF req.have_zone IS DISTINCT FROM req.want_zone THEN
+                        UPDATE achievements.step_leaderboards AS x SET time_zone = req.want_zone
+                         WHERE x.step = item.key AND x.period = req.period;
+                        action := 'update'; detail := format('time_zone: %s -> %s', req.have_zone, req.want_zone);
+                        RETURN NEXT;
+                    END IF;
+                END LOOP;
+            EXCEPTION WHEN SQLSTATE 'AD210' THEN
+                problems := problems || format('leaderboards.%s: %s', item.key, SQLERRM);
+            END;
+        END LOOP;
+
+        -- Points by rarity (a change moves the badges that follow it, and their holders' scores).
+        FOR item IN SELECT * FROM jsonb_each(coalesce(catalog -> 'rarity_points', '{}'))
+                     ORDER BY achievements_private.rarity_rank(key) LOOP
+            old_row := coalesce((SELECT to_jsonb(r.points) FROM achievements.rarity_points AS r WHERE r.rarity = item.key),
+                                '0');
+            IF old_row IS DISTINCT FROM item.value THEN
+                INSERT INTO achievements.rarity_points AS r (rarity, points) VALUES (item.key, (item.value #>> '{}')::int)
+                ON CONFLICT (rarity) DO UPDATE SET points = excluded.points;
+                object := 'rarity'; name := item.key; action := 'update';
+                detail := format('points: %s -> %s', old_row, item.value);
                 RETURN NEXT;
-            ELSIF old_row -> 'description' IS DISTINCT FROM coalesce(item.value -> 'description', 'null') THEN
-                UPDATE achievements.levels AS l SET description = item.value ->> 'description' WHERE l.name = item.key;
+            END IF;
+        END LOOP;
+
+        -- Notification templates.
+        FOR item IN SELECT * FROM jsonb_each(coalesce(catalog -> 'notifications', '{}')) ORDER BY key LOOP
+            SELECT to_jsonb(t) INTO old_row FROM achievements_private.template_of(item.key) AS t;
+            new_row := achievements_private.template_defaults(item.key) || item.value;
+            IF old_row IS DISTINCT FROM new_row THEN
+                INSERT INTO achievements.notification_templates AS t (kind, title, body, link)
+                VALUES (item.key, new_row ->> 'title', new_row ->> 'body', new_row ->> 'link')
+                ON CONFLICT (kind) DO UPDATE SET title = excluded.title, body = excluded.body, link = excluded.link;
+                object := 'notification'; name := item.key; action := 'update';
+                detail := array_to_string(ARRAY(SELECT format('%s: %s -> %s', f, old_row -> f, new_row -> f)
+                                                  FROM unnest(ARRAY['title', 'body', 'link']) AS f
+                                                 WHERE old_row -> f IS DISTINCT FROM new_row -> f), '; ');
+                RETURN NEXT;
+            END IF;
+        END LOOP;
+
+        -- Levels and their requirements, each in its own subtransaction so that every definition
+        -- error is collected.
+        FOR item IN SELECT * FROM jsonb_each(coalesce(catalog -> 'levels', '{}')) ORDER BY key LOOP
+          BEGIN
+            SELECT to_jsonb(l) INTO old_row FROM achievements.levels AS l WHERE l.name = item.key;
+            wanted := (SELECT jsonb_object_agg(f, coalesce(item.value -> f, 'null')) FROM unnest(level_fields) AS f);
+            IF old_row IS NULL THEN
+                INSERT INTO achievements.levels (name, description, min_points, link, notification_title, notification_body)
+                VALUES (item.key, wanted ->> 'description', (wanted ->> 'min_points')::int, wanted ->> 'link',
+                        wanted ->> 'notification_title', wanted ->> 'notification_body');
+                object := 'level'; name := item.key; action := 'create';
+                detail := coalesce('min_points ' || (wanted ->> 'min_points'), '');
+                RETURN NEXT;
+            ELSIF EXISTS (SELECT 1 FROM unnest(level_fields) AS f WHERE old_row -> f IS DISTINCT FROM wanted -> f) THEN
+                UPDATE achievements.levels AS l
+                   SET description = wanted ->> 'description', min_points = (wanted ->> 'min_points')::int,
+                       link = wanted ->> 'link', notification_title = wanted ->> 'notification_title',
+                       notification_body = wanted ->> 'notification_body'
+                 WHERE l.name = item.key;
                 object := 'level'; name := item.key; action := 'update';
-                detail := format('description: %s -> %s', old_row -> 'description', coalesce(item.value -> 'description', 'null'));
+                detail := array_to_string(ARRAY(SELECT format('%s: %s -> %s', f, old_row -> f, wanted -> f)
+                                                  FROM unnest(level_fields) AS f
+                                                 WHERE old_row -> f IS DISTINCT FROM wanted -> f), '; ');
                 RETURN NEXT;
             END IF;
             FOR req IN
@@ -349,6 +519,9 @@ BEGIN
                     RETURN NEXT;
                 END IF;
             END LOOP;
+          EXCEPTION WHEN SQLSTATE 'AD209' OR check_violation THEN
+            problems := problems || format('levels.%s: %s', item.key, SQLERRM);
+          END;
         END LOOP;
 
         -- Badges, each in its own subtransaction so that every definition error is collected.
@@ -357,18 +530,30 @@ BEGIN
                 SELECT to_jsonb(b) - 'created_at' INTO old_row FROM achievements.badges AS b WHERE b.code = item.key;
                 desired := jsonb_populate_record(NULL::achievements.badges,
                                                  defaults || item.value || jsonb_build_object('code', item.key));
+                -- Without points, the rarity's (and the badge follows them).
+                desired.points_by_rarity := NOT item.value ? 'points';
+                IF desired.points_by_rarity THEN
+                    desired.points := coalesce((SELECT r.points FROM achievements.rarity_points AS r WHERE r.rarity = desired.rarity), 0);
+                END IF;
                 new_row := to_jsonb(desired) - 'created_at';
                 IF old_row IS NULL THEN
                     INSERT INTO achievements.badges (code, name, description, icon, category, points, rarity, hidden,
                                                      step, threshold, level, client_grantable, revocable,
-                                                     active_from, active_until)
+                                                     active_from, active_until, min_badges, all_badges, badge_category,
+                                                     min_points, points_by_rarity, link, notification_title,
+                                                     notification_body)
                     VALUES (desired.code, desired.name, desired.description, desired.icon, desired.category,
                             desired.points, desired.rarity, desired.hidden, desired.step, desired.threshold,
                             desired.level, desired.client_grantable, desired.revocable,
-                            desired.active_from, desired.active_until);
+                            desired.active_from, desired.active_until, desired.min_badges, desired.all_badges,
+                            desired.badge_category, desired.min_points, desired.points_by_rarity, desired.link,
+                            desired.notification_title, desired.notification_body);
                     object := 'badge'; name := item.key; action := 'create';
                     detail := concat_ws(', ', CASE WHEN desired.step IS NOT NULL THEN format('step %s >= %s', desired.step, desired.threshold) END,
                                               CASE WHEN desired.level IS NOT NULL THEN format('level %s', desired.level) END,
+                                              CASE WHEN desired.min_badges IS NOT NULL THEN format('%s badges%s', desired.min_badges, ' of ' || desired.badge_category) END,
+                                              CASE WHEN desired.all_badges THEN 'all badges' || coalesce(' of ' || desired.badge_category, '') END,
+                                              CASE WHEN desired.min_points IS NOT NULL THEN format('%s points earned', desired.min_points) END,
                                               format('%s points', desired.points));
                     RETURN NEXT;
                 ELSIF old_row IS DISTINCT FROM new_row THEN
@@ -381,7 +566,11 @@ BEGIN
                            hidden = desired.hidden, step = desired.step, threshold = desired.threshold,
                            level = desired.level, client_grantable = desired.client_grantable,
                            revocable = desired.revocable, active_from = desired.active_from,
-                           active_until = desired.active_until
+                           active_until = desired.active_until, min_badges = desired.min_badges,
+                           all_badges = desired.all_badges, badge_category = desired.badge_category,
+                           min_points = desired.min_points, points_by_rarity = desired.points_by_rarity,
+                           link = desired.link, notification_title = desired.notification_title,
+                           notification_body = desired.notification_body
                      WHERE b.code = item.key;
                     object := 'badge'; name := item.key; action := 'update'; detail := array_to_string(changes, '; ');
                     RETURN NEXT;
@@ -483,7 +672,9 @@ BEGIN
                                jsonb_array_elements(CASE WHEN jsonb_typeof(l.value -> 'requirements') = 'array'
                                                          THEN l.value -> 'requirements' ELSE '[]' END) AS e
                         UNION ALL
-                        SELECT b.value ->> 'step' FROM jsonb_each(coalesce(catalog -> 'badges', '{}')) AS b) AS x
+                        SELECT b.value ->> 'step' FROM jsonb_each(coalesce(catalog -> 'badges', '{}')) AS b
+                        UNION ALL
+                        SELECT b.key FROM jsonb_each(coalesce(catalog -> 'leaderboards', '{}')) AS b) AS x
                  WHERE x.step IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM achievements.tracked_steps AS t WHERE t.step = x.step)
                    AND NOT EXISTS (SELECT 1 FROM achievements.streak_steps AS ss WHERE ss.step = x.step)

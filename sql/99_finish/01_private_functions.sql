@@ -14,6 +14,7 @@ GRANT EXECUTE ON FUNCTION
     achievements_private.claims_sub(text),
     achievements_private.readable_user(achievements.user_ref),
     achievements_private.steps_required(text, achievements.user_ref),
+    achievements_private.level_progress(achievements.user_ref, text),
     achievements_private.badge_progress(achievements.user_ref),
     achievements_private.user_badges_page(achievements.user_ref, text, int),
     achievements_private.user_points(achievements.user_ref),
@@ -31,6 +32,11 @@ GRANT EXECUTE ON FUNCTION
     achievements_private.set_time_zone(achievements.user_ref, text),
     achievements_private.grant_streak_freezes(achievements.user_ref, text, int),
     achievements_private.streaks(achievements.user_ref),
+    achievements_private.notifications_page(achievements.user_ref, bigint, int, boolean),
+    achievements_private.mark_read(bigint, achievements.user_ref),
+    achievements_private.mark_all_read(achievements.user_ref),
+    achievements_private.unread_count(achievements.user_ref),
+    achievements_private.delete_notification(bigint, achievements.user_ref),
     achievements_private.qualify_catalog_tables(jsonb),
     achievements_private.apply_catalog(jsonb, boolean, name)
 TO PUBLIC;

@@ -6,4 +6,5 @@ INSERT INTO achievements_private.applied_migrations (id) VALUES
     ('0002_track_as_table_owner'),
     ('0003_one_lock_order'),
     ('0004_track_expressions'),
-    ('0005_streaks');
+    ('0005_streaks'),
+    ('0006_rewards');

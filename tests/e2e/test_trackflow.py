@@ -133,12 +133,14 @@ class TrackFlow:
         for step, per_user in tallies.items():
             for user, count in per_user.items():
                 self.high[step][user] = max(self.high[step][user], count)
-        earned = {
-            (user, code)
-            for code, badge in BADGES.items()
-            for user, high in self.high[badge["step"]].items()
-            if high >= badge["threshold"]
-        }
+        earned = self.expected_badges(
+            {
+                (user, code)
+                for code, badge in BADGES.items()
+                for user, high in self.high[badge["step"]].items()
+                if high >= badge["threshold"]
+            }
+        )
         assert set(self.query("SELECT user_id, badge FROM achievements.user_badges")) == earned
         # One notification per badge earned, and the points of the badges held.
         notified = Counter(
@@ -149,9 +151,16 @@ class TrackFlow:
         assert notified == Counter(earned - self.silent)
         points = Counter()
         for user, code in earned:
-            points[user] += BADGES[code]["points"]
+            points[user] += self.worth(code)
         for user in USERS:
             assert self.value("SELECT achievements.user_points(%s)", (user,)) == points[user]
+
+    def expected_badges(self, earned):
+        """The (user, badge) pairs held, given those of the catalog's threshold badges."""
+        return earned
+
+    def worth(self, code):
+        return BADGES[code]["points"]
 
     def insert(self, table, rows, **events):
         """Inserts `rows` (dicts of column values) into `table` in one statement that causes
@@ -1316,3 +1325,214 @@ def test_tracking_sql_runs_without_notices(db):
     db.add_notice_handler(lambda diagnostic: notices.append(diagnostic.message_primary))
     db.execute(TRACKING)
     assert notices == []
+
+
+# Issue 16: badges about badges, points by rarity, levels from points, the badge leaderboard and
+# a step's leaderboard of the week, from a second catalog file (trackflow/rewards.json).
+
+REWARDS = json.loads((HERE / "rewards.json").read_text())
+META = REWARDS["badges"]
+LEVELS = REWARDS["levels"]
+
+
+class RewardedTrackFlow(TrackFlow):
+    """TrackFlow with the rewards: every user also holds the badges about badges that the
+    catalog's badges they hold earn (none is revocable, nor are these: the high water mark
+    counts), and has reached every level their points reach."""
+
+    def expected_badges(self, earned):
+        held = {}
+        for user, code in earned:
+            held.setdefault(user, set()).add(code)
+        result = set(earned)
+        for user, codes in held.items():
+            points = sum(BADGES[c]["points"] for c in codes)
+            for code, meta in META.items():
+                pool = {
+                    c
+                    for c, b in BADGES.items()
+                    if "badge_category" not in meta or b["category"] == meta["badge_category"]
+                }
+                if (
+                    (meta.get("all_badges") and pool <= codes)
+                    or len(pool & codes) >= meta.get("min_badges", 10**9)
+                    or points >= meta.get("min_points", 10**9)
+                ):
+                    result.add((user, code))
+        return result
+
+    def worth(self, code):
+        return (
+            BADGES[code]["points"]
+            if code in BADGES
+            else REWARDS["rarity_points"][META[code]["rarity"]]
+        )
+
+    def check(self):
+        super().check()
+        expected = {
+            (user, level)
+            for user in USERS
+            for level, spec in LEVELS.items()
+            if self.value("SELECT achievements.user_points(%s)", (user,)) >= spec["min_points"]
+        }
+        assert set(self.query("SELECT user_id, level FROM achievements.user_levels")) == expected
+        notified = Counter(
+            self.query(
+                "SELECT user_id, data ->> 'level' FROM achievements.notifications WHERE kind = 'level'"
+            )
+        )
+        assert notified == Counter(expected)
+
+
+@pytest.fixture
+def rewarded(db):
+    install(db)
+    apply_catalog(db)
+    db.execute("SELECT * FROM achievements.apply_catalog(%s::jsonb)", (json.dumps(REWARDS),))
+    db.execute(TRACKING)
+    flow = RewardedTrackFlow(db)
+    flow.check()
+    return flow
+
+
+def test_the_rewards_catalog_applies_once_and_prices_badges_by_rarity(rewarded):
+    again = rewarded.query(
+        "SELECT * FROM achievements.apply_catalog(%s::jsonb)", (json.dumps(REWARDS),)
+    )
+    assert again == []
+    assert rewarded.query(
+        "SELECT code, points FROM achievements.badges WHERE category = 'bonus' ORDER BY code"
+    ) == [
+        ("every_milestone", 100),
+        ("every_social", 100),
+        ("legendary", 250),
+        ("ten_badges", 50),
+        ("thousand_points", 100),
+    ]
+
+
+def test_legendary_all_achievements_and_levels_from_points(rewarded):
+    """Alice earns every one of the 80 achievements through TrackFlow's own writes: the
+    completion bonuses come with the last badge of their category, Legendary with the 80th,
+    the levels as her points reach them, each with its notification; the leaderboards by badge
+    count and by songs released this week rank her first."""
+    app = rewarded
+    app.insert(
+        "packs",
+        [{"id": i, "owner_id": ALICE, "name": f"Pack {i}"} for i in range(1, 21)],
+        packs_created={ALICE: 20},
+    )
+    app.insert(
+        "album_series",
+        [
+            {"id": i, "owner_id": ALICE, "artist": "Abba", "album_name": f"A{i}"}
+            for i in range(1, 6)
+        ],
+        album_series_created={ALICE: 5},
+    )
+    assert "ten_badges" not in app.badges(ALICE)
+    # 250 fully authored songs in the plans: 100 artists, 100 years, in packs and series.
+    app.run(
+        "INSERT INTO songs (id, owner_id, title, artist, year, lyrics, chords, key, notes, tempo,"
+        "                   pack_id, album_series_id)"
+        " SELECT g, %s, 'song ' || g, 'Artist ' || g %% 100, 1950 + g %% 100, 'la', 'C G', 'C', 'n', 100,"
+        "        1 + g %% 5, 1 + g %% 5"
+        "   FROM generate_series(1, 250) AS g",
+        (ALICE,),
+        future_plans_added={ALICE: 250},
+    )
+    assert "ten_badges" in app.badges(ALICE)
+    app.run(
+        "UPDATE songs SET status = 'wip' WHERE owner_id = %s", (ALICE,), wip_started={ALICE: 250}
+    )
+    app.run(
+        "UPDATE songs SET status = 'released' WHERE owner_id = %s",
+        (ALICE,),
+        songs_released={ALICE: 250},
+        wip_completed={ALICE: 250},
+    )
+    # Alice adds Bob to 25 of her songs; Bob adds her to 25 of his.
+    app.run(
+        "INSERT INTO collaborations (song_id, user_id, added_by) SELECT g, %s, %s FROM generate_series(1, 25) AS g",
+        (BOB, ALICE),
+        collaborators_added={ALICE: 25},
+        added_as_collaborator={BOB: 25},
+    )
+    assert "every_milestone" in app.badges(ALICE) and "every_social" not in app.badges(ALICE)
+    app.insert("songs", [song(i, BOB) for i in range(300, 325)], future_plans_added={BOB: 25})
+    assert "every_social" in app.badges(BOB)  # Bob's four social badges, all at once
+    app.run(
+        "INSERT INTO collaborations (song_id, user_id, added_by) SELECT g, %s, %s FROM generate_series(300, 324) AS g",
+        (ALICE, BOB),
+        collaborators_added={BOB: 25},
+        added_as_collaborator={ALICE: 25},
+    )
+    assert "every_social" in app.badges(ALICE)
+    app.insert(
+        "spotify_imports",
+        [
+            {"user_id": ALICE, "kind": "playlist", "spotify_id": f"p{i}", "status": "completed"}
+            for i in range(10)
+        ],
+        spotify_imports_completed={ALICE: 10},
+        spotify_playlists_imported={ALICE: 10},
+    )
+    app.insert(
+        "feature_requests",
+        [{"user_id": ALICE, "title": f"idea {i}"} for i in range(10)],
+        feature_requests_submitted={ALICE: 10},
+    )
+    app.insert(
+        "bug_reports",
+        [{"user_id": ALICE, "title": f"bug {i}"} for i in range(4)],
+        bugs_reported={ALICE: 4},
+    )
+    app.run(
+        "INSERT INTO logins (user_id, logged_in_at)"
+        " SELECT %s, timestamptz '2025-01-01 08:00+00' + g * interval '1 day' FROM generate_series(0, 99) AS g",
+        (ALICE,),
+    )
+    assert len(app.badges(ALICE) & set(BADGES)) == 79
+    assert "legendary" not in app.badges(ALICE)
+    app.insert(
+        "bug_reports", [{"user_id": ALICE, "title": "the last one"}], bugs_reported={ALICE: 1}
+    )
+    assert app.badges(ALICE) == set(BADGES) | set(META)
+    # The toast-worthy last notifications: Quality Guardian, then Legendary.
+    last = app.query(
+        "SELECT kind, title, link FROM achievements.notifications WHERE user_id = %s ORDER BY id DESC LIMIT 2",
+        (ALICE,),
+    )
+    assert last == [
+        ("badge", "Achievement unlocked: Legendary", "/achievements"),
+        ("badge", "Achievement unlocked: Quality Guardian", "/achievements"),
+    ]
+    points = app.value("SELECT achievements.user_points(%s)", (ALICE,))
+    assert points == sum(b["points"] for b in BADGES.values()) + 100 + 100 + 50 + 100 + 250
+    assert {
+        lvl
+        for (lvl,) in app.query(
+            "SELECT level FROM achievements.user_levels WHERE user_id = %s", (ALICE,)
+        )
+    } == set(LEVELS)
+    assert app.query(
+        "SELECT level, current, target FROM achievements.level_progress(%s) WHERE kind = 'points'",
+        (BOB,),
+    ) == [
+        ("rookie", 100, 100),
+        ("regular", 500, 500),
+        ("pro", app.value("SELECT least(achievements.user_points(%s), 1000)", (BOB,)), 1000),
+        ("star", app.value("SELECT least(achievements.user_points(%s), 2500)", (BOB,)), 2500),
+    ]
+    # Seed 001's badge-count leaderboard, and the songs released this week.
+    board = app.query("SELECT rank, user_id, badges FROM achievements.badge_leaderboard(3)")
+    assert board[0] == (1, ALICE, 79) and board[1][1] == BOB
+    assert app.query("SELECT * FROM achievements.step_leaderboard('songs_released')") == [
+        (1, ALICE, 250)
+    ]
+    # The community feed, rarest first: legendary awards (earned in this one test transaction).
+    rarest = app.query(
+        "SELECT user_id, rarity FROM achievements.community_feed(5, rarest_first => true)"
+    )
+    assert rarest == [(ALICE, "legendary")] * 5

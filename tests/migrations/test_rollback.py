@@ -51,6 +51,17 @@ def test_a_rollback_of_everything_is_all_or_nothing_and_says_what_blocks_it(empt
     with psycopg.connect(conninfo(name), autocommit=True) as conn:
         conn.execute("CREATE VIEW top AS SELECT * FROM achievements.user_levels")
     before = snapshot(conninfo(name))
+    # The view selects every column of user_levels, 0005's among them: 0005 refuses first.
+    with pytest.raises(AchievementsError) as err:
+        rollback(target(name), count=None, confirm=True)
+    message = str(err.value)
+    assert "rollback of 0006_rewards failed: the rewards of 0006 cannot be removed" in message
+    assert "view public.top (uses column notified of table achievements.user_levels)" in message
+    assert snapshot(conninfo(name)) == before
+    with psycopg.connect(conninfo(name), autocommit=True) as conn:
+        conn.execute("DROP VIEW top")
+        conn.execute("CREATE VIEW top AS SELECT user_id, level FROM achievements.user_levels")
+    before = snapshot(conninfo(name))
     with pytest.raises(AchievementsError) as err:
         rollback(target(name), count=None, confirm=True)
     message = str(err.value)

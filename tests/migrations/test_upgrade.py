@@ -73,6 +73,27 @@ def test_upgrade_from_the_newest_release_keeps_the_data_and_the_behaviour(empty_
         assert conn.execute("SELECT achievements.user_points(%s)", (ALICE,)).fetchone()[0] == 60
         assert conn.execute("SELECT achievements.user_rank(%s)", (BOB,)).fetchone()[0] == 2
         check_counters(conn)
+        # Issue 16 over the data of before: a badge about badges backfilled from the badges
+        # held, a leaderboard of the month filled from the log, the notification centre.
+        conn.execute(
+            "INSERT INTO achievements.badges (code, name, min_badges, points)"
+            " VALUES ('two', 'Two badges', 2, 1)"
+        )
+        assert conn.execute("SELECT achievements.backfill_badge('two')").fetchone()[0] == 2
+        conn.execute(
+            "INSERT INTO achievements.step_leaderboards (step, period) VALUES ('song', 'month')"
+        )
+        assert conn.execute(
+            "SELECT user_id, count FROM achievements.step_leaderboard('song', 'month')"
+        ).fetchall() == [(ALICE, 5), (BOB, 2)]
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM achievements.notifications_page(%s)", (ALICE,)
+            ).fetchone()[0]
+            == len([n for n in before["notifications"] if n[0] == ALICE]) + 1
+        )
+        assert conn.execute("SELECT * FROM achievements.redeliver_notifications()").fetchall() == []
+        check_counters(conn)
 
 
 def tracking_state(conn):

@@ -47,6 +47,15 @@ WORKLOADS = [
     "streaks(user) at",
     "streak_leaderboard(step) by current streak at",
     "streak_leaderboard(step) by longest streak at",
+    "community_feed(20) at",
+    "community_feed(20, rarest_first) at",
+    "community_feed(20, featured_only) at",
+    "badge_leaderboard(10) at",
+    "step_leaderboard(step, week) at",
+    "notifications_page(user) at",
+    "notifications_page(user, unread_only) at",
+    "unread_count(user) at",
+    "level_progress(user) at",
 ]
 
 

@@ -236,3 +236,58 @@ def test_listen_stops_at_its_timeout(capsys, url):
     code, out, err = run(capsys, url, "listen", "--timeout", "0.2")
     assert (code, out) == (0, "")
     assert "listening on channel 'achievements'" in err
+
+
+REWARDS = textwrap.dedent("""\
+    [rarity_points]
+    common = 10
+    legendary = 250
+
+    [notifications.badge]
+    title = "Achievement unlocked: {name}"
+    link = "/achievements"
+
+    [leaderboards.song]
+    periods = ["week"]
+
+    [levels.rookie]
+    min_points = 10
+
+    [badges.first_song]
+    name = "First song"
+    step = "song"
+    threshold = 1
+
+    [badges.legendary]
+    name = "Legendary"
+    all_badges = true
+    rarity = "legendary"
+    """)
+
+
+def test_catalog_apply_takes_the_rewards_of_issue_16_from_toml(capsys, url, tmp_path, db):
+    path = write(tmp_path, REWARDS)
+    code, out, _ = run(capsys, url, "catalog", "apply", str(path))
+    assert code == 0
+    assert out.splitlines() == [
+        "create leaderboard song/week (time zone UTC)",
+        "update rarity common (points: 0 -> 10)",
+        "update rarity legendary (points: 0 -> 250)",
+        'update notification badge (title: "Badge earned: {name}" -> "Achievement unlocked: {name}";'
+        ' link: null -> "/achievements")',
+        "create level rookie (min_points 10)",
+        "create badge first_song (step song >= 1, 10 points)",
+        "create badge legendary (all badges, 250 points)",
+        "7 change(s) applied",
+    ]
+    user = uuid.uuid4()
+    db.execute("SELECT achievements.record_step(%s, 'song')", (user,))
+    assert db.execute(
+        "SELECT kind, title FROM achievements.notifications WHERE user_id = %s ORDER BY id", (user,)
+    ).fetchall() == [
+        ("badge", "Achievement unlocked: First song"),
+        ("badge", "Achievement unlocked: Legendary"),
+        ("level", "Level reached: rookie"),
+    ]
+    code, out, _ = run(capsys, url, "catalog", "apply", str(path))
+    assert code == 0 and out.splitlines()[-1].startswith("no changes")

@@ -123,3 +123,62 @@ def test_a_backfill_never_awards_from_a_tally_undone_after_its_snapshot(db, conn
     assert retrying(slow, isolation, "SELECT achievements.backfill_badge('three_songs')") == 1
     assert badges_of(db, USER) == []
     check_counters(db)
+
+
+@pytest.mark.parametrize("isolation", ["REPEATABLE READ", "SERIALIZABLE"])
+def test_a_badge_about_badges_completed_by_two_transactions_is_never_missed(db, connect, isolation):
+    """Each transaction brings one of the last two badges of a category: the one whose snapshot
+    predates the other's commit fails with 40001 (the user's score changed since), and its retry
+    awards the badge about them, once."""
+    define_badge(db, "a", category="m")
+    define_badge(db, "b", category="m")
+    define_badge(db, "all_m", all_badges=True, badge_category="m")
+    slow, fast = connect(autocommit=False), connect()
+    slow.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
+    slow.execute("SELECT count(*) FROM achievements.user_badges")  # the snapshot
+    fast.execute("SELECT achievements.award_badge(%s, 'a')", (USER,))
+    with pytest.raises(psycopg.errors.SerializationFailure):
+        slow.execute("SELECT achievements.award_badge(%s, 'b')", (USER,))
+        slow.commit()
+    slow.rollback()
+    slow.autocommit = True
+    assert retrying(slow, isolation, "SELECT achievements.award_badge(%(user)s, 'b')") == 1
+    assert badges_of(db, USER) == ["a", "all_m", "b"]
+    assert notifications_of(db, USER).count(("badge", "all_m")) == 1
+    check_counters(db)
+
+
+@pytest.mark.parametrize("isolation", ["REPEATABLE READ", "SERIALIZABLE"])
+@pytest.mark.parametrize("points_first", [True, False])
+@pytest.mark.parametrize("new_rows", [True, False])
+def test_a_level_of_steps_and_points_completed_by_two_transactions_is_never_missed(
+    db, connect, isolation, points_first, new_rows
+):
+    """One transaction brings the points, the other the step (each created, or changed, after
+    the other's snapshot): the later one fails with 40001 rather than miss the level."""
+    db.execute("INSERT INTO achievements.levels (name, min_points) VALUES ('pro', 10)")
+    db.execute(
+        "INSERT INTO achievements.level_requirements (level, name, required_count)"
+        " VALUES ('pro', 'song', 2)"
+    )
+    define_badge(db, "gift", points=10)
+    define_badge(db, "token", points=0)
+    if not new_rows:  # the tally and the score exist before both snapshots
+        db.execute("SELECT achievements.record_step(%s, 'song')", (USER,))
+        db.execute("SELECT achievements.award_badge(%s, 'token')", (USER,))
+    points = "SELECT achievements.award_badge(%(user)s, 'gift')"
+    steps = "SELECT achievements.record_step(%(user)s, 'song', " + ("2)" if new_rows else "1)")
+    first, second = (points, steps) if points_first else (steps, points)
+    slow, fast = connect(autocommit=False), connect()
+    slow.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
+    slow.execute("SELECT count(*) FROM achievements.user_badges")  # the snapshot
+    fast.execute(first, {"user": USER})
+    with pytest.raises(psycopg.errors.SerializationFailure):
+        slow.execute(second, {"user": USER})
+        slow.commit()
+    slow.rollback()
+    slow.autocommit = True
+    assert retrying(slow, isolation, second) == 1
+    assert db.execute(
+        "SELECT level FROM achievements.user_levels WHERE user_id = %s", (USER,)
+    ).fetchall() == [("pro",)]

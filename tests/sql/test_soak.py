@@ -2,10 +2,12 @@
 statement in its own transaction: steps recorded and undone, tracked writes on a table tracked
 for several steps (inserts, updates that move rows between users, deletes), steps logged
 directly, badges awarded, claimed and revoked by call, backfills, catalog changes and counter
-compaction. No statement may fail (a deadlock, 40P01, fails the test), and at the end every
-invariant holds: tallies equal their log and their table, every threshold reached is held,
-every revocable badge held is earned, every level met is held, every counter equals a recount,
-and no notification is doubled."""
+compaction; with a revocable badge about badges, a level of points and a step leaderboard
+(issue 16) following them. No statement may fail (a deadlock, 40P01, fails the test), and at
+the end every invariant holds: tallies equal their log and their table, every threshold reached
+is held, every revocable badge held is earned, every level met is held, the badge about badges
+is held exactly by the users with enough badges, the leaderboard's counters equal the log, every
+counter equals a recount, and no notification is doubled."""
 
 import json
 import random
@@ -37,6 +39,9 @@ def set_up(db):
     define_badge(db, "fan_badge", level="fan", points=7)
     define_badge(db, "sharer", client_grantable=True, points=1)
     define_badge(db, "gift", points=2)
+    define_badge(db, "collector", min_badges=3, revocable=True, points=5)
+    db.execute("INSERT INTO achievements.levels (name, min_points) VALUES ('pointy', 20)")
+    db.execute("INSERT INTO achievements.step_leaderboards (step, period) VALUES ('song', 'day')")
     db.execute(
         "CREATE TABLE plays (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
         " who uuid, song text, liked boolean, rating text)"
@@ -199,6 +204,42 @@ def test_sixteen_sessions_mixing_every_write_path_never_deadlock_and_stay_exact(
             db,
             "SELECT user_id FROM achievements.user_levels WHERE level = 'fan'"
             " EXCEPT SELECT user_id FROM achievements.user_badges WHERE badge = 'fan_badge'",
+        )
+        == []
+    )
+    # The badge about badges: held exactly by the users holding 3 other badges.
+    assert (
+        one(
+            db,
+            "SELECT user_id FROM achievements.user_badges WHERE badge <> 'collector'"
+            " GROUP BY user_id HAVING count(*) >= 3"
+            " EXCEPT SELECT user_id FROM achievements.user_badges WHERE badge = 'collector'",
+        )
+        == []
+    )
+    assert (
+        one(
+            db,
+            "SELECT user_id FROM achievements.user_badges WHERE badge = 'collector' EXCEPT"
+            " SELECT user_id FROM achievements.user_badges WHERE badge <> 'collector'"
+            " GROUP BY user_id HAVING count(*) >= 3",
+        )
+        == []
+    )
+    # The leaderboard's counters equal the log.
+    assert (
+        one(
+            db,
+            "SELECT user_id, sum(count) FROM achievements.user_steps WHERE name = 'song' GROUP BY 1"
+            " EXCEPT SELECT user_id, sum(count) FROM achievements_private.step_period_counts GROUP BY 1",
+        )
+        == []
+    )
+    assert (
+        one(
+            db,
+            "SELECT user_id, sum(count) FROM achievements_private.step_period_counts GROUP BY 1"
+            " EXCEPT SELECT user_id, sum(count) FROM achievements.user_steps WHERE name = 'song' GROUP BY 1",
         )
         == []
     )

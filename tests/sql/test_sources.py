@@ -34,7 +34,14 @@ def test_the_entry_point_installs_every_file_once_in_name_order():
 
 def test_every_object_is_defined_in_exactly_one_place():
     counts = Counter((kind, name) for kind, name, _ in definitions())
-    assert [key for key, n in counts.items() if n > 1] == []
+    # Overloads of one function (mark_read(id), mark_read(id, user_id)) share their file.
+    homes = {
+        (kind, name): {f for k, n, f in definitions() if (k, n) == (kind, name)}
+        for kind, name in counts
+    }
+    assert [
+        key for key, n in counts.items() if n > 1 and (key[0] != "FUNCTION" or len(homes[key]) > 1)
+    ] == []
     assert not [d for d in definitions() if "OR REPLACE" in d[1].upper()]
     text = "\n".join(p.read_text() for p in source_files())
     generated = "'CREATE OR REPLACE FUNCTION achievements_tracking.%I("  # track()'s functions

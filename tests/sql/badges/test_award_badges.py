@@ -139,6 +139,7 @@ def test_revocable_badge_follows_the_tally_back_down(db):
     assert notifications_of(db, user) == [
         ("badge", "liked_1"),
         ("badge", "liked_3"),
+        ("badge_revoked", "liked_3"),
         ("badge", "liked_3"),
     ]
     # A negative row inserted in bulk revokes too.
@@ -386,7 +387,11 @@ def test_concurrent_toggles_keep_a_revocable_badge_in_step_with_the_tally(db, co
         " FROM achievements_private.badge_holders"
     ).fetchone()
     assert awards == revocations + (1 if held else 0)
-    assert len(notifications_of(db, user)) == awards
+    # One notification per award and per revocation, alternating.
+    assert notifications_of(db, user) == [
+        ("badge", "liked"),
+        ("badge_revoked", "liked"),
+    ] * revocations + [("badge", "liked")] * (1 if held else 0)
     check_counters(db)
 
 

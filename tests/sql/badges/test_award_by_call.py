@@ -92,7 +92,12 @@ def test_revoke_badge_takes_points_back(db):
     assert err.value.sqlstate == "AD201"
     # Awarded again after a revocation: a new row and a new notification.
     assert award(db, user, "a") is True
-    assert notifications_of(db, user) == [("badge", "a"), ("badge", "b"), ("badge", "a")]
+    assert notifications_of(db, user) == [
+        ("badge", "a"),
+        ("badge", "b"),
+        ("badge_revoked", "a"),
+        ("badge", "a"),
+    ]
     check_counters(db)
 
 

@@ -174,13 +174,15 @@ def test_a_bad_catalog_is_refused_with_every_problem_and_changes_nothing(db):
     assert err.value.sqlstate == "AD207"
     assert err.value.diag.message_primary == "the catalog has 7 error(s); nothing was changed"
     assert err.value.diag.message_detail.splitlines() == [
-        "extra: unknown section (expected levels, badges or steps)",
-        "levels.fan.colour: unknown key (expected description, requirements)",
+        "extra: unknown section (expected levels, badges, steps, rarity_points, notifications or leaderboards)",
+        "levels.fan.colour: unknown key (expected description, requirements, min_points, link,"
+        " notification_title, notification_body)",
         "levels.fan.requirements.song: expected a whole number of at least 1, got 0",
         "badges.nameless.name: missing (the name users see)",
         "badges.typo.treshold: unknown key (expected one of name, description, icon, category,"
         " points, rarity, hidden, step, threshold, level, client_grantable, revocable,"
-        " active_from, active_until)",
+        " active_from, active_until, min_badges, all_badges, badge_category, min_points, link,"
+        " notification_title, notification_body)",
         'badges.words.hidden: expected true or false, got "yes"',
         'badges.words.points: expected a whole number, got "ten"',
     ]

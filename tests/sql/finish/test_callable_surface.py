@@ -25,6 +25,19 @@ APP_FUNCTIONS = {
     "set_time_zone(text,achievements.user_ref)",
     "streaks(achievements.user_ref)",
     "streak_leaderboard(text,text,integer)",
+    "delete_notification(bigint)",
+    # For a given user: an application role its own alone (42501 otherwise).
+    "mark_read(bigint,achievements.user_ref)",
+    "mark_all_read(achievements.user_ref)",
+    "unread_count(achievements.user_ref)",
+    "delete_notification(bigint,achievements.user_ref)",
+    "notifications_page(achievements.user_ref,bigint,integer,boolean)",
+    "level_progress(achievements.user_ref,text)",
+    "transaction_awards()",
+    "transaction_awards(achievements.user_ref)",
+    "community_feed(integer,text,boolean,boolean,text)",
+    "badge_leaderboard(integer,timestamp with time zone)",
+    "step_leaderboard(text,text,integer,timestamp with time zone)",
 }
 APP_TABLES = {
     "levels": "SELECT",
@@ -39,6 +52,9 @@ APP_TABLES = {
     "badge_stats": "SELECT",
     "user_time_zones": "SELECT",
     "streak_steps": "SELECT",
+    "rarity_points": "SELECT",
+    "notification_templates": "SELECT",
+    "step_leaderboards": "SELECT",
 }
 # What the service roles may do besides.
 SERVICE_FUNCTIONS = APP_FUNCTIONS | {
@@ -60,6 +76,9 @@ SERVICE_FUNCTIONS = APP_FUNCTIONS | {
     "backfill_badge(text)",
     "compact_counters()",
     "apply_catalog(jsonb,boolean)",
+    "notify(achievements.user_ref,text,text,text,text,jsonb)",
+    "redeliver_notifications(integer)",
+    "set_featured(achievements.user_ref,text,boolean)",
 }
 SERVICE_TABLES = {**APP_TABLES, "user_steps": "INSERT, SELECT"}
 
@@ -145,6 +164,12 @@ def test_internals_are_called_only_through_the_public_functions_that_bind_them(d
         "claims_sub(text)",
         "readable_user(achievements.user_ref)",
         "steps_required(text,achievements.user_ref)",
+        "level_progress(achievements.user_ref,text)",
+        "notifications_page(achievements.user_ref,bigint,integer,boolean)",
+        "mark_read(bigint,achievements.user_ref)",
+        "mark_all_read(achievements.user_ref)",
+        "unread_count(achievements.user_ref)",
+        "delete_notification(bigint,achievements.user_ref)",
         "badge_progress(achievements.user_ref)",
         "user_badges_page(achievements.user_ref,text,integer)",
         "user_points(achievements.user_ref)",
