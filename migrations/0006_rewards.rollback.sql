@@ -52,9 +52,9 @@ DECLARE
                     'achievements.step_leaderboard(text,text,integer,timestamp with time zone)'::regprocedure))));
 BEGIN
     IF dependents IS NOT NULL THEN
-        RAISE EXCEPTION 'the rewards of 0005 cannot be removed: objects outside achievements-db depend on them: %', dependents
+        RAISE EXCEPTION 'the rewards of 0006 cannot be removed: objects outside achievements-db depend on them: %', dependents
             USING ERRCODE = 'dependent_objects_still_exist',
-                  HINT = 'Drop those objects first (or recreate them without the columns and functions of 0005).';
+                  HINT = 'Drop those objects first (or recreate them without the columns and functions of 0006).';
     END IF;
 END
 $rollback_guard$;

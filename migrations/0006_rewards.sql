@@ -90,7 +90,7 @@ ALTER TABLE achievements.user_levels ALTER COLUMN awarded_in SET DEFAULT pg_curr
 COMMENT ON COLUMN achievements.user_levels.notified IS
     'false: the level stands but its notification could not be written; achievements.redeliver_notifications() writes it.';
 COMMENT ON COLUMN achievements.user_levels.awarded_in IS
-    'The id of the transaction that awarded the level (NULL for levels awarded before 0005): achievements.transaction_awards() reads it.';
+    'The id of the transaction that awarded the level (NULL for levels awarded before 0006): achievements.transaction_awards() reads it.';
 CREATE INDEX user_levels_achieved_at_idx ON achievements.user_levels USING brin (achieved_at);
 CREATE INDEX user_levels_unnotified_idx ON achievements.user_levels (user_id, level) WHERE NOT notified;
 
@@ -101,7 +101,7 @@ ALTER TABLE achievements.user_badges ALTER COLUMN awarded_in SET DEFAULT pg_curr
 COMMENT ON COLUMN achievements.user_badges.featured IS
     'Highlighted in achievements.community_feed(); an admin sets it with achievements.set_featured().';
 COMMENT ON COLUMN achievements.user_badges.awarded_in IS
-    'The id of the transaction that awarded the badge (NULL for badges awarded before 0005): achievements.transaction_awards() reads it.';
+    'The id of the transaction that awarded the badge (NULL for badges awarded before 0006): achievements.transaction_awards() reads it.';
 CREATE INDEX user_badges_feed_idx ON achievements.user_badges (badge, earned_at, user_id) WHERE is_public;
 CREATE INDEX user_badges_featured_idx ON achievements.user_badges (earned_at, user_id, badge)
     WHERE featured AND is_public;

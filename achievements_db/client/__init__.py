@@ -40,9 +40,9 @@ from achievements_db.client.rows import (
     PublicBadge,
     Redelivery,
     Requirement,
+    StepLeaderboardRow,
     Streak,
     StreakLeaderboardRow,
-    StepLeaderboardRow,
     TrackedStep,
     UserId,
 )

@@ -28,9 +28,9 @@ from achievements_db.client.rows import (
     PublicBadge,
     Redelivery,
     Requirement,
+    StepLeaderboardRow,
     Streak,
     StreakLeaderboardRow,
-    StepLeaderboardRow,
     TrackedStep,
     UserId,
 )

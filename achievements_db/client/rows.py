@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 # A user id: uuid, bigint or text, as installed (--user-id-type). Rows read back carry the
@@ -135,6 +136,8 @@ class StreakLeaderboardRow:
     rank: int
     user_id: UserId
     length: int
+
+
 class LevelProgress:
     """One requirement of a level: kind "points" or "step", current out of target ("1,200 /
     2,000 points"); achieved_at once the level is reached."""

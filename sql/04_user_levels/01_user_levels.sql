@@ -17,7 +17,7 @@ COMMENT ON TABLE achievements.user_levels IS
 COMMENT ON COLUMN achievements.user_levels.notified IS
     'false: the level stands but its notification could not be written; achievements.redeliver_notifications() writes it.';
 COMMENT ON COLUMN achievements.user_levels.awarded_in IS
-    'The id of the transaction that awarded the level (NULL for levels awarded before 0005): achievements.transaction_awards() reads it.';
+    'The id of the transaction that awarded the level (NULL for levels awarded before 0006): achievements.transaction_awards() reads it.';
 CREATE INDEX user_levels_level_idx ON achievements.user_levels (level, achieved_at);
 -- The levels of the current transaction (transaction_awards): achieved_at = now().
 CREATE INDEX user_levels_achieved_at_idx ON achievements.user_levels USING brin (achieved_at);

@@ -41,7 +41,7 @@ CREATE INDEX user_badges_unnotified_idx ON achievements.user_badges (user_id, ba
 COMMENT ON COLUMN achievements.user_badges.featured IS
     'Highlighted in achievements.community_feed(); an admin sets it with achievements.set_featured().';
 COMMENT ON COLUMN achievements.user_badges.awarded_in IS
-    'The id of the transaction that awarded the badge (NULL for badges awarded before 0005): achievements.transaction_awards() reads it.';
+    'The id of the transaction that awarded the badge (NULL for badges awarded before 0006): achievements.transaction_awards() reads it.';
 
 ALTER TABLE achievements.user_badges ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_rows ON achievements.user_badges FOR SELECT
