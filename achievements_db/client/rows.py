@@ -138,6 +138,7 @@ class StreakLeaderboardRow:
     length: int
 
 
+@dataclass(frozen=True)
 class LevelProgress:
     """One requirement of a level: kind "points" or "step", current out of target ("1,200 /
     2,000 points"); achieved_at once the level is reached."""

@@ -1527,7 +1527,7 @@ def test_legendary_all_achievements_and_levels_from_points(rewarded):
     ]
     # Seed 001's badge-count leaderboard, and the songs released this week.
     board = app.query("SELECT rank, user_id, badges FROM achievements.badge_leaderboard(3)")
-    assert board[0] == (1, ALICE, 79) and board[1][1] == BOB
+    assert board[0] == (1, ALICE, 85) and board[1][1] == BOB
     assert app.query("SELECT * FROM achievements.step_leaderboard('songs_released')") == [
         (1, ALICE, 250)
     ]

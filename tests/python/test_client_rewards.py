@@ -16,7 +16,7 @@ from achievements_db.client import (
     Client,
     FeedItem,
     LevelProgress,
-    Notification,
+    NotificationRow,
     Redelivery,
     StepLeaderboardRow,
 )
@@ -75,7 +75,7 @@ def test_sync_client(db):
     assert c.community_feed(min_rarity="legendary")[0].featured is True
     # Notifications for a given user (the owner acts for any user).
     page = c.notifications_page(alice, limit=2)
-    assert len(page) == 2 and isinstance(page[0], Notification) and page[0].id > page[1].id
+    assert len(page) == 2 and isinstance(page[0], NotificationRow) and page[0].id > page[1].id
     assert c.notifications_page(alice, before=page[1].id)[0].id < page[1].id
     assert c.unread_count(alice) == 4
     assert c.mark_read(page[0].id, alice) is True
@@ -83,7 +83,7 @@ def test_sync_client(db):
     assert c.mark_all_read(alice) == 3
     assert c.delete_notification(page[0].id, alice) is True
     id_ = c.notify(bob, "hello", "Hi Bob", link="/bob", data={"x": 1})
-    assert c.notifications_page(bob, limit=1)[0] == Notification(
+    assert c.notifications_page(bob, limit=1)[0] == NotificationRow(
         id_,
         "hello",
         "Hi Bob",
