@@ -1236,6 +1236,7 @@ DROP FUNCTION achievements.streaks(achievements.user_ref);
 DROP FUNCTION achievements.grant_streak_freezes(achievements.user_ref,text,integer);
 DROP FUNCTION achievements.set_time_zone(text,achievements.user_ref);
 DROP FUNCTION achievements.define_streak(text,text,text);
+DROP FUNCTION achievements_private.follows_period(date,date,text,text);
 DROP FUNCTION achievements_private.missed_periods(date,date,text,text,integer);
 DROP FUNCTION achievements_private.day_exists(date,text);
 DROP FUNCTION achievements_private.period_of(timestamp with time zone,text,text,integer);
@@ -1266,6 +1267,7 @@ DROP FUNCTION achievements_private.drop_counting_function(oid,boolean,boolean);
 DROP FUNCTION achievements_private.create_activity_function(regclass);
 DROP FUNCTION achievements_private.tracked_activity_change_sql(achievements.tracked_steps,text,text,text);
 DROP FUNCTION achievements_private.tracked_activity_sql(achievements.tracked_steps,text,text,text);
+DROP FUNCTION achievements_private.tracked_users_filter_sql(achievements.tracked_steps,text,text,text);
 DROP FUNCTION achievements_private.tracking_streaks(name,regclass,achievements.user_ref[],text[],achievements.user_ref[],text[],timestamp with time zone[],text[],integer[],boolean);
 DROP FUNCTION achievements_private.lock_tallies(achievements.user_ref[],text[]);
 

@@ -177,6 +177,12 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION achievements_private.follows_period(prev date, p date, period text, zone text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN ((p - prev) = CASE period WHEN 'day'::text THEN 1 ELSE 7 END) THEN true ELSE (achievements_private.missed_periods(prev, p, period, zone, 0) = 0) END;
+
 
 CREATE OR REPLACE FUNCTION achievements.record_step(user_id achievements.user_ref, step text, count integer DEFAULT 1)
  RETURNS integer
@@ -392,6 +398,13 @@ END
 $function$;
 
 
+CREATE OR REPLACE FUNCTION achievements_private.tracked_users_filter_sql(s achievements.tracked_steps, user_cast text, rel text, users text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN CASE WHEN (users IS NULL) THEN ''::text WHEN (user_cast = 'native'::text) THEN format(' AND %s.%I = ANY (%s::%s[])'::text, rel, (s).user_column, users, format_type((SELECT t.typbasetype FROM pg_type t WHERE (t.oid = ('achievements.user_ref'::regtype)::oid)), NULL::integer)) ELSE format(' AND %s = ANY (%s)'::text, achievements_private.tracked_user_sql(user_cast, rel, (s).user_column, 'NULL::achievements.user_ref'::text), users) END;
+
 CREATE OR REPLACE FUNCTION achievements_private.tracked_recount_sql(s achievements.tracked_steps, user_cast text, rel text, users text)
  RETURNS text
  LANGUAGE plpgsql
@@ -399,16 +412,10 @@ CREATE OR REPLACE FUNCTION achievements_private.tracked_recount_sql(s achievemen
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 DECLARE
-    who     text := achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref');
-    id_type text := format_type((SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = 'achievements.user_ref'::regtype), NULL);
-    narrow  text := '';
+    who text := achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref');
 BEGIN
     IF s.previous IS NOT NULL OR s.mode = 'streak' THEN
         RETURN NULL;
-    END IF;
-    IF users IS NOT NULL THEN
-        narrow := CASE WHEN user_cast = 'native' THEN format(' AND %s.%I = ANY (%s::%s[])', rel, s.user_column, users, id_type)
-                     ELSE format(' AND %s = ANY (%s)', who, users) END;
     END IF;
     RETURN format(
         'SELECT f.u, %s::int AS c FROM (SELECT %s AS u, %s AS v FROM %s AS %s WHERE %s%s) AS f
@@ -416,32 +423,19 @@ BEGIN
         CASE s.mode WHEN 'distinct' THEN 'count(DISTINCT f.v)' WHEN 'max' THEN 'coalesce(max(f.v), 0)'
                     WHEN 'sum' THEN 'coalesce(sum(f.v), 0)' ELSE 'count(*)' END,
         who, coalesce(achievements_private.tracked_value_sql(s, rel), 'NULL'),
-        s.tbl, rel, achievements_private.tracked_qualifies_sql(s, rel), narrow);
+        s.tbl, rel, achievements_private.tracked_qualifies_sql(s, rel),
+        achievements_private.tracked_users_filter_sql(s, user_cast, rel, users));
 END
 $function$;
 
 
 CREATE OR REPLACE FUNCTION achievements_private.tracked_activity_sql(s achievements.tracked_steps, user_cast text, rel text, users text)
  RETURNS text
- LANGUAGE plpgsql
+ LANGUAGE sql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-DECLARE
-    who     text := achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref');
-    id_type text := format_type((SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = 'achievements.user_ref'::regtype), NULL);
-    narrow  text := '';
-BEGIN
-    IF users IS NOT NULL THEN
-        narrow := CASE WHEN user_cast = 'native' THEN format(' AND %s.%I = ANY (%s::%s[])', rel, s.user_column, users, id_type)
-                     ELSE format(' AND %s = ANY (%s)', who, users) END;
-    END IF;
-    RETURN format(
-        'SELECT f.u, f.at, f.z FROM (SELECT %s AS u, (%s)::timestamptz AS at, (%s)::text AS z FROM %s AS %s WHERE %s%s) AS f
-          WHERE f.u IS NOT NULL AND f.at IS NOT NULL',
-        who, s.at, coalesce(s.time_zone, 'NULL'), s.tbl, rel, achievements_private.tracked_qualifies_sql(s, rel), narrow);
-END
-$function$;
+RETURN format('SELECT f.u, f.at, f.z FROM (SELECT %s AS u, (%s)::timestamptz AS at, (%s)::text AS z FROM %s AS %s WHERE %s%s) AS f
+      WHERE f.u IS NOT NULL AND f.at IS NOT NULL'::text, achievements_private.tracked_user_sql(user_cast, rel, (s).user_column, 'NULL::achievements.user_ref'::text), (s).at, COALESCE((s).time_zone, 'NULL'::text), (s).tbl, rel, achievements_private.tracked_qualifies_sql(s, rel), achievements_private.tracked_users_filter_sql(s, user_cast, rel, users));
 
 
 CREATE OR REPLACE FUNCTION achievements_private.tracked_activity_change_sql(s achievements.tracked_steps, user_cast text, op text, rel text)
@@ -1717,8 +1711,7 @@ BEGIN
                                    sum(f.brk) OVER (PARTITION BY f.user_id, f.step ORDER BY f.p) AS island
                               FROM (SELECT o.user_id, o.step, o.p,
                                            CASE WHEN o.prev IS NULL THEN 1
-                                                WHEN o.p - o.prev = CASE o.period WHEN 'day' THEN 1 ELSE 7 END THEN 0
-                                                WHEN achievements_private.missed_periods(o.prev, o.p, o.period, o.zone, 0) = 0 THEN 0
+                                                WHEN achievements_private.follows_period(o.prev, o.p, o.period, o.zone) THEN 0
                                                 ELSE 1 END AS brk
                                       FROM (SELECT sp.user_id, sp.step, sp.p, sp.period, sp.zone,
                                                    lag(sp.p) OVER (PARTITION BY sp.user_id, sp.step ORDER BY sp.p) AS prev
@@ -1820,9 +1813,8 @@ BEGIN
                 RETURN QUERY SELECT user_ids[1], steps[1], st.longest;
                 RETURN;
             ELSIF p > st.last_period THEN
-                run := CASE WHEN p - st.last_period = CASE one.period WHEN 'day' THEN 1 ELSE 7 END
-                              OR achievements_private.missed_periods(st.last_period, p, one.period,
-                                                                     achievements_private.user_time_zone(user_ids[1], now()), 0) = 0
+                run := CASE WHEN achievements_private.follows_period(st.last_period, p, one.period,
+                                                                     achievements_private.user_time_zone(user_ids[1], now()))
                             THEN st.run_length + 1 ELSE 1 END;
                 UPDATE achievements_private.streak_states AS x
                    SET longest = greatest(x.longest, run), run_length = run,
@@ -1887,8 +1879,7 @@ BEGIN
                        sum(f.brk) OVER (PARTITION BY f.u, f.s ORDER BY f.p) AS island
                   FROM (SELECT o.u, o.s, o.p, o.w, o.first,
                                CASE WHEN o.prev IS NULL THEN 1
-                                    WHEN o.p - o.prev = CASE o.period WHEN 'day' THEN 1 ELSE 7 END THEN 0
-                                    WHEN achievements_private.missed_periods(o.prev, o.p, o.period, o.zone, 0) = 0 THEN 0
+                                    WHEN achievements_private.follows_period(o.prev, o.p, o.period, o.zone) THEN 0
                                     ELSE 1 END AS brk
                           FROM (SELECT r.*, lag(r.p) OVER (PARTITION BY r.u, r.s ORDER BY r.p) AS prev
                                   FROM runs AS r) AS o) AS f) AS b
@@ -2112,10 +2103,11 @@ BEGIN
     -- The user's streak tallies are locked first (docs/locks.md), then the zone changes and the
     -- streaks are worked out again.
     SELECT array_agg(t.name ORDER BY t.name) INTO steps
-      FROM (SELECT t.name FROM achievements.user_achievements AS t
-             WHERE t.user_id = who AND t.name IN (SELECT ss.step FROM achievements.streak_steps AS ss)
-             ORDER BY t.name
-               FOR UPDATE) AS t;
+      FROM achievements.user_achievements AS t
+     WHERE t.user_id = who AND t.name IN (SELECT ss.step FROM achievements.streak_steps AS ss);
+    IF steps IS NOT NULL THEN
+        PERFORM achievements_private.lock_tallies(array_fill(who, ARRAY[cardinality(steps)]), steps);
+    END IF;
     INSERT INTO achievements.user_time_zones (user_id, time_zone) VALUES (who, known)
     ON CONFLICT (user_id, valid_from) DO UPDATE SET time_zone = excluded.time_zone;
     IF steps IS NOT NULL THEN

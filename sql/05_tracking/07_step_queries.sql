@@ -189,6 +189,21 @@ BEGIN
 END
 $$;
 
+-- The SQL that narrows a query of step `s` over its table to the users of `users` (the SQL of an
+-- array of user ids), through the user column when it is of the user id type (so an index on it
+-- serves), else through the user expression; '' without `users`.
+CREATE FUNCTION achievements_private.tracked_users_filter_sql(
+    s achievements.tracked_steps, user_cast text, rel text, users text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN users IS NULL THEN ''
+            WHEN user_cast = 'native'
+            THEN format(' AND %s.%I = ANY (%s::%s[])', rel, s.user_column, users,
+                        format_type((SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = 'achievements.user_ref'::regtype), NULL))
+            ELSE format(' AND %s = ANY (%s)',
+                        achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref'), users) END;
+
 -- The query of the current tally of step `s` per user (u, c) from its table: the qualifying rows
 -- (counters, toggle, toggle_boolean), the sum or the largest of their values (sum, max), the
 -- number of distinct values (distinct). With `users` (the SQL of an array of user ids), only
@@ -202,16 +217,10 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    who     text := achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref');
-    id_type text := format_type((SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = 'achievements.user_ref'::regtype), NULL);
-    narrow  text := '';
+    who text := achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref');
 BEGIN
     IF s.previous IS NOT NULL OR s.mode = 'streak' THEN
         RETURN NULL;
-    END IF;
-    IF users IS NOT NULL THEN
-        narrow := CASE WHEN user_cast = 'native' THEN format(' AND %s.%I = ANY (%s::%s[])', rel, s.user_column, users, id_type)
-                     ELSE format(' AND %s = ANY (%s)', who, users) END;
     END IF;
     RETURN format(
         'SELECT f.u, %s::int AS c FROM (SELECT %s AS u, %s AS v FROM %s AS %s WHERE %s%s) AS f
@@ -219,7 +228,8 @@ BEGIN
         CASE s.mode WHEN 'distinct' THEN 'count(DISTINCT f.v)' WHEN 'max' THEN 'coalesce(max(f.v), 0)'
                     WHEN 'sum' THEN 'coalesce(sum(f.v), 0)' ELSE 'count(*)' END,
         who, coalesce(achievements_private.tracked_value_sql(s, rel), 'NULL'),
-        s.tbl, rel, achievements_private.tracked_qualifies_sql(s, rel), narrow);
+        s.tbl, rel, achievements_private.tracked_qualifies_sql(s, rel),
+        achievements_private.tracked_users_filter_sql(s, user_cast, rel, users));
 END
 $$;
 
@@ -233,28 +243,18 @@ RETURN format('ROW((%s)::timestamptz, (%s)::text)', s.at, coalesce(s.time_zone, 
 
 -- The query of the activity of streak step `s` from its table: per qualifying row with a time,
 -- its user (u), time (at) and zone (z: the row's, or NULL for the user's). With `users` (the
--- SQL of an array of user ids), only for those users, as tracked_recount_sql narrows.
+-- SQL of an array of user ids), only for those users (tracked_users_filter_sql).
 CREATE FUNCTION achievements_private.tracked_activity_sql(
     s achievements.tracked_steps, user_cast text, rel text, users text)
 RETURNS text
-LANGUAGE plpgsql STABLE
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    who     text := achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref');
-    id_type text := format_type((SELECT t.typbasetype FROM pg_type AS t WHERE t.oid = 'achievements.user_ref'::regtype), NULL);
-    narrow  text := '';
-BEGIN
-    IF users IS NOT NULL THEN
-        narrow := CASE WHEN user_cast = 'native' THEN format(' AND %s.%I = ANY (%s::%s[])', rel, s.user_column, users, id_type)
-                     ELSE format(' AND %s = ANY (%s)', who, users) END;
-    END IF;
-    RETURN format(
-        'SELECT f.u, f.at, f.z FROM (SELECT %s AS u, (%s)::timestamptz AS at, (%s)::text AS z FROM %s AS %s WHERE %s%s) AS f
-          WHERE f.u IS NOT NULL AND f.at IS NOT NULL',
-        who, s.at, coalesce(s.time_zone, 'NULL'), s.tbl, rel, achievements_private.tracked_qualifies_sql(s, rel), narrow);
-END
-$$;
+RETURN format(
+    'SELECT f.u, f.at, f.z FROM (SELECT %s AS u, (%s)::timestamptz AS at, (%s)::text AS z FROM %s AS %s WHERE %s%s) AS f
+      WHERE f.u IS NOT NULL AND f.at IS NOT NULL',
+    achievements_private.tracked_user_sql(user_cast, rel, s.user_column, 'NULL::achievements.user_ref'),
+    s.at, coalesce(s.time_zone, 'NULL'), s.tbl, rel, achievements_private.tracked_qualifies_sql(s, rel),
+    achievements_private.tracked_users_filter_sql(s, user_cast, rel, users));
 
 -- The rows (u, step, at, z, sign) by which one statement of `op` changes the activity of streak
 -- step `s`: its qualifying new rows (sign 1) and old rows (sign -1), each with its user, time and

@@ -118,3 +118,12 @@ RETURN CASE WHEN period = 'week' THEN least((b - a) / 7 - 1, cap + 1)
                     FROM (SELECT 1 FROM generate_series(1, b - a - 1) AS g(i)
                            WHERE achievements_private.day_exists(a + g.i, zone)
                            LIMIT greatest(cap, 0) + 1) AS m) END;
+
+-- Whether the period starting `p` directly follows the one starting `prev` (prev < p), no period
+-- that exists in zone `zone` lying between them: the rule that makes two active periods one run.
+-- The next day or week is answered without counting; no SET search_path, so that it inlines.
+CREATE FUNCTION achievements_private.follows_period(prev date, p date, period text, zone text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN p OPERATOR(pg_catalog.-) prev OPERATOR(pg_catalog.=) CASE period WHEN 'day' THEN 1 ELSE 7 END THEN true
+            ELSE achievements_private.missed_periods(prev, p, period, zone, 0) OPERATOR(pg_catalog.=) 0 END;

@@ -91,8 +91,7 @@ BEGIN
                                    sum(f.brk) OVER (PARTITION BY f.user_id, f.step ORDER BY f.p) AS island
                               FROM (SELECT o.user_id, o.step, o.p,
                                            CASE WHEN o.prev IS NULL THEN 1
-                                                WHEN o.p - o.prev = CASE o.period WHEN 'day' THEN 1 ELSE 7 END THEN 0
-                                                WHEN achievements_private.missed_periods(o.prev, o.p, o.period, o.zone, 0) = 0 THEN 0
+                                                WHEN achievements_private.follows_period(o.prev, o.p, o.period, o.zone) THEN 0
                                                 ELSE 1 END AS brk
                                       FROM (SELECT sp.user_id, sp.step, sp.p, sp.period, sp.zone,
                                                    lag(sp.p) OVER (PARTITION BY sp.user_id, sp.step ORDER BY sp.p) AS prev
@@ -203,9 +202,8 @@ BEGIN
                 RETURN QUERY SELECT user_ids[1], steps[1], st.longest;
                 RETURN;
             ELSIF p > st.last_period THEN
-                run := CASE WHEN p - st.last_period = CASE one.period WHEN 'day' THEN 1 ELSE 7 END
-                              OR achievements_private.missed_periods(st.last_period, p, one.period,
-                                                                     achievements_private.user_time_zone(user_ids[1], now()), 0) = 0
+                run := CASE WHEN achievements_private.follows_period(st.last_period, p, one.period,
+                                                                     achievements_private.user_time_zone(user_ids[1], now()))
                             THEN st.run_length + 1 ELSE 1 END;
                 UPDATE achievements_private.streak_states AS x
                    SET longest = greatest(x.longest, run), run_length = run,
@@ -270,8 +268,7 @@ BEGIN
                        sum(f.brk) OVER (PARTITION BY f.u, f.s ORDER BY f.p) AS island
                   FROM (SELECT o.u, o.s, o.p, o.w, o.first,
                                CASE WHEN o.prev IS NULL THEN 1
-                                    WHEN o.p - o.prev = CASE o.period WHEN 'day' THEN 1 ELSE 7 END THEN 0
-                                    WHEN achievements_private.missed_periods(o.prev, o.p, o.period, o.zone, 0) = 0 THEN 0
+                                    WHEN achievements_private.follows_period(o.prev, o.p, o.period, o.zone) THEN 0
                                     ELSE 1 END AS brk
                           FROM (SELECT r.*, lag(r.p) OVER (PARTITION BY r.u, r.s ORDER BY r.p) AS prev
                                   FROM runs AS r) AS o) AS f) AS b

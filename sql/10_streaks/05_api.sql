@@ -94,10 +94,11 @@ BEGIN
     -- The user's streak tallies are locked first (docs/locks.md), then the zone changes and the
     -- streaks are worked out again.
     SELECT array_agg(t.name ORDER BY t.name) INTO steps
-      FROM (SELECT t.name FROM achievements.user_achievements AS t
-             WHERE t.user_id = who AND t.name IN (SELECT ss.step FROM achievements.streak_steps AS ss)
-             ORDER BY t.name
-               FOR UPDATE) AS t;
+      FROM achievements.user_achievements AS t
+     WHERE t.user_id = who AND t.name IN (SELECT ss.step FROM achievements.streak_steps AS ss);
+    IF steps IS NOT NULL THEN
+        PERFORM achievements_private.lock_tallies(array_fill(who, ARRAY[cardinality(steps)]), steps);
+    END IF;
     INSERT INTO achievements.user_time_zones (user_id, time_zone) VALUES (who, known)
     ON CONFLICT (user_id, valid_from) DO UPDATE SET time_zone = excluded.time_zone;
     IF steps IS NOT NULL THEN
