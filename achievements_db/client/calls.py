@@ -355,7 +355,8 @@ def badge_leaderboard(
 def step_leaderboard(
     step: str, period: str | None = None, limit: int | None = None, at: datetime | None = None
 ) -> Call[list[StepLeaderboardRow]]:
-    """The users with the most steps of `step` in the day, week or month containing `at`."""
+    """The users with the most steps of `step` in the day, week or month containing `at`, or of
+    all time (period "all")."""
     return _named(
         "step_leaderboard",
         {"step": step, "period": period, "lim": limit, "at": at},

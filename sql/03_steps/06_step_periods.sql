@@ -1,25 +1,27 @@
--- Leaderboards of a step over calendar periods ("most songs this week"): per declared step and
--- period (day, week, month, in a time zone), a counter per user and period of the steps logged
--- in it, kept in step with the log by add_to_tallies and the user_steps trigger, so that the top
--- of a period is the top of an index, whatever the number of users.
+-- Leaderboards of a step over calendar periods ("most songs this week") and over all time
+-- ("most correct answers ever"): per declared step and period (day, week, month in a time zone,
+-- or all), a counter per user and period of the steps logged in it, kept in step with the log by
+-- add_to_tallies and the user_steps trigger, so that the top of a period is the top of an
+-- index, whatever the number of users.
 
 -- The declared leaderboards: a step counted per period. Declaring one fills its counters from
 -- the log (fill_step_periods); steps logged from then on are counted as they are logged.
 CREATE TABLE achievements.step_leaderboards (
     step       text NOT NULL CONSTRAINT step_leaderboards_step_of_1_to_200_characters
                    CHECK (char_length(step) BETWEEN 1 AND 200),
-    period     text NOT NULL CONSTRAINT step_leaderboards_period_known CHECK (period IN ('day', 'week', 'month')),
+    period     text NOT NULL CONSTRAINT step_leaderboards_period_known CHECK (period IN ('day', 'week', 'month', 'all')),
     time_zone  text NOT NULL DEFAULT 'UTC',
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (step, period)
 );
 COMMENT ON TABLE achievements.step_leaderboards IS
-    'Steps counted per calendar period (day, week, month, starting in time_zone) for achievements.step_leaderboard(). Declare them with apply_catalog ([leaderboards]).';
+    'Steps counted per calendar period (day, week, month, starting in time_zone) or over all time (all) for achievements.step_leaderboard(). Declare them with apply_catalog ([leaderboards]).';
 SELECT achievements_private.grant_to_app_roles('SELECT', 'TABLE achievements.step_leaderboards');
 SELECT achievements_private.grant_to_service_roles('SELECT', 'TABLE achievements.step_leaderboards');
 
 -- Per declared leaderboard, user and period (starts: its first moment, in the leaderboard's
--- time zone): the sum of the user's log rows of the step created in it (undos included).
+-- time zone, period_start(); '-infinity' for all time): the sum of the user's log rows of the
+-- step created in it (undos included).
 CREATE TABLE achievements_private.step_period_counts (
     step    text NOT NULL,
     period  text NOT NULL,
@@ -31,10 +33,20 @@ CREATE TABLE achievements_private.step_period_counts (
         ON DELETE CASCADE ON UPDATE CASCADE
 );
 COMMENT ON TABLE achievements_private.step_period_counts IS
-    'Steps per user and calendar period of each declared leaderboard (step_leaderboards): the sum of the log rows created in the period.';
+    'Steps per user and period (calendar period, or all time) of each declared leaderboard (step_leaderboards): the sum of the log rows created in the period.';
 -- step_leaderboard() reads the top of a period from this index.
 CREATE INDEX step_period_counts_rank_idx
     ON achievements_private.step_period_counts (step, period, starts, count DESC, user_id);
+
+-- The first moment, on the wall clock of time zone `zone`, of the leaderboard period that
+-- contains `at`: its day, week (from Monday) or month; '-infinity' for 'all' (all time is one
+-- period, so its counters are one row per user). The one rule of count_in_periods,
+-- fill_step_periods and step_leaderboard; no SET search_path, so that it inlines.
+CREATE FUNCTION achievements_private.period_start(period text, at timestamptz, zone text)
+RETURNS timestamp
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN period OPERATOR(pg_catalog.=) 'all' THEN '-infinity'::pg_catalog.timestamp
+            ELSE pg_catalog.date_trunc(period, pg_catalog.timezone(zone, at)) END;
 
 -- Adds log rows (user, step, count, created at: one element each) to the counters of the
 -- declared leaderboards of their steps, grouped per counter, in key order. Called only while the
@@ -49,7 +61,7 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     INSERT INTO achievements_private.step_period_counts AS c (step, period, starts, user_id, count)
-    SELECT l.step, l.period, date_trunc(l.period, x.at AT TIME ZONE l.time_zone), x.user_id, sum(x.count)
+    SELECT l.step, l.period, achievements_private.period_start(l.period, x.at, l.time_zone), x.user_id, sum(x.count)
       FROM unnest(user_ids, names, counts, created) AS x(user_id, name, count, at)
       JOIN achievements.step_leaderboards AS l ON l.step = x.name
      GROUP BY 1, 2, 3, 4
@@ -90,7 +102,8 @@ BEGIN
     LOCK TABLE achievements.user_steps IN SHARE MODE;
     DELETE FROM achievements_private.step_period_counts AS c WHERE c.step = NEW.step AND c.period = NEW.period;
     INSERT INTO achievements_private.step_period_counts (step, period, starts, user_id, count)
-    SELECT NEW.step, NEW.period, date_trunc(NEW.period, s.created_at AT TIME ZONE NEW.time_zone), s.user_id, sum(s.count)
+    SELECT NEW.step, NEW.period, achievements_private.period_start(NEW.period, s.created_at, NEW.time_zone),
+           s.user_id, sum(s.count)
       FROM achievements.user_steps AS s
      WHERE s.name = NEW.step
      GROUP BY 3, 4
@@ -104,10 +117,12 @@ CREATE TRIGGER _100_fill_step_periods
     FOR EACH ROW EXECUTE FUNCTION achievements_private.fill_step_periods();
 
 -- Public: the top `lim` users of `step` in the `period` (day, week, month) that contains `at`
--- (default now), by steps logged in it (undos included), ties sharing a rank (1, 2, 2, 4),
--- listed by user_id; users with more than 0 only. Reads the top of an index. Raises AD210 when
--- the step has no leaderboard by that period (declare it: [leaderboards] of the catalog),
--- AD206 for a limit outside 1..1000.
+-- (default now), or of all time (period 'all': `at` is ignored), by steps logged in it (undos
+-- included; a recounted gauge's log rows are its changes, so 'all' is the gauge now), ties
+-- sharing a rank (1, 2, 2, 4), listed by user_id; users with more than 0 only. Reads the top
+-- of an index. Raises AD210 for a period other than day, week, month and all, and when the
+-- step has no leaderboard by that period (declare it: [leaderboards] of the catalog), AD206 for
+-- a limit outside 1..1000.
 CREATE FUNCTION achievements.step_leaderboard(
     step text, period text DEFAULT 'week', lim int DEFAULT 10, at timestamptz DEFAULT now())
 RETURNS TABLE (rank bigint, user_id achievements.user_ref, count bigint)
@@ -119,19 +134,23 @@ DECLARE
     n     int := achievements_private.check_page_limit(lim);
     board achievements.step_leaderboards;
 BEGIN
+    IF step_leaderboard.period IS NULL OR step_leaderboard.period <> ALL (ARRAY['day', 'week', 'month', 'all']) THEN
+        RAISE EXCEPTION 'unknown leaderboard period %', coalesce(quote_literal(step_leaderboard.period), 'NULL')
+            USING ERRCODE = 'AD210', HINT = 'A period is ''day'', ''week'', ''month'' or ''all'' (all time).';
+    END IF;
     SELECT * INTO board FROM achievements.step_leaderboards AS l
      WHERE l.step = step_leaderboard.step AND l.period = step_leaderboard.period;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'step % has no leaderboard by %', coalesce(quote_literal(step), 'NULL'), coalesce(period, 'NULL')
             USING ERRCODE = 'AD210',
-                  HINT = 'Declare it in the catalog, e.g. [leaderboards.song] periods = ["week"]; SELECT * FROM achievements.step_leaderboards lists them.';
+                  HINT = 'Declare it in the catalog, e.g. [leaderboards.song] periods = ["week", "all"]; SELECT * FROM achievements.step_leaderboards lists them.';
     END IF;
     RETURN QUERY
         SELECT rank() OVER (ORDER BY top.count DESC), top.user_id, top.count
           FROM (SELECT c.user_id, c.count
                   FROM achievements_private.step_period_counts AS c
                  WHERE c.step = board.step AND c.period = board.period
-                   AND c.starts = date_trunc(board.period, coalesce(at, now()) AT TIME ZONE board.time_zone)
+                   AND c.starts = achievements_private.period_start(board.period, coalesce(at, now()), board.time_zone)
                    AND c.count > 0
                  ORDER BY c.count DESC, c.user_id
                  LIMIT n) AS top
@@ -139,4 +158,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION achievements.step_leaderboard(text, text, int, timestamptz) IS
-    'Top lim users of a step in the day, week or month containing at (default now), by steps logged in it; ties share a rank. Needs a declared leaderboard (step_leaderboards).';
+    'Top lim users of a step in the day, week or month containing at (default now), or of all time (period all, at ignored), by steps logged in it; ties share a rank. Needs a declared leaderboard (step_leaderboards).';

@@ -21,7 +21,7 @@
 --              "daily_quiz": {"mode": "streak", "period": "day"}},   -- recorded by record_step()
 --    "rarity_points": {"common": 10, "legendary": 250},
 --    "notifications": {"badge": {"title": "You earned {name}", "body": ..., "link": "/achievements"}},
---    "leaderboards": {"song": {"periods": ["week", "month"], "time_zone": "UTC"}}}
+--    "leaderboards": {"song": {"periods": ["week", "month", "all"], "time_zone": "UTC"}}}
 -- Levels also take min_points, link, notification_title and notification_body; badges also
 -- min_badges, all_badges, badge_category, min_points (badges about badges), link,
 -- notification_title and notification_body; a badge without points takes its rarity's.
@@ -176,9 +176,9 @@ BEGIN
         END LOOP;
         v := item.value -> 'periods';
         IF jsonb_typeof(v) IS DISTINCT FROM 'array' OR jsonb_array_length(v) = 0
-           OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) AS e WHERE e NOT IN ('"day"', '"week"', '"month"'))
+           OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) AS e WHERE e NOT IN ('"day"', '"week"', '"month"', '"all"'))
            OR (SELECT count(DISTINCT e) <> count(*) FROM jsonb_array_elements(v) AS e) THEN
-            RETURN NEXT format('%s.periods: expected a list of distinct periods among "day", "week", "month", got %s',
+            RETURN NEXT format('%s.periods: expected a list of distinct periods among "day", "week", "month", "all", got %s',
                                path, coalesce(v::text, 'nothing'));
         END IF;
         IF item.value ? 'time_zone' THEN
@@ -401,7 +401,7 @@ BEGIN
                       FROM (SELECT e #>> '{}' AS period FROM jsonb_array_elements(item.value -> 'periods') AS e) AS w
                       FULL JOIN (SELECT * FROM achievements.step_leaderboards AS x WHERE x.step = item.key) AS l
                              ON l.period = w.period
-                     ORDER BY array_position(ARRAY['day', 'week', 'month'], coalesce(w.period, l.period))
+                     ORDER BY array_position(ARRAY['day', 'week', 'month', 'all'], coalesce(w.period, l.period))
                 LOOP
                     object := 'leaderboard'; name := item.key || '/' || req.period;
                     IF req.want AND NOT req.have THEN

@@ -7,4 +7,5 @@ INSERT INTO achievements_private.applied_migrations (id) VALUES
     ('0003_one_lock_order'),
     ('0004_track_expressions'),
     ('0005_streaks'),
-    ('0006_rewards');
+    ('0006_rewards'),
+    ('0007_all_time_leaderboards');

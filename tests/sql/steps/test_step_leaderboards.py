@@ -3,6 +3,7 @@ per step and period, their counters equal the step log, by each row's time, what
 logged it, and under concurrent sessions."""
 
 import datetime as dt
+import json
 import uuid
 
 import psycopg
@@ -35,12 +36,13 @@ def log_at(db, user, step, count, when):
 
 
 def recount(db, step):
-    """The counters, and what the log says they must be: (period, starts, user) -> count."""
+    """The counters of the calendar periods, and what the log says they must be: (period,
+    starts, user) -> count."""
     counters = dict(
         ((p, s, u), c)
         for p, s, u, c in db.execute(
             "SELECT period, starts, user_id, count FROM achievements_private.step_period_counts"
-            " WHERE step = %s AND count <> 0",
+            " WHERE step = %s AND period <> 'all' AND count <> 0",
             (step,),
         )
     )
@@ -49,7 +51,7 @@ def recount(db, step):
         for p, s, u, c in db.execute(
             "SELECT l.period, date_trunc(l.period, s.created_at AT TIME ZONE l.time_zone), s.user_id, sum(s.count)"
             "  FROM achievements.user_steps AS s JOIN achievements.step_leaderboards AS l ON l.step = s.name"
-            " WHERE s.name = %s GROUP BY 1, 2, 3 HAVING sum(s.count) <> 0",
+            " WHERE s.name = %s AND l.period <> 'all' GROUP BY 1, 2, 3 HAVING sum(s.count) <> 0",
             (step,),
         )
     )
@@ -167,3 +169,164 @@ def test_concurrent_writers_keep_the_counters_equal_to_the_log(db, connect):
     counters, expected = recount(db, "song")
     assert counters == expected
     assert sum(r[2] for r in board(db, "song", lim=100)) == 6 * (10 * 6 + 20)
+
+
+# All time (period 'all', migration 0007): one counter per user, the sum of the user's log.
+
+
+def all_time_counters(db, step):
+    """The 'all' counters of `step`: user -> (starts, as text, count)."""
+    return {
+        u: (s, c)
+        for s, u, c in db.execute(
+            "SELECT starts::text, user_id, count FROM achievements_private.step_period_counts"
+            " WHERE step = %s AND period = 'all'",
+            (step,),
+        )
+    }
+
+
+def test_all_time_counts_every_step_undos_included_whatever_at(db):
+    alice, bob, carol = (uuid.UUID(int=i) for i in range(1, 4))
+    declare(db, "answer", "all")
+    log_at(db, alice, "answer", 4, dt.datetime(2020, 1, 1, tzinfo=UTC))
+    log_at(db, alice, "answer", 2, dt.datetime(2026, 3, 29, 1, 30, tzinfo=UTC))
+    db.execute("SELECT achievements.record_step(%s, 'answer', 5)", (bob,))
+    db.execute("SELECT achievements.undo_step(%s, 'answer', 2)", (bob,))
+    db.execute("SELECT achievements.record_step(%s, 'answer', 3)", (carol,))
+    db.execute("SELECT achievements.undo_step(%s, 'answer', 3)", (carol,))  # back to 0: not listed
+    for at in (None, dt.datetime(1999, 1, 1, tzinfo=UTC), dt.datetime(2100, 1, 1, tzinfo=UTC)):
+        assert board(db, "answer", "all", at=at) == [(1, alice, 6), (2, bob, 3)]
+    # One counter per user, whenever its steps were logged, starting at -infinity.
+    assert all_time_counters(db, "answer") == {
+        alice: ("-infinity", 6),
+        bob: ("-infinity", 3),
+        carol: ("-infinity", 0),
+    }
+
+
+def test_all_time_of_a_recounted_gauge_is_the_gauge_now(db):
+    """A distinct gauge logs the change of each statement (up and down): its all-time counter
+    is the gauge itself, whatever the statements did."""
+    db.execute(
+        "CREATE TABLE scores (user_id uuid, provider int, correct boolean, PRIMARY KEY (user_id, provider))"
+    )
+    db.execute(
+        "SELECT achievements.track('scores', 'providers_correct', mode => 'distinct', value => 'provider',"
+        " user_column => 'user_id', condition => 'correct')"
+    )
+    declare(db, "providers_correct", "all")
+    declare(db, "providers_correct", "week")
+    alice, bob = uuid.UUID(int=1), uuid.UUID(int=2)
+    db.execute(
+        "INSERT INTO scores VALUES (%s, 1, true), (%s, 2, true), (%s, 3, false), (%s, 1, true)",
+        (alice, alice, alice, bob),
+    )
+    db.execute("UPDATE scores SET correct = NOT correct WHERE user_id = %s", (alice,))  # 2 -> 1
+    db.execute(
+        "INSERT INTO scores VALUES (%s, 2, true) ON CONFLICT (user_id, provider) DO UPDATE SET correct = true",
+        (bob,),
+    )
+    db.execute("DELETE FROM scores WHERE user_id = %s AND provider = 3", (alice,))  # 1 -> 0
+    assert board(db, "providers_correct", "all") == [(1, bob, 2)]
+    db.execute("INSERT INTO scores VALUES (%s, 4, true), (%s, 5, true)", (alice, alice))
+    assert board(db, "providers_correct", "all") == [(1, alice, 2), (1, bob, 2)]  # a tie
+    tallies = dict(
+        db.execute(
+            "SELECT user_id, count FROM achievements.user_achievements WHERE name = 'providers_correct'"
+        ).fetchall()
+    )
+    assert {u: c for u, (_, c) in all_time_counters(db, "providers_correct").items()} == tallies
+    # recount() logs what it changes: the counter follows it too.
+    db.execute("ALTER TABLE scores DISABLE TRIGGER USER")
+    db.execute("DELETE FROM scores WHERE user_id = %s", (bob,))
+    db.execute("ALTER TABLE scores ENABLE TRIGGER USER")
+    db.execute("SELECT achievements.recount('providers_correct')")
+    assert board(db, "providers_correct", "all") == [(1, alice, 2)]
+
+
+def test_all_time_ties_share_a_rank_listed_by_user(db):
+    users = [uuid.UUID(int=i) for i in range(1, 6)]
+    declare(db, "answer", "all")
+    for user, count in zip(users, (3, 5, 3, 5, 1), strict=True):
+        db.execute("SELECT achievements.record_step(%s, 'answer', %s)", (user, count))
+    assert board(db, "answer", "all") == [
+        (1, users[1], 5),
+        (1, users[3], 5),
+        (3, users[0], 3),
+        (3, users[2], 3),
+        (5, users[4], 1),
+    ]
+    assert board(db, "answer", "all", lim=3) == [
+        (1, users[1], 5),
+        (1, users[3], 5),
+        (3, users[0], 3),
+    ]
+
+
+def test_all_time_declared_after_history_is_filled_from_the_log(db):
+    alice, bob = uuid.UUID(int=1), uuid.UUID(int=2)
+    log_at(db, alice, "answer", 2, dt.datetime(2025, 12, 31, 23, tzinfo=UTC))
+    log_at(db, alice, "answer", 1, dt.datetime(2026, 3, 8, 6, tzinfo=UTC))
+    log_at(db, bob, "answer", 4, dt.datetime(2026, 3, 1, tzinfo=UTC))
+    log_at(db, bob, "answer", -2, dt.datetime(2026, 3, 2, tzinfo=UTC))
+    declare(db, "answer", "week", "America/New_York")
+    declare(db, "answer", "all", "America/New_York")
+    assert board(db, "answer", "all") == [(1, alice, 3), (2, bob, 2)]
+    db.execute("SELECT achievements.record_step(%s, 'answer', 2)", (bob,))
+    assert board(db, "answer", "all") == [(1, bob, 4), (2, alice, 3)]
+    # A new time zone refills it: all time stays all time.
+    db.execute(
+        "UPDATE achievements.step_leaderboards SET time_zone = 'Asia/Tokyo' WHERE step = 'answer'"
+    )
+    assert board(db, "answer", "all") == [(1, bob, 4), (2, alice, 3)]
+    # The calendar periods of the same step are untouched by 'all'.
+    counters, expected = recount(db, "answer")
+    week = {k: v for k, v in counters.items() if k[0] == "week"}
+    assert week == {k: v for k, v in expected.items() if k[0] == "week"} and week
+
+
+def test_a_bad_period_is_refused_with_the_periods_in_the_hint(db):
+    declare(db, "answer", "all")
+    for period in ("year", "ALL", None):
+        with pytest.raises(psycopg.Error) as err:
+            db.execute("SELECT * FROM achievements.step_leaderboard('answer', %s)", (period,))
+        assert err.value.sqlstate == "AD210"
+        shown = "NULL" if period is None else f"'{period}'"
+        assert err.value.diag.message_primary == f"unknown leaderboard period {shown}"
+        assert (
+            err.value.diag.message_hint == "A period is 'day', 'week', 'month' or 'all' (all time)."
+        )
+    with pytest.raises(psycopg.Error) as err:
+        board(db, "answer", "month")
+    assert err.value.sqlstate == "AD210"
+    assert err.value.diag.message_primary == "step 'answer' has no leaderboard by month"
+    assert 'periods = ["week", "all"]' in err.value.diag.message_hint
+
+
+def test_the_catalog_declares_all_time(db):
+
+    def apply(catalog):
+        return db.execute(
+            "SELECT object, name, action, detail FROM achievements.apply_catalog(%s::jsonb)",
+            (json.dumps(catalog),),
+        ).fetchall()
+
+    user = uuid.uuid4()
+    db.execute("SELECT achievements.record_step(%s, 'answer', 7)", (user,))
+    assert apply({"leaderboards": {"answer": {"periods": ["all", "week"]}}}) == [
+        ("leaderboard", "answer/week", "create", "time zone UTC"),
+        ("leaderboard", "answer/all", "create", "time zone UTC"),
+    ]
+    assert board(db, "answer", "all") == [(1, user, 7)]
+    assert apply({"leaderboards": {"answer": {"periods": ["all", "week"]}}}) == []
+    assert apply({"leaderboards": {"answer": {"periods": ["week"]}}}) == [
+        ("leaderboard", "answer/all", "delete", "time zone UTC")
+    ]
+    with pytest.raises(psycopg.Error) as err:
+        apply({"leaderboards": {"answer": {"periods": ["all", "forever"]}}})
+    assert err.value.sqlstate == "AD207"
+    assert err.value.diag.message_detail == (
+        'leaderboards.answer.periods: expected a list of distinct periods among "day", "week",'
+        ' "month", "all", got ["all", "forever"]'
+    )
