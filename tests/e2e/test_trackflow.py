@@ -1343,7 +1343,9 @@ def test_the_example_catalog_tracks_what_tracking_sql_does(db):
 
     def tracked():
         rows = db.execute("SELECT * FROM achievements.tracked() ORDER BY step").fetchall()
-        return [tuple(" ".join(v.split()) if isinstance(v, str) else v for v in r[:-1]) for r in rows]
+        return [
+            tuple(" ".join(v.split()) if isinstance(v, str) else v for v in r[:-1]) for r in rows
+        ]
 
     install(db)
     db.execute(
@@ -1351,7 +1353,7 @@ def test_the_example_catalog_tracks_what_tracking_sql_does(db):
         (json.dumps({"steps": EXAMPLE_CATALOG["steps"]}),),
     )
     from_catalog = tracked()
-    for (step, table) in db.execute("SELECT step, tbl::text FROM achievements.tracked()").fetchall():
+    for step, table in db.execute("SELECT step, tbl::text FROM achievements.tracked()").fetchall():
         db.execute("SELECT achievements.untrack(%s::regclass, %s)", (table, step))
     db.execute(TRACKING)
     assert tracked() == from_catalog
