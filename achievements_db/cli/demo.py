@@ -12,22 +12,14 @@ from achievements_db.demo.run import DATABASE, run_trackflow
 
 
 def _demo(args: argparse.Namespace, target: Target, out: Output) -> int:
-    demo = run_trackflow(target, users=args.users, seed=args.seed, print=out.print, note=out.note)
-    out.note(
-        f"\nthe demo database stays for you to explore: "
-        f"achievements-db --database-url '{_url(demo)}' progress 00000000-0000-0000-0000-000000000001"
+    demo, leader = run_trackflow(
+        target, users=args.users, seed=args.seed, print=out.print, note=out.note
     )
+    out.note(f"\nthe demo database {DATABASE} stays for you to explore, e.g.:")
+    out.note(f'  psql "{demo.conninfo}"')
+    if leader is not None:
+        out.note(f'  achievements-db --database-url "{demo.conninfo}" progress {leader}')
     return 0
-
-
-def _url(target: Target) -> str:
-    from psycopg.conninfo import conninfo_to_dict
-
-    params = conninfo_to_dict(target.conninfo)
-    host = str(params.get("host", ""))
-    if host.startswith("/"):
-        return f"postgresql://{params.get('user', '')}@/{DATABASE}?host={host}&port={params.get('port', 5432)}"
-    return f"postgresql://{params.get('user', '')}@{host}:{params.get('port', 5432)}/{DATABASE}"
 
 
 def _users(text: str) -> int:

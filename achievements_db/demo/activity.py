@@ -49,7 +49,7 @@ def set_time_zone(user: UUID, zone: str) -> Op:
     return Op("set_time_zone", user=user, zone=zone)
 
 
-def statements(op: Op) -> Iterator[tuple[sql.Composable, Any]]:
+def statements(op: Op) -> Iterator[tuple[sql.SQL | sql.Composed, list[Any]]]:
     """The SQL statement (with its parameters) that `op` is. set_time_zone is three: act as the
     user (request.jwt.claims, local to the transaction), call, stop acting as the user."""
     table = sql.Identifier(op.table)

@@ -47,8 +47,9 @@ def bar(current: int, target: int) -> str:
 
 def report(
     conn: psycopg.Connection[Any], usernames: dict[Any, str], print: Callable[[str], None]
-) -> None:
-    """Prints the report of the database `conn` is connected to (as its owner)."""
+) -> Any:
+    """Prints the report of the database `conn` is connected to (as its owner); returns the id
+    of the user at the top of the leaderboard, whose progress it shows (None without one)."""
     client = Client(conn)
     badges = {r[0]: Badge(*r) for r in conn.execute(BADGES)}
     levels = dict(conn.execute(LEVELS).fetchall())
@@ -88,6 +89,8 @@ def report(
         print(f"\n{usernames[leader]}'s notification centre: {unread} unread")
         for n in client.notifications_page(leader, limit=3):
             print(f"  {n.title}")
+        return leader
+    return None
 
 
 def progress_grid(

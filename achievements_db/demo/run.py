@@ -26,9 +26,10 @@ DATABASE = "achievements_demo_trackflow"
 
 def run_trackflow(
     server: Target, users: int, seed: int, print: Callable[[str], None], note: Callable[[str], None]
-) -> Target:
+) -> tuple[Target, Any]:
     """Builds the demo database on `server` (dropping an earlier one of the same name), runs a
-    month of TrackFlow in it and prints the report; returns the demo database."""
+    month of TrackFlow in it and prints the report; returns the demo database and the id of the
+    user at the top of the leaderboard (None without one)."""
     started = time.perf_counter()
     with connect(server) as admin:
         admin.execute(SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(Identifier(DATABASE)))
@@ -57,6 +58,6 @@ def run_trackflow(
             f"TrackFlow, March 2026: {len(people)} users in New York and Berlin "
             f"(seed {seed}; {json.dumps(DATABASE)})\n"
         )
-        report.report(conn, {u.id: u.username for u in people}, print)
+        leader = report.report(conn, {u.id: u.username for u in people}, print)
     note(f"done in {time.perf_counter() - started:.1f} s")
-    return demo
+    return demo, leader

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from support.databases import conninfo
+from achievements_db.demo.run import DATABASE
+from support.databases import conninfo, drop_databases
 
 ROOT = Path(__file__).parents[2]
 READMES = sorted((ROOT / "examples").glob("*/README.md"))
@@ -47,14 +48,17 @@ def test_the_readme_runs_as_written(readme, empty_database):
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "NO_COLOR": "1",
     }
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    try:
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        drop_databases([DATABASE])  # made by achievements-db demo, on the same server
     assert result.returncode == 0, result.stderr[-3000:]
     for text in PRINTS.get(readme.parent.name, []):
         assert text in result.stdout, (text, result.stdout[-3000:])
