@@ -27,3 +27,8 @@ def migrations_dir() -> Path:
 def sql_dir() -> Path:
     """The directory holding the single-file install, achievements.sql."""
     return _data_dir("sql")
+
+
+def examples_dir() -> Path:
+    """The reference applications (examples/NAME: schema.sql, catalog.toml, README.md)."""
+    return _data_dir("examples")

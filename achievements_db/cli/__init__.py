@@ -1,6 +1,6 @@
 """The achievements-db command, one module per concern: schema (migrate, rollback, status),
 server (url, stop), steps (record), badges (catalog apply, award, leaderboard, listen),
-progress, bench; options (the global options and the shape of --help), output (tables, bars,
+progress, bench, demo; options (the global options and the shape of --help), output (tables, bars,
 colour and JSON).
 
 Every command works on --database-url, else DATABASE_URL, else the embedded PostgreSQL, and
@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from achievements_db.cli import badges, bench, progress, schema, server, steps
+from achievements_db.cli import badges, bench, demo, progress, schema, server, steps
 from achievements_db.cli.options import ENVIRONMENT, add_global_options
 from achievements_db.cli.output import Output
 from achievements_db.database import resolve
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_global_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for concern in (schema, steps, badges, progress, server, bench):
+    for concern in (schema, steps, badges, progress, server, bench, demo):
         concern.register(commands)
     return parser
 

@@ -1,6 +1,7 @@
 """TrackFlow (issue 14): the achievements of a real application's families, expressed with
-nothing but its own tables (trackflow/schema.sql), one track() call per step
-(trackflow/tracking.sql) and one catalog (trackflow/catalog.json).
+nothing but its own tables (examples/trackflow/schema.sql), one track() call per step
+(trackflow/tracking.sql, the example catalog's [steps] as calls) and the example's badges
+(examples/trackflow/catalog.toml).
 
 Each family is driven through inserts, updates, moves of rows between users (and of songs
 between packs and album series) and deletes. After every statement, every tally of every step
@@ -19,14 +20,23 @@ from pathlib import Path
 
 import pytest
 
+from achievements_db.cli.badges import read_catalog
 from support.databases import APP_ROLE
 
 HERE = Path(__file__).parent / "trackflow"
-SCHEMA = (HERE / "schema.sql").read_text()
+EXAMPLE = Path(__file__).parents[2] / "examples" / "trackflow"
+SCHEMA = (EXAMPLE / "schema.sql").read_text()
 TRACKING = (HERE / "tracking.sql").read_text()
-CATALOG = json.loads((HERE / "catalog.json").read_text())
-BADGES = CATALOG["badges"]
+EXAMPLE_CATALOG = read_catalog(EXAMPLE / "catalog.toml")
 POINTS_BY_RARITY = {"common": 10, "uncommon": 25, "rare": 50, "epic": 100, "legendary": 250}
+# The plan's 80 achievements (their points: their rarity's), applied here without the rest of
+# the example's catalog (its steps are tracking.sql's calls; its rewards: RewardedTrackFlow).
+BADGES = {
+    code: {**badge, "points": EXAMPLE_CATALOG["rarity_points"][badge["rarity"]]}
+    for code, badge in EXAMPLE_CATALOG["badges"].items()
+    if badge["category"] != "bonus"
+}
+CATALOG = {"badges": BADGES}
 
 ALICE, BOB, CAROL, DAVE, ERIN = (uuid.UUID(int=i) for i in range(1, 6))
 USERS = {ALICE: "alice", BOB: "bob", CAROL: "carol", DAVE: "dave", ERIN: "erin"}
@@ -1327,10 +1337,39 @@ def test_tracking_sql_runs_without_notices(db):
     assert notices == []
 
 
-# Issue 16: badges about badges, points by rarity, levels from points, the badge leaderboard and
-# a step's leaderboard of the week, from a second catalog file (trackflow/rewards.json).
+def test_the_example_catalog_tracks_what_tracking_sql_does(db):
+    """The [steps] of examples/trackflow/catalog.toml are tracking.sql's track() calls: applied
+    to the same schema, both track the same steps with the same arguments."""
 
-REWARDS = json.loads((HERE / "rewards.json").read_text())
+    def tracked():
+        rows = db.execute("SELECT * FROM achievements.tracked() ORDER BY step").fetchall()
+        return [
+            tuple(" ".join(v.split()) if isinstance(v, str) else v for v in r[:-1]) for r in rows
+        ]
+
+    install(db)
+    db.execute(
+        "SELECT * FROM achievements.apply_catalog(%s::jsonb)",
+        (json.dumps({"steps": EXAMPLE_CATALOG["steps"]}),),
+    )
+    from_catalog = tracked()
+    for step, table in db.execute("SELECT step, tbl::text FROM achievements.tracked()").fetchall():
+        db.execute("SELECT achievements.untrack(%s::regclass, %s)", (table, step))
+    db.execute(TRACKING)
+    assert tracked() == from_catalog
+    assert len(from_catalog) == len(STEPS)
+
+
+# Issue 16: badges about badges, points by rarity, levels from points, the badge leaderboard and
+# a step's leaderboard of the week, from the rest of examples/trackflow/catalog.toml.
+
+REWARDS = {
+    "rarity_points": EXAMPLE_CATALOG["rarity_points"],
+    "notifications": EXAMPLE_CATALOG["notifications"],
+    "leaderboards": EXAMPLE_CATALOG["leaderboards"],
+    "levels": EXAMPLE_CATALOG["levels"],
+    "badges": {c: b for c, b in EXAMPLE_CATALOG["badges"].items() if b["category"] == "bonus"},
+}
 META = REWARDS["badges"]
 LEVELS = REWARDS["levels"]
 

@@ -1,5 +1,6 @@
 -- What counts toward TrackFlow's achievements: one achievements.track() call per step, over the
--- application's own tables (schema.sql). The badges on these steps are in catalog.json.
+-- application's own tables (examples/trackflow/schema.sql): the [steps] of
+-- examples/trackflow/catalog.toml, written as the calls they make.
 -- Counters (mode count) count events; gauges (toggle, distinct) are the state of the rows now.
 -- "Fully authored" = lyrics, chords, key and notes filled in (not empty) and a tempo.
 
@@ -51,4 +52,4 @@ SELECT achievements.track('songs', 'released_years', mode => 'distinct', value =
 SELECT achievements.track('songs', 'released_decades', mode => 'distinct', value => 'year / 10', user_column => 'owner_id', condition => $$status = 'released'$$);
 
 -- Engagement: the longest run of consecutive days the user logged in, in the user's calendar.
-SELECT achievements.track('logins', 'login_streak', mode => 'streak', at => 'logged_in_at', user_column => 'user_id');
+SELECT achievements.track('logins', 'login_streak', mode => 'streak', at => 'logged_in_at', time_zone => 'time_zone', user_column => 'user_id');

@@ -1,0 +1,1 @@
+"""achievements-db demo: the reference applications of examples/, run on generated activity."""

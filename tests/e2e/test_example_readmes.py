@@ -1,0 +1,64 @@
+"""The examples' READMEs run as written: every `sh` block of examples/*/README.md, in order, in
+one shell per README, from the repository root, with DATABASE_URL naming a fresh empty
+database (so `achievements-db url` prints it), the installed achievements-db on PATH, and the
+`pip install .` line left out (the package under test is installed already)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from achievements_db.demo.run import DATABASE
+from support.databases import conninfo, drop_databases
+
+ROOT = Path(__file__).parents[2]
+READMES = sorted((ROOT / "examples").glob("*/README.md"))
+# What each README's commands must print, beyond exiting 0 (None: nothing more is checked).
+PRINTS = {
+    "trackflow": [
+        "7 of 85 badge(s) earned",
+        "3/3 login_streak",  # Early Bird, across New York's DST change
+        "5/10 future_plans_added",  # Long Term Planner
+        "Leaderboard by points",  # the demo's report
+        "Rarest badges",
+    ],
+}
+
+
+def sh_blocks(readme: Path) -> str:
+    blocks = re.findall(r"```sh\n(.*?)```", readme.read_text(), flags=re.S)
+    lines = [line for block in blocks for line in block.splitlines()]
+    return "\n".join(line for line in lines if not line.startswith("pip install"))
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="the READMEs load SQL with psql")
+@pytest.mark.parametrize("readme", READMES, ids=[r.parent.name for r in READMES])
+def test_the_readme_runs_as_written(readme, empty_database):
+    script = sh_blocks(readme)
+    assert "achievements-db" in script
+    env = {
+        **os.environ,
+        "DATABASE_URL": conninfo(empty_database()),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "NO_COLOR": "1",
+    }
+    try:
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        drop_databases([DATABASE])  # made by achievements-db demo, on the same server
+    assert result.returncode == 0, result.stderr[-3000:]
+    for text in PRINTS.get(readme.parent.name, []):
+        assert text in result.stdout, (text, result.stdout[-3000:])
