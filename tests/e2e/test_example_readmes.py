@@ -28,6 +28,14 @@ PRINTS = {
         "Leaderboard by points",  # the demo's report
         "Rarest badges",
     ],
+    "seed001": [
+        "create leaderboard quiz_correct/all",
+        " t         | f",  # the second tap claims nothing
+        "3/3 study_day",  # Ada's 3-Day Streak, across New York's DST change
+        "2 of 6 badge(s) earned",
+        "1/1 quiz_all_providers",  # Ben, correct on every provider
+        "3 of 6 badge(s) earned",
+    ],
 }
 
 
