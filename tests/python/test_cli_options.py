@@ -110,6 +110,7 @@ def test_every_command_is_listed():
         "award",
         "bench",
         "catalog apply",
+        "demo",
         "leaderboard",
         "listen",
         "migrate",
