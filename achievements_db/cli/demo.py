@@ -8,10 +8,13 @@ from typing import Any
 from achievements_db.cli.options import add_command
 from achievements_db.cli.output import Output
 from achievements_db.conninfo import Target
-from achievements_db.demo.run import DATABASE, run_trackflow
+from achievements_db.demo import DATABASE
 
 
 def _demo(args: argparse.Namespace, target: Target, out: Output) -> int:
+    # Imported here: achievements_db.demo.run uses the CLI's catalog reader and tables.
+    from achievements_db.demo.run import run_trackflow
+
     demo, leader = run_trackflow(
         target, users=args.users, seed=args.seed, print=out.print, note=out.note
     )

@@ -18,10 +18,8 @@ from achievements_db.cli.badges import read_catalog
 from achievements_db.client import Client
 from achievements_db.conninfo import Target
 from achievements_db.database import connect
-from achievements_db.demo import activity, report, trackflow
+from achievements_db.demo import DATABASE, activity, report, trackflow
 from achievements_db.resources import examples_dir
-
-DATABASE = "achievements_demo_trackflow"
 
 
 def run_trackflow(

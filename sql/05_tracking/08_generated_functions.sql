@@ -155,7 +155,8 @@ BEGIN
     END LOOP;
     -- For the steps of other tables that depend on this one: their users read from this table's
     -- rows, checked (track() plans them as this table's owner would run them).
-    FOR s IN SELECT * FROM achievements.tracked_steps AS t WHERE t.depends_on = create_rows_function.tbl ORDER BY t.step LOOP
+    FOR s IN SELECT * FROM achievements.tracked_steps AS t
+              WHERE t.depends_on = create_rows_function.tbl AND t.depends_on_user_column <> '*' ORDER BY t.step LOOP
         branches := branches || format(
             E'    IF %1$L = ANY (%2$I.steps) AND %2$I.validate THEN\n'
              '        PERFORM 1 FROM (SELECT %3$s AS u FROM %4$s AS %5$s) AS x LIMIT 0;\n'
@@ -303,11 +304,22 @@ BEGIN
                     achievements_private.tracked_qualifies_sql(s, rel), quote_literal(s.step), tbl::text);
             END IF;
         END LOOP;
-        FOR d IN SELECT t.step, t.depends_on_user_column FROM achievements.tracked_steps AS t
+        FOR d IN SELECT t.tbl, t.step, t.depends_on_user_column FROM achievements.tracked_steps AS t
                   WHERE t.depends_on = create_counting_function.tbl ORDER BY t.step LOOP
-            touched := touched || format('SELECT t.u, %L::text AS step FROM (%s) AS t', d.step,
-                achievements_private.tracked_touched_sql(
-                    achievements_private.step_user_cast(tbl, d.depends_on_user_column), op, rel, d.depends_on_user_column));
+            IF d.depends_on_user_column = '*' THEN
+                -- Every user of the step, as for TRUNCATE below, when the statement changed a row.
+                touched := touched || format(
+                    'SELECT x.user_id AS u, x.step FROM achievements_tracking.lock_steps(%1$L::regclass, %2$L::text[]) AS x
+                      WHERE EXISTS (SELECT 1 FROM %4$s)
+                     UNION SELECT y.user_id, y.step FROM achievements_tracking.%3$I(%2$L::text[], NULL, false) AS y
+                      WHERE EXISTS (SELECT 1 FROM %4$s)',
+                    tbl::oid, ARRAY[d.step], achievements_private.rows_function_name(d.tbl),
+                    CASE WHEN op = 'DELETE' THEN 'old_rows' ELSE 'new_rows' END);
+            ELSE
+                touched := touched || format('SELECT t.u, %L::text AS step FROM (%s) AS t', d.step,
+                    achievements_private.tracked_touched_sql(
+                        achievements_private.step_user_cast(tbl, d.depends_on_user_column), op, rel, d.depends_on_user_column));
+            END IF;
         END LOOP;
         IF cardinality(adds) + cardinality(touched) + length(checks) > 0 THEN
             branches := branches || format(E'    %s TG_OP = %L THEN\n', CASE WHEN branches = '' THEN 'IF' ELSE 'ELSIF' END, op)

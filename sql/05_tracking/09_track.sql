@@ -146,7 +146,10 @@ $$;
 -- define_streak, sql/10_streaks/); see 07_step_queries.sql for what each counts with a column,
 -- a condition, previous and a value. With depends_on, the step is recounted for the
 -- users of the rows of that table (its column depends_on_user_column, by default the user
--- column's name) whenever they change, for a condition that reads it. A gauge or recounted step
+-- column's name) whenever they change, for a condition that reads it; with
+-- depends_on_user_column '*', for every user with a tally of the step or a row that may count,
+-- whenever a statement changes any row of that table (a small list the condition or value
+-- reads, whose rows name no user: the quiz providers of "correct on all providers"). A gauge or recounted step
 -- starts from the recount of the table; a counter counts the table's qualifying rows once,
 -- unless backfill is false. Both silently (no notification), like backfill_badge. Returns true
 -- when it changed something, false when `tbl` already tracks `step` with these arguments and
@@ -289,7 +292,7 @@ BEGIN
     IF user_column IS NOT NULL THEN
         PERFORM achievements_private.user_column_cast(tbl, user_column, context);
     END IF;
-    IF depends_on IS NOT NULL THEN
+    IF depends_on IS NOT NULL AND depends_on_user_column IS DISTINCT FROM '*' THEN
         PERFORM achievements_private.user_column_cast(depends_on, depends_on_user_column,
                                                       format('achievements.track() on table %s (depends_on)', depends_on));
     END IF;

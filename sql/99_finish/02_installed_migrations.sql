@@ -8,4 +8,5 @@ INSERT INTO achievements_private.applied_migrations (id) VALUES
     ('0004_track_expressions'),
     ('0005_streaks'),
     ('0006_rewards'),
-    ('0007_all_time_leaderboards');
+    ('0007_all_time_leaderboards'),
+    ('0008_depends_on_every_user');

@@ -361,10 +361,10 @@ def test_a_month_of_ai_university(app, db):
     )
 
 
-def test_a_change_of_the_provider_list_needs_a_recount(app, db):
-    """What the package does not keep by itself: quiz_all_providers is recounted for the users
-    whose quiz_scores a statement touches, not for those a change of providers alone affects.
-    README.md ("Adding or removing a provider") says what to run; this is why."""
+def test_a_change_of_the_provider_list_recounts_everyone(app, db):
+    """quiz_all_providers depends on providers for every user ("*"): a provider added takes
+    back whoever was complete, one removed completes whoever lacked only it, with the badge and
+    its notification, though no score of theirs changed. README.md ("Changing the providers")."""
     ann, ben = uuid.UUID(int=1), uuid.UUID(int=2)
     for user, correct in ((ann, PROVIDERS), (ben, PROVIDERS[:-1])):  # Ben lacks mistral
         act_as(app, user)
@@ -389,10 +389,8 @@ def test_a_change_of_the_provider_list_needs_a_recount(app, db):
 
     assert state(ann) == (1, True, 1) and state(ben) == (0, False, 0)
 
-    # A new provider: Ann is no longer correct on all of them, but nothing of hers was touched.
+    # A new provider: Ann is no longer correct on all of them, though nothing of hers changed.
     db.execute("INSERT INTO providers VALUES ('xai', 'xAI')")
-    assert state(ann) == (1, True, 1)  # stale
-    assert db.execute("SELECT achievements.recount('quiz_all_providers')").fetchone()[0] == 1
     assert state(ann) == (0, True, 1)  # the badge is kept: not revocable, as in the seed
     act_as(app, ann)
     app.execute(
@@ -402,11 +400,7 @@ def test_a_change_of_the_provider_list_needs_a_recount(app, db):
     assert state(ann) == (1, True, 1)
 
     # Removing the provider Ben lacks makes him correct on all: the delete cascades to no row of
-    # his, so he stays at 0 until he is recounted, in the transaction that changes the list.
-    with db.transaction():
-        db.execute("DELETE FROM providers WHERE id IN ('mistral', 'xai')")
-        assert state(ben) == (0, False, 0)
-        assert db.execute("SELECT achievements.recount('quiz_all_providers')").fetchone()[0] == 1
-    # recount() is silent: the badge is awarded without its notification.
-    assert state(ben) == (1, True, 0)
+    # his, and he is recounted all the same, with his badge and its notification.
+    db.execute("DELETE FROM providers WHERE id IN ('mistral', 'xai')")
+    assert state(ben) == (1, True, 1)
     assert state(ann) == (1, True, 1)

@@ -5,7 +5,7 @@ import psycopg
 import pytest
 
 from achievements_db.cli import main
-from achievements_db.demo.run import DATABASE
+from achievements_db.demo import DATABASE
 from support.databases import conninfo, drop_databases
 
 

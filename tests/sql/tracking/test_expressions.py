@@ -304,3 +304,117 @@ def test_a_step_that_depends_on_another_table_follows_both(db):
         ).fetchone()[0]
         == 0
     )
+
+
+ALL_PROVIDERS = """CASE WHEN NOT EXISTS (
+    SELECT 1 FROM public.providers AS p
+     WHERE NOT EXISTS (SELECT 1 FROM public.quiz_scores AS q
+                        WHERE q.user_id = quiz_scores.user_id AND q.provider_id = p.id AND q.correct))
+THEN 'all' END"""
+
+
+def create_quiz(db):
+    db.execute("CREATE TABLE providers (id text PRIMARY KEY)")
+    db.execute(
+        "CREATE TABLE quiz_scores (id int PRIMARY KEY, user_id uuid NOT NULL,"
+        " provider_id text NOT NULL REFERENCES providers ON DELETE CASCADE, correct boolean NOT NULL,"
+        " UNIQUE (user_id, provider_id))"
+    )
+    db.execute("INSERT INTO providers VALUES ('a'), ('b'), ('c')")
+    db.execute(
+        "SELECT achievements.track('quiz_scores', 'all_providers', mode => 'distinct', user_column => 'user_id',"
+        " condition => 'correct', value => %s, depends_on => 'providers', depends_on_user_column => '*')",
+        (ALL_PROVIDERS,),
+    )
+
+
+def all_providers(db):
+    """The users correct on every provider, in plain SQL, and the tallies of the step."""
+    expected = {
+        u: 1
+        for (u,) in db.execute(
+            "SELECT DISTINCT s.user_id FROM quiz_scores AS s WHERE NOT EXISTS ("
+            " SELECT 1 FROM providers AS p WHERE NOT EXISTS (SELECT 1 FROM quiz_scores AS q"
+            " WHERE q.user_id = s.user_id AND q.provider_id = p.id AND q.correct))"
+        )
+    }
+    actual = dict(
+        db.execute(
+            "SELECT user_id, count FROM achievements.user_achievements"
+            " WHERE name = 'all_providers' AND count <> 0"
+        ).fetchall()
+    )
+    return actual, expected
+
+
+def test_a_step_that_depends_on_a_list_for_every_user_follows_the_list(db):
+    """depends_on_user_column => '*': the providers name no user, so any change of them
+    recounts every user of the step: a provider added takes everyone back, one removed (or
+    renamed, or the list emptied) completes whoever it now makes complete; statements on the
+    scores recount their users as usual."""
+    create_quiz(db)
+    rng = random.Random(11)
+    users = [uuid.UUID(int=i) for i in range(1, 6)]
+    providers = ["a", "b", "c", "d", "e"]
+    next_id = 1
+    for _ in range(120):
+        choice = rng.randrange(6)
+        if choice <= 2:
+            user, provider = rng.choice(users), rng.choice(providers)
+            db.execute(
+                "INSERT INTO quiz_scores SELECT %s, %s, p.id, %s FROM providers AS p WHERE p.id = %s"
+                " ON CONFLICT (user_id, provider_id) DO UPDATE SET correct = excluded.correct",
+                (next_id, user, rng.random() < 0.8, provider),
+            )
+            next_id += 1
+        elif choice == 3:
+            db.execute(
+                "INSERT INTO providers VALUES (%s) ON CONFLICT DO NOTHING", (rng.choice(providers),)
+            )
+        elif choice == 4:
+            db.execute("DELETE FROM providers WHERE id = %s", (rng.choice(providers),))
+        else:
+            db.execute(
+                "DELETE FROM quiz_scores WHERE user_id = %s AND provider_id = %s",
+                (rng.choice(users), rng.choice(providers)),
+            )
+        actual, expected = all_providers(db)
+        assert actual == expected
+    db.execute("TRUNCATE providers CASCADE")
+    assert all_providers(db) == ({}, {})
+
+
+def test_a_provider_removed_awards_and_announces_what_it_completes(db):
+    """A user who lacked only the removed provider is complete: their badge is awarded with its
+    notification, as for any change. A statement that changes no provider recounts no one."""
+    create_quiz(db)
+    db.execute(
+        "SELECT * FROM achievements.apply_catalog(%s::jsonb)",
+        (
+            '{"badges": {"grandmaster": {"name": "Grandmaster", "step": "all_providers", "threshold": 1}}}',
+        ),
+    )
+    ada = uuid.UUID(int=1)
+    db.execute("INSERT INTO quiz_scores VALUES (1, %s, 'a', true), (2, %s, 'b', true)", (ada, ada))
+    assert not db.execute("SELECT achievements.has_badge(%s, 'grandmaster')", (ada,)).fetchone()[0]
+    logged = db.execute("SELECT count(*) FROM achievements.user_steps").fetchone()[0]
+    db.execute("UPDATE providers SET id = id WHERE false")
+    assert db.execute("SELECT count(*) FROM achievements.user_steps").fetchone()[0] == logged
+    db.execute("DELETE FROM providers WHERE id = 'c'")
+    assert db.execute("SELECT achievements.has_badge(%s, 'grandmaster')", (ada,)).fetchone()[0]
+    assert db.execute(
+        "SELECT data ->> 'badge' FROM achievements.notifications WHERE user_id = %s", (ada,)
+    ).fetchall() == [("grandmaster",)]
+    db.execute("INSERT INTO providers VALUES ('d')")
+    assert all_providers(db) == ({}, {})  # back to 0; the badge stays
+    assert db.execute("SELECT achievements.has_badge(%s, 'grandmaster')", (ada,)).fetchone()[0]
+
+
+def test_every_user_needs_depends_on(db):
+    db.execute("CREATE TABLE lessons (id int PRIMARY KEY, owner uuid)")
+    with pytest.raises(Exception, match="depends_on_user_column goes with depends_on") as error:
+        db.execute(
+            "SELECT achievements.track('lessons', 'lessons', mode => 'toggle', user_column => 'owner',"
+            " depends_on_user_column => '*')"
+        )
+    assert error.value.sqlstate == "AD107"
