@@ -73,11 +73,12 @@ def _build_population(
     log(f"  {len(codes)} badges backfilled in {time.perf_counter() - started:.1f} s")
     _build_streaks(conn, users, log)
     started = time.perf_counter()
-    # Issue 16: a level of points, a leaderboard of the week (filled from the log), two
+    # Issue 16: a level of points, leaderboards of the week and of all time (filled from the log), two
     # notifications per user (one read; written without pg_notify), 100 featured awards.
     conn.execute("INSERT INTO achievements.levels (name, min_points) VALUES ('bench_gold', 300)")
     conn.execute(
-        "INSERT INTO achievements.step_leaderboards (step, period) VALUES ('bench_plays', 'week')"
+        "INSERT INTO achievements.step_leaderboards (step, period)"
+        " VALUES ('bench_plays', 'week'), ('bench_plays', 'all')"
     )
     conn.execute("ALTER TABLE achievements.notifications DISABLE TRIGGER _100_publish")
     conn.execute(
@@ -183,6 +184,11 @@ READS: list[tuple[str, str, float]] = [
     (
         "step_leaderboard(step, week)",
         "SELECT * FROM achievements.step_leaderboard('bench_plays', 'week')",
+        20.0,
+    ),
+    (
+        "step_leaderboard(step, all)",
+        "SELECT * FROM achievements.step_leaderboard('bench_plays', 'all')",
         20.0,
     ),
     (
