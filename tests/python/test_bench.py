@@ -52,6 +52,7 @@ WORKLOADS = [
     "community_feed(20, featured_only) at",
     "badge_leaderboard(10) at",
     "step_leaderboard(step, week) at",
+    "step_leaderboard(step, all) at",
     "notifications_page(user) at",
     "notifications_page(user, unread_only) at",
     "unread_count(user) at",
@@ -82,8 +83,9 @@ def test_bench_cli_prints_every_workload_with_numbers(pg_cluster, tmp_path, caps
             str(report),
         ]
     )
-    out = capsys.readouterr().out
-    assert code == 0
+    captured = capsys.readouterr()
+    out = captured.out
+    assert code == 0, captured.err[-3000:]
     assert "fsync=" in out and "synchronous_commit=" in out
     data = json.loads(report.read_text())
     rows = data["results"]
