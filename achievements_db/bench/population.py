@@ -73,8 +73,9 @@ def _build_population(
     log(f"  {len(codes)} badges backfilled in {time.perf_counter() - started:.1f} s")
     _build_streaks(conn, users, log)
     started = time.perf_counter()
-    # Issue 16: a level of points, leaderboards of the week and of all time (filled from the log), two
-    # notifications per user (one read; written without pg_notify), 100 featured awards.
+    # Issues 16 and 18: a level of points, leaderboards of the week and of all time (filled from
+    # the log), two notifications per user (one read; written without pg_notify), 100 featured
+    # awards.
     conn.execute("INSERT INTO achievements.levels (name, min_points) VALUES ('bench_gold', 300)")
     conn.execute(
         "INSERT INTO achievements.step_leaderboards (step, period)"

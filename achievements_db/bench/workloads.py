@@ -27,6 +27,7 @@ from achievements_db.bench.measure import (
     timed,
 )
 from achievements_db.conninfo import Target
+from achievements_db.errors import AchievementsError
 
 HOST_TABLES_SQL = """
 CREATE TABLE bench.plays_tracked (
@@ -329,6 +330,9 @@ def slice_seconds(sizes: Sizes) -> int:
     return max(1, round(sizes.seconds / sizes.slices))
 
 
+SLICE_ATTEMPTS = 4  # runs of one slice whose prepared rows ran out, at most
+
+
 def throughput(
     target: Target,
     driver: Driver,
@@ -337,21 +341,25 @@ def throughput(
     twin: Load,
     result: Result,
     prepare: Callable[[bool], None] | None = None,
-    done: Callable[[bool], None] | None = None,
+    done: Callable[[bool], bool] | None = None,
 ) -> Result:
     """Single-row throughput, 2 clients, tracked against twin in alternating slices. `prepare`
     (untimed) runs before each slice and `done` after it, given whether the slice is the
-    tracked side's."""
+    tracked side's; a slice `done` finds void (it ran out of what `prepare` made) is run again,
+    up to SLICE_ATTEMPTS times."""
     seconds = slice_seconds(sizes)
 
     def run(load: Load) -> Callable[[int], float]:
         def one(rep: int) -> float:
-            if prepare is not None:
-                prepare(load is tracked)
-            tps = driver.run(target, load, THROUGHPUT_CLIENTS, seconds=seconds).tps
-            if done is not None:
-                done(load is tracked)
-            return tps
+            for _ in range(SLICE_ATTEMPTS):
+                if prepare is not None:
+                    prepare(load is tracked)
+                tps = driver.run(target, load, THROUGHPUT_CLIENTS, seconds=seconds).tps
+                if done is None or done(load is tracked):
+                    return tps
+            raise AchievementsError(
+                f"{result.workload}: {SLICE_ATTEMPTS} slices in a row ran out of prepared rows"
+            )
 
         return one
 
