@@ -41,11 +41,11 @@ CATALOG = textwrap.dedent("""\
     points = 5
 
     [badges.winter]
-    name = "Winter 2026"
+    name = "Winter 2999"
     step = "song"
     threshold = 2
-    active_from = 2026-12-01T00:00:00Z
-    active_until = 2027-03-01
+    active_from = 2999-12-01T00:00:00Z
+    active_until = 3000-03-01
     """)
 
 
@@ -90,7 +90,7 @@ def test_catalog_apply_is_idempotent_and_prints_changes(capsys, url, tmp_path, d
             "SELECT active_from, active_until FROM achievements.badges WHERE code = 'winter'"
         ).fetchone()
         == db.execute(
-            "SELECT '2026-12-01T00:00:00Z'::timestamptz, '2027-03-01'::timestamptz"
+            "SELECT '2999-12-01T00:00:00Z'::timestamptz, '3000-03-01'::timestamptz"
         ).fetchone()
     )
 
