@@ -57,9 +57,8 @@ class Output:
         """A progress bar on a terminal; nothing when piped."""
         if not self.tty:
             return ""
-        filled = 0 if target <= 0 else max(0, min(BAR_WIDTH, current * BAR_WIDTH // target))
-        done = "█" * filled
-        return self.paint(done, GREEN) + self.paint("░" * (BAR_WIDTH - filled), DIM)
+        filled = bar_filled(current, target)
+        return self.paint("█" * filled, GREEN) + self.paint("░" * (BAR_WIDTH - filled), DIM)
 
     @contextmanager
     def activity(self, label: str) -> Iterator[Activity]:
@@ -107,6 +106,17 @@ class Activity:
             self.stream.write("\r\033[K" + line[:200])
             self.stream.flush()
             tick += 1
+
+
+def bar_filled(current: int, target: int) -> int:
+    """How many of the BAR_WIDTH cells of a progress bar `current` out of `target` fills."""
+    return 0 if target <= 0 else max(0, min(BAR_WIDTH, current * BAR_WIDTH // target))
+
+
+def plain_bar(current: int, target: int) -> str:
+    """The progress bar as plain text, for output that shows it also when piped (the demo)."""
+    filled = bar_filled(current, target)
+    return "█" * filled + "░" * (BAR_WIDTH - filled)
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

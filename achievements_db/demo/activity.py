@@ -4,7 +4,6 @@ the same ops and replay them through a model of their own."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,8 @@ from uuid import UUID
 
 import psycopg
 from psycopg import sql
+
+from achievements_db.client.acting import claims
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,8 @@ def statements(op: Op) -> Iterator[tuple[sql.SQL | sql.Composed, list[Any]]]:
     elif op.kind == "delete":
         yield sql.SQL("DELETE FROM {} WHERE id = ANY (%s)").format(table), [list(op.ids)]
     elif op.kind == "set_time_zone":
-        claims = json.dumps({"sub": str(op.user), "role": "authenticated"})
-        yield sql.SQL("SELECT set_config('request.jwt.claims', %s, true)"), [claims]
+        assert op.user is not None
+        yield sql.SQL("SELECT set_config('request.jwt.claims', %s, true)"), [claims(op.user)]
         yield sql.SQL("SELECT achievements.set_time_zone(%s)"), [op.zone]
         yield sql.SQL("SELECT set_config('request.jwt.claims', '', true)"), []
     else:

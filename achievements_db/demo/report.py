@@ -11,10 +11,8 @@ from typing import Any
 
 import psycopg
 
-from achievements_db.cli.output import table
+from achievements_db.cli.output import plain_bar, table
 from achievements_db.client import Client
-
-BAR_WIDTH = 20
 
 # Per badge: what the report shows of it.
 BADGES = """
@@ -27,7 +25,6 @@ SELECT DISTINCT ON (ul.user_id) ul.user_id, l.name
   FROM achievements.user_levels AS ul JOIN achievements.levels AS l ON l.name = ul.level
  ORDER BY ul.user_id, l.min_points DESC NULLS LAST
 """
-TALLIES = "SELECT name, count FROM achievements.user_achievements WHERE user_id = %s"
 
 
 @dataclass(frozen=True)
@@ -38,11 +35,6 @@ class Badge:
     category: str
     step: str | None
     threshold: int | None
-
-
-def bar(current: int, target: int) -> str:
-    filled = 0 if target <= 0 else max(0, min(BAR_WIDTH, current * BAR_WIDTH // target))
-    return "█" * filled + "░" * (BAR_WIDTH - filled)
 
 
 def report(
@@ -84,7 +76,7 @@ def report(
     if top:
         leader = top[0].user_id
         print(f"\n{usernames[leader]}'s progress: the next badge of each family")
-        print(_indent(progress_grid(conn, client, leader, badges)))
+        print(_indent(progress_grid(client, leader, badges)))
         unread = client.unread_count(leader)
         print(f"\n{usernames[leader]}'s notification centre: {unread} unread")
         for n in client.notifications_page(leader, limit=3):
@@ -93,13 +85,12 @@ def report(
     return None
 
 
-def progress_grid(
-    conn: psycopg.Connection[Any], client: Client, user: Any, badges: dict[str, Badge]
-) -> str:
-    """Per step with threshold badges: the tally, a bar toward the next badge not yet held
-    (or the last one, complete), and how many of the family's badges the user holds."""
-    held = {p.code for p in client.badge_progress(user) if p.earned_at is not None}
-    tallies = dict(conn.execute(TALLIES, (user,)).fetchall())
+def progress_grid(client: Client, user: Any, badges: dict[str, Badge]) -> str:
+    """Per step with threshold badges: a bar toward the next badge not yet held (or the last
+    one, complete), as badge_progress counts it, and how many of the family's badges the user
+    holds."""
+    progress = {p.code: p for p in client.badge_progress(user)}
+    held = {code for code, p in progress.items() if p.earned_at is not None}
     families: dict[str, list[Badge]] = {}
     for b in badges.values():
         if b.step is not None and b.threshold is not None:
@@ -108,13 +99,12 @@ def progress_grid(
     for step, family in families.items():
         family.sort(key=lambda b: b.threshold or 0)
         goal = next((b for b in family if b.code not in held), family[-1])
-        tally = tallies.get(step, 0)
-        target = goal.threshold or 1
+        current, target = progress[goal.code].current, progress[goal.code].target
         mark = "✓" if goal.code in held else " "
         rows.append(
             [
                 step,
-                f"{bar(tally, target)} {min(tally, target)}/{target} {mark}",
+                f"{plain_bar(current, target)} {current}/{target} {mark}",
                 f"{goal.icon} {goal.name}",
                 f"{sum(b.code in held for b in family)}/{len(family)}",
             ]

@@ -45,9 +45,7 @@ def run_trackflow(
         )
         people, days = trackflow.month_of_activity(users, seed)
         writing = time.perf_counter()
-        conn.autocommit = False
         statements = activity.apply(conn, days)
-        conn.autocommit = True
         note(
             f"wrote a month of activity of {len(people)} users: {statements:,} statements in "
             f"{time.perf_counter() - writing:.1f} s"

@@ -64,15 +64,18 @@ class World:
     logins: dict[UUID, list[int]] = field(default_factory=dict)
     next_id: dict[str, int] = field(default_factory=dict)
 
-    def owned(self, user: UUID) -> list[int]:
-        """The ids of the user's songs, oldest first."""
-        return [i for i in self._owned.get(user, []) if i in self.songs]
+    # The ids of each user's songs, oldest first.
+    owned: dict[UUID, list[int]] = field(default_factory=dict)
 
     def add_song(self, song_id: int, song: Song) -> None:
         self.songs[song_id] = song
-        self._owned.setdefault(song.owner, []).append(song_id)
+        self.owned.setdefault(song.owner, []).append(song_id)
 
-    _owned: dict[UUID, list[int]] = field(default_factory=dict)
+    def delete_song(self, song_id: int) -> None:
+        """Forgets a song and, as ON DELETE CASCADE does, its collaborations."""
+        self.owned[self.songs.pop(song_id).owner].remove(song_id)
+        for collab_id in [c for c, (s, _) in self.collaborations.items() if s == song_id]:
+            del self.collaborations[collab_id]
 
     def new_id(self, table: str) -> int:
         self.next_id[table] = self.next_id.get(table, 0) + 1
@@ -187,7 +190,9 @@ class UserDay:
         """One of the user's songs (of that status), or None."""
         songs = self.world.songs
         ids = [
-            i for i in self.world.owned(self.user.id) if status is None or songs[i].status == status
+            i
+            for i in self.world.owned.get(self.user.id, [])
+            if status is None or songs[i].status == status
         ]
         return self.rng.choice(ids) if ids else None
 
@@ -254,15 +259,17 @@ class UserDay:
             ops.append(update("songs", [song_id], **{cleared: None if cleared == "tempo" else ""}))
         song_id = self.pick()
         if song_id is not None and self.chance(0.03):
-            del world.songs[song_id]
-            for collab_id in [c for c, (s, _) in world.collaborations.items() if s == song_id]:
-                del world.collaborations[collab_id]  # ON DELETE CASCADE
+            world.delete_song(song_id)
             ops.append(delete("songs", [song_id]))
         return ops
 
     def move_all(self, before: str, after: str) -> list[Op]:
         """One statement moving up to 20 of the user's songs from one status to another."""
-        batch = [i for i in self.world.owned(self.user.id) if self.world.songs[i].status == before]
+        batch = [
+            i
+            for i in self.world.owned.get(self.user.id, [])
+            if self.world.songs[i].status == before
+        ]
         for i in batch[:20]:
             self.world.songs[i].status = after
         return [update("songs", batch[:20], status=after)] if batch else []

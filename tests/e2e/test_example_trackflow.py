@@ -421,9 +421,7 @@ def test_a_month_of_trackflow(db, month):
     started = db.execute("SELECT now()").fetchone()[0]
 
     db.execute(f"SET ROLE {APP_ROLE}")
-    db.autocommit = False
     activity.apply(db, days)
-    db.autocommit = True
     db.execute("RESET ROLE")
 
     model = Model()
